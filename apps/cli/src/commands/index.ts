@@ -1,0 +1,10 @@
+import type { Command } from "commander";
+import type { Io } from "../io.js";
+
+/**
+ * Each command module exports `register(program, io)`. A command's action returns its exit code
+ * (or throws a typed KvmxError, which main() maps to an exit code).
+ */
+export type RegisterCommand = (program: Command, io: Io) => void;
+
+export const commands: RegisterCommand[] = [];

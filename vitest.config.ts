@@ -1,0 +1,35 @@
+import { fileURLToPath } from "node:url";
+import { defineConfig } from "vitest/config";
+
+// Source-first: tests import every workspace package from its src/, so no build is needed to test.
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+const alias = {
+  "@kvmx/core": here("./packages/core/src/index.ts"),
+  "@kvmx/vmx": here("./packages/vmx/src/index.ts"),
+  "@kvmx/svm": here("./packages/svm/src/index.ts"),
+  "@kvmx/uapi": here("./packages/uapi/src/index.ts"),
+  "@kvmx/check": here("./packages/check/src/index.ts"),
+};
+
+const projects = [
+  ["@kvmx/core", "packages/core"],
+  ["@kvmx/vmx", "packages/vmx"],
+  ["@kvmx/svm", "packages/svm"],
+  ["@kvmx/uapi", "packages/uapi"],
+  ["@kvmx/check", "packages/check"],
+  ["kvmx", "apps/cli"],
+] as const;
+
+export default defineConfig({
+  resolve: { alias },
+  test: {
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // The JSON report is what .ci/run counts from; the default reporter is for people.
+    reporters: ["default", ["json", { outputFile: ".vitest/report.json" }]],
+    projects: projects.map(([name, dir]) => ({
+      extends: true,
+      test: { name, root: here(`./${dir}`), include: ["test/**/*.test.ts"] },
+    })),
+  },
+});
