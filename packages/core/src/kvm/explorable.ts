@@ -1,0 +1,63 @@
+/**
+ * The contract between the model (core/kvm's Machine) and the checker (@kvmx/check). The checker
+ * explores any Explorable breadth-first; the Machine implements it. Kept small on purpose: the
+ * checker never looks inside a state, it only applies events, reads violations and hashes states.
+ */
+
+/** The eight invariants of DESIGN.md, by name. */
+export const INVARIANTS = {
+  "no-host-ud": "no host instruction touches R16–R31 while the live XCR0 lacks APX",
+  "apxf-c-needs-apx": "a -mapxf host runs no C site (fastpath, NMI handler, exit handlers) with XCR0.APX=0",
+  "guest-integrity": "what the guest reads from R16–R31 is what it last wrote (or userspace set); first enable shows zeros",
+  "no-leak": "no host-tagged value is ever readable by a guest, nor reported through the uAPI",
+  "host-integrity": "the VMM task's own R16–R31 survive KVM_RUN",
+  "uapi-truth": "KVM_GET_XSAVE component 19 equals the guest's architectural R16–R31, and SET-then-GET round-trips",
+  "cache-coherence": "never avail=0/dirty=1; no stale read; dirty registers reach the VMCS/VMCB before entry",
+  "confidential": "KVM never reads or writes protected guest registers and issues no XSETBV for the guest",
+} as const;
+export type InvariantName = keyof typeof INVARIANTS;
+
+export interface Violation {
+  invariant: InvariantName;
+  /** One line a kernel developer can act on. */
+  message: string;
+  /** Index of the trace step (within the event's steps) where it happened. */
+  step: number;
+  /** The site where it happened, e.g. "vmx:asm-store-gprs". */
+  site?: string;
+}
+
+/** Per-round-trip action counts for the cost model (DESIGN.md "Cost"). */
+export interface CostCounters {
+  xsetbv: number;
+  egprLoads: number;
+  egprStores: number;
+  egprClears: number;
+  push2pop2: number;
+  branches: number;
+  xsaveBytes: number;
+  xrstorBytes: number;
+}
+
+export const zeroCost = (): CostCounters => ({
+  xsetbv: 0, egprLoads: 0, egprStores: 0, egprClears: 0, push2pop2: 0, branches: 0, xsaveBytes: 0, xrstorBytes: 0,
+});
+
+/** What applying one event produced. */
+export interface ApplyResult<S> {
+  state: S;
+  violations: Violation[];
+  cost: CostCounters;
+}
+
+/**
+ * A model the checker can explore. Events are plain JSON-able data (they become scenario files).
+ * `apply` must not mutate its input state. `key` is canonical: two states with equal keys behave the
+ * same for every future event sequence (it must include everything the invariants depend on).
+ */
+export interface Explorable<S, E> {
+  apply(state: S, event: E): ApplyResult<S>;
+  /** The events enabled in a state (the event alphabet, filtered by what the state allows). */
+  events(state: S): readonly E[];
+  key(state: S): string;
+}
