@@ -43,6 +43,32 @@ export const zeroCost = (): CostCounters => ({
   xsetbv: 0, egprLoads: 0, egprStores: 0, egprClears: 0, push2pop2: 0, branches: 0, xsaveBytes: 0, xrstorBytes: 0,
 });
 
+/** Where a trace step ran: host C, host assembly, the guest, an NMI handler, userspace, or hardware itself (VM-entry/exit microcode). */
+export type SiteKind = "c" | "asm" | "guest" | "nmi" | "user" | "hw";
+
+/**
+ * One step of a trace (`kvmx run`, counterexamples, the HTML timeline): a site of the world switch
+ * or an event, with the live XCR0 and whose values sit in R16–R31 after it ran.
+ */
+export interface TraceStep {
+  /** Site id, e.g. "x86:load-guest-xfeatures", "vmx:asm-store-gprs", "guest", "nmi:handler". */
+  site: string;
+  kind: SiteKind;
+  /** What happened, one line. */
+  description: string;
+  /** Live XCR0 after the step. */
+  xcr0: bigint;
+  /** Provenance tag (see cpu/provenance.ts) of hardware R16..R31 after the step, 16 entries. */
+  egprTags: readonly number[];
+  /** Register-cache changes made by this step, by VCPU_REG_* name. */
+  availSet?: readonly string[];
+  availCleared?: readonly string[];
+  dirtySet?: readonly string[];
+  dirtyCleared?: readonly string[];
+  /** Violations detected at this step. */
+  violations?: readonly Violation[];
+}
+
 /** What applying one event produced. */
 export interface ApplyResult<S> {
   state: S;
@@ -56,7 +82,8 @@ export interface ApplyResult<S> {
  * same for every future event sequence (it must include everything the invariants depend on).
  */
 export interface Explorable<S, E> {
-  apply(state: S, event: E): ApplyResult<S>;
+  /** Applies one event to a copy of `state`; when `trace` is given, every step is pushed onto it. */
+  apply(state: S, event: E, trace?: TraceStep[]): ApplyResult<S>;
   /** The events enabled in a state (the event alphabet, filtered by what the state allows). */
   events(state: S): readonly E[];
   key(state: S): string;
