@@ -1,0 +1,3 @@
+export { HostKvm, openKvm, kvmUnavailableReason, DEFAULT_KVM_PATH } from "./kvm.js";
+export { HostVm } from "./vm.js";
+export { HostVcpu } from "./vcpu.js";
