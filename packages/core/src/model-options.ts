@@ -72,6 +72,14 @@ export const ASSUMPTIONS = {
     tag: "[2nd]",
     fact: "APX inside a TD is governed by XFAM[19], fixed when the TD is initialised",
   }),
+  /** FACTS.md §1 (encodings): RDMSR/WRMSRNS imm32 naming R16–R31. The VEX map-7 form (R0–R15) is verified. */
+  msrImmEgprEncoding: spec({
+    name: "msrImmEgprEncoding",
+    alternatives: ["evex-map7"],
+    default: "evex-map7",
+    tag: "[2nd]",
+    fact: "RDMSR/WRMSRNS imm with an EGPR use EVEX map 7 (62 P0 7F|7E 08 F6 /0 id), by analogy with URDMSR/UWRMSR imm",
+  }),
 } as const;
 
 export type AssumptionName = keyof typeof ASSUMPTIONS;

@@ -2,3 +2,8 @@ export * from "./xfeatures.js";
 export * from "./gpr.js";
 export * from "./provenance.js";
 export * from "./physical-cpu.js";
+export * from "./cpuid.js";
+export * from "./instructions.js";
+export * from "./xcr0-rules.js";
+export * from "./executor.js";
+export * from "./map-exec-env.js";

@@ -1,0 +1,334 @@
+/**
+ * THE executor: the hardware's rules for the instruction subset (instructions.ts), applied to a
+ * PhysicalCpu. Every site of every design runs its instructions through `execute`, so #UD/#GP rules
+ * are stated once (DESIGN.md "never re-stated per design").
+ *
+ * Order of checks mirrors the SDM's "relative priority of faults and VM exits": #UD (mode, APX gate,
+ * CR4.OSXSAVE, invalid operands) and CPL/I/O-permission #GP come before an intercept's VM exit; all
+ * other #GP/#SS (XCR0 value rules, unknown MSRs, alignment, canonical addresses) come after it,
+ * because the hypervisor emulates them (FACTS.md §6: "CR4.OSXSAVE=0 → #UD before any exit").
+ */
+import { DEFAULT_MODEL_OPTIONS, type ModelOptions } from "../model-options.js";
+import { hasCpuidFeature, supportedXcr0FromCpuid, type CpuidResult } from "./cpuid.js";
+import { EGPR_FIRST, NR_GPRS } from "./gpr.js";
+import { INSTRUCTIONS, usesApxEncoding, type Instruction, type MemOperand } from "./instructions.js";
+import type { PhysicalCpu } from "./physical-cpu.js";
+import { Tag, type ProvenanceTag } from "./provenance.js";
+import { archXsetbvCheck, describeXcr0Rule } from "./xcr0-rules.js";
+import { XFEATURE, XFEATURE_MASK, hasApx } from "./xfeatures.js";
+
+export type FaultVector = "UD" | "GP" | "SS";
+
+/**
+ * What executing one instruction did. "exit": the instruction was intercepted (env.intercepts) and
+ * caused a VM exit before changing any state; `reason` is the instruction's op (e.g. "xsetbv",
+ * "wrmsrns-imm"), which the vendor backend maps to its exit reason.
+ */
+export type ExecOutcome =
+  | { kind: "ok"; halted?: true }
+  | { kind: "fault"; vector: FaultVector; reason: string }
+  | { kind: "exit"; reason: string };
+
+/** A 64-bit memory word with the provenance tag of the value stored in it. */
+export interface TaggedWord {
+  value: bigint;
+  tag: ProvenanceTag;
+}
+
+/** What the world around the CPU supplies to the executor. */
+export interface ExecEnv {
+  /** Whose code runs: the tag given to values an instruction creates (immediates, MSR/CPUID/XGETBV results). */
+  readonly actor: ProvenanceTag;
+  /** Reads the 64-bit word at a (8-byte granular) address; never-written memory reads as 0 with Tag.init. */
+  load(addr: bigint): TaggedWord;
+  store(addr: bigint, value: bigint, tag: ProvenanceTag): void;
+  /** MSR read; undefined means the MSR does not exist (#GP). */
+  rdmsr(index: number): bigint | undefined;
+  /** MSR write; false means the MSR or the value is rejected (#GP). */
+  wrmsr(index: number, value: bigint): boolean;
+  /** The CPUID this CPU reports (used for CPUID itself and for feature checks: MSR_IMM, XGETBV ECX=1, XCR0 mask). */
+  cpuid(leaf: number, subleaf: number): CpuidResult;
+  /** Port output (OUT). */
+  out?(port: number, value: number): void;
+  /**
+   * Present when the CPU runs a guest (VMX non-root / SVM guest mode): true when `insn` is intercepted.
+   * VMCALL #UDs unless intercepted (it only means something to a hypervisor).
+   */
+  intercepts?(insn: Instruction): boolean;
+  /** Model assumptions (ASSUMPTIONS table); DEFAULT_MODEL_OPTIONS when absent. */
+  readonly options?: ModelOptions;
+}
+
+const ud = (reason: string): ExecOutcome => ({ kind: "fault", vector: "UD", reason });
+const gp = (reason: string): ExecOutcome => ({ kind: "fault", vector: "GP", reason });
+const ss = (reason: string): ExecOutcome => ({ kind: "fault", vector: "SS", reason });
+const OK: ExecOutcome = { kind: "ok" };
+
+const RAX = 0, RCX = 1, RDX = 2, RSP = 4, RBP = 5;
+const MASK32 = 0xffff_ffffn;
+const XSAVE_HEADER = 512;
+
+/** 48-bit canonical check (LA57 is not modelled). */
+const isCanonical = (addr: bigint): boolean => {
+  const top = addr >> 47n;
+  return top === 0n || top === (1n << 17n) - 1n;
+};
+
+function effectiveAddress(cpu: PhysicalCpu, m: MemOperand): bigint {
+  return BigInt.asUintN(64, (cpu.gpr[m.base] ?? 0n) + BigInt(m.disp));
+}
+
+/** #SS for stack-segment references (RSP/RBP base), #GP otherwise (SDM "64-bit mode exceptions"). */
+const nonCanonical = (m: MemOperand, addr: bigint): ExecOutcome => {
+  const what = `non-canonical address 0x${addr.toString(16)}`;
+  return m.base === RSP || m.base === RBP ? ss(what) : gp(what);
+};
+
+function writeGpr(cpu: PhysicalCpu, index: number, value: bigint, tag: ProvenanceTag): void {
+  cpu.setGpr(index, value, tag);
+  // Writing an EGPR takes component 19 out of its init state as far as XINUSE goes (SDM 13.6).
+  if (index >= EGPR_FIRST) cpu.xinuse |= XFEATURE_MASK.APX;
+}
+
+const edxEax = (cpu: PhysicalCpu): bigint => (((cpu.gpr[RDX] ?? 0n) & MASK32) << 32n) | ((cpu.gpr[RAX] ?? 0n) & MASK32);
+
+function writeEdxEax(cpu: PhysicalCpu, value: bigint, tag: ProvenanceTag): void {
+  writeGpr(cpu, RAX, value & MASK32, tag);
+  writeGpr(cpu, RDX, (value >> 32n) & MASK32, tag);
+}
+
+/** Standard-format offset of component 19: CPUID.(0xD,19).EBX when enumerated, else ASSUMPTIONS.apxStandardOffset. */
+export function apxXsaveOffset(env: Pick<ExecEnv, "cpuid" | "options">): number {
+  const ebx = env.cpuid(0xd, XFEATURE.APX).ebx;
+  return ebx !== 0 ? ebx : Number((env.options ?? DEFAULT_MODEL_OPTIONS).apxStandardOffset);
+}
+
+/** The #UD checks that depend only on the encoding and the CPU's mode/CR4/XCR0 (before any VM exit). */
+function decodeTimeFault(cpu: PhysicalCpu, i: Instruction, env: ExecEnv): ExecOutcome | undefined {
+  const spec = INSTRUCTIONS[i.op];
+  if (usesApxEncoding(i)) {
+    // FACTS.md §1 access gate: REX2/APX-EVEX need 64-bit mode, CR4.OSXSAVE=1 and XCR0[19]=1.
+    if (cpu.mode !== "long64") return ud(`APX encoding of ${spec.mnemonic} outside 64-bit mode`);
+    if (!cpu.cr4Osxsave) return ud(`APX encoding of ${spec.mnemonic} with CR4.OSXSAVE=0`);
+    if (!hasApx(cpu.xcr0)) return ud(`APX encoding of ${spec.mnemonic} with XCR0.APX=0`);
+  }
+  if (spec.longModeOnly && cpu.mode !== "long64") return ud(`${spec.mnemonic} ${spec.operands} outside 64-bit mode`);
+  switch (i.op) {
+    case "push2":
+    case "pop2":
+      // ASSUMPTIONS.push2pop2Rules ("as-documented"): RSP operand, or POP2 into one register twice, is #UD.
+      if (i.first === RSP || i.second === RSP) return ud(`${i.op} with RSP as an operand`);
+      if (i.op === "pop2" && i.first === i.second) return ud("pop2 with two equal destination registers");
+      return undefined;
+    case "xsetbv":
+    case "xgetbv":
+    case "xsave":
+    case "xrstor":
+      if (!cpu.cr4Osxsave) return ud(`${i.op} with CR4.OSXSAVE=0`);
+      return undefined;
+    case "rdmsr-imm":
+    case "wrmsrns-imm":
+      if (!hasCpuidFeature(env.cpuid.bind(env), "MSR_IMM")) return ud(`${i.op} on a CPU without MSR_IMM`);
+      return undefined;
+    case "vmcall":
+      if (!env.intercepts?.(i)) return ud("vmcall outside a guest that a hypervisor intercepts");
+      return undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** Privilege checks that take priority over VM exits (CPL-0-only instructions, I/O permission). */
+function privilegeFault(cpu: PhysicalCpu, i: Instruction): ExecOutcome | undefined {
+  const spec = INSTRUCTIONS[i.op];
+  if (spec.cpl0 && cpu.cpl > 0 && cpu.mode !== "real") return gp(`${spec.mnemonic} at CPL ${cpu.cpl}`);
+  if (i.op === "out-imm8-al" || i.op === "out-dx-al") {
+    const iopl = Number((cpu.rflags >> 12n) & 3n);
+    // The TSS I/O permission bitmap is not modelled: CPL > IOPL always faults.
+    if (cpu.mode !== "real" && cpu.cpl > iopl) return gp(`out at CPL ${cpu.cpl} > IOPL ${iopl}`);
+  }
+  return undefined;
+}
+
+/**
+ * Executes one instruction on `cpu` (mutated in place) with the hardware's rules. Never throws for
+ * architectural conditions: faults and VM exits are outcomes.
+ */
+export function execute(cpu: PhysicalCpu, i: Instruction, env: ExecEnv): ExecOutcome {
+  const early = decodeTimeFault(cpu, i, env) ?? privilegeFault(cpu, i);
+  if (early) return early;
+  if (env.intercepts?.(i)) return { kind: "exit", reason: i.op };
+  const opts = env.options ?? DEFAULT_MODEL_OPTIONS;
+
+  switch (i.op) {
+    case "mov-r64-imm64":
+      writeGpr(cpu, i.dst, i.imm, env.actor);
+      return OK;
+    case "mov-r64-r64":
+      writeGpr(cpu, i.dst, cpu.gpr[i.src] ?? 0n, cpu.gprTag[i.src] ?? Tag.init);
+      return OK;
+    case "mov-m64-r64": {
+      const addr = effectiveAddress(cpu, i.mem);
+      if (!isCanonical(addr)) return nonCanonical(i.mem, addr);
+      env.store(addr, cpu.gpr[i.src] ?? 0n, cpu.gprTag[i.src] ?? Tag.init);
+      return OK;
+    }
+    case "mov-r64-m64": {
+      const addr = effectiveAddress(cpu, i.mem);
+      if (!isCanonical(addr)) return nonCanonical(i.mem, addr);
+      const w = env.load(addr);
+      writeGpr(cpu, i.dst, w.value, w.tag);
+      return OK;
+    }
+    case "push2":
+    case "pop2":
+      return pushPop2(cpu, i, env);
+    case "xsetbv": {
+      const index = Number((cpu.gpr[RCX] ?? 0n) & MASK32);
+      const value = edxEax(cpu);
+      const failed = archXsetbvCheck(index, value, supportedXcr0FromCpuid(env.cpuid.bind(env)));
+      if (failed) return gp(`xsetbv: ${failed} (${describeXcr0Rule(failed)})`);
+      const wasApx = hasApx(cpu.xcr0);
+      cpu.xcr0 = value;
+      if (wasApx && !hasApx(value) && opts.xcr0ApxDisable === "clear") {
+        for (let r = EGPR_FIRST; r < NR_GPRS; r++) cpu.setGpr(r, 0n, Tag.init);
+        cpu.xinuse &= ~XFEATURE_MASK.APX;
+      }
+      return OK;
+    }
+    case "xgetbv": {
+      const index = Number((cpu.gpr[RCX] ?? 0n) & MASK32);
+      if (index === 0) writeEdxEax(cpu, cpu.xcr0, env.actor);
+      else if (index === 1 && hasCpuidFeature(env.cpuid.bind(env), "XGETBV_ECX1")) writeEdxEax(cpu, cpu.xcr0 & cpu.xinuse, env.actor);
+      else return gp(`xgetbv with ECX=${index}`);
+      return OK;
+    }
+    case "rdmsr": {
+      const msr = Number((cpu.gpr[RCX] ?? 0n) & MASK32);
+      const v = env.rdmsr(msr);
+      if (v === undefined) return gp(`rdmsr of unknown MSR 0x${msr.toString(16)}`);
+      writeEdxEax(cpu, v, env.actor);
+      return OK;
+    }
+    case "wrmsr": {
+      const msr = Number((cpu.gpr[RCX] ?? 0n) & MASK32);
+      if (!env.wrmsr(msr, edxEax(cpu))) return gp(`wrmsr to MSR 0x${msr.toString(16)} rejected`);
+      return OK;
+    }
+    case "rdmsr-imm": {
+      const v = env.rdmsr(i.msr);
+      if (v === undefined) return gp(`rdmsr of unknown MSR 0x${i.msr.toString(16)}`);
+      writeGpr(cpu, i.dst, v, env.actor);
+      return OK;
+    }
+    case "wrmsrns-imm":
+      if (!env.wrmsr(i.msr, cpu.gpr[i.src] ?? 0n)) return gp(`wrmsrns to MSR 0x${i.msr.toString(16)} rejected`);
+      return OK;
+    case "cpuid": {
+      const r = env.cpuid(Number((cpu.gpr[RAX] ?? 0n) & MASK32), Number((cpu.gpr[RCX] ?? 0n) & MASK32));
+      writeGpr(cpu, RAX, BigInt(r.eax >>> 0), env.actor);
+      writeGpr(cpu, 3, BigInt(r.ebx >>> 0), env.actor);
+      writeGpr(cpu, RCX, BigInt(r.ecx >>> 0), env.actor);
+      writeGpr(cpu, RDX, BigInt(r.edx >>> 0), env.actor);
+      return OK;
+    }
+    case "hlt":
+      return { kind: "ok", halted: true };
+    case "out-imm8-al":
+      env.out?.(i.port, Number((cpu.gpr[RAX] ?? 0n) & 0xffn));
+      return OK;
+    case "out-dx-al":
+      env.out?.(Number((cpu.gpr[RDX] ?? 0n) & 0xffffn), Number((cpu.gpr[RAX] ?? 0n) & 0xffn));
+      return OK;
+    case "vmcall":
+      // Reached only when intercepted is false, which decodeTimeFault already turned into #UD.
+      return ud("vmcall outside a guest");
+    case "xsave":
+      return xsave(cpu, i.mem, env);
+    case "xrstor":
+      return xrstor(cpu, i.mem, env);
+  }
+}
+
+function pushPop2(cpu: PhysicalCpu, i: Extract<Instruction, { op: "push2" | "pop2" }>, env: ExecEnv): ExecOutcome {
+  const rsp = cpu.gpr[RSP] ?? 0n;
+  // PUSH2/POP2 need a 16-byte aligned stack (FACTS.md §1, ASSUMPTIONS.push2pop2Rules).
+  if ((rsp & 15n) !== 0n) return gp(`${i.op} with RSP 0x${rsp.toString(16)} not 16-byte aligned`);
+  const rspTag = cpu.gprTag[RSP] ?? Tag.init;
+  if (i.op === "push2") {
+    const top = BigInt.asUintN(64, rsp - 16n);
+    if (!isCanonical(top) || !isCanonical(rsp - 1n)) return ss(`push2 to non-canonical stack 0x${top.toString(16)}`);
+    // first is pushed first, so it lands at the higher address.
+    env.store(top + 8n, cpu.gpr[i.first] ?? 0n, cpu.gprTag[i.first] ?? Tag.init);
+    env.store(top, cpu.gpr[i.second] ?? 0n, cpu.gprTag[i.second] ?? Tag.init);
+    cpu.setGpr(RSP, top, rspTag);
+    return OK;
+  }
+  if (!isCanonical(rsp) || !isCanonical(BigInt.asUintN(64, rsp + 15n))) return ss(`pop2 from non-canonical stack 0x${rsp.toString(16)}`);
+  const a = env.load(rsp);
+  const b = env.load(BigInt.asUintN(64, rsp + 8n));
+  writeGpr(cpu, i.first, a.value, a.tag);
+  writeGpr(cpu, i.second, b.value, b.tag);
+  cpu.setGpr(RSP, BigInt.asUintN(64, rsp + 16n), rspTag);
+  return OK;
+}
+
+function xsaveArea(cpu: PhysicalCpu, m: MemOperand, op: string): { base: bigint } | ExecOutcome {
+  const base = effectiveAddress(cpu, m);
+  if ((base & 63n) !== 0n) return gp(`${op} area 0x${base.toString(16)} not 64-byte aligned`);
+  if (!isCanonical(base) || !isCanonical(BigInt.asUintN(64, base + 4095n))) return nonCanonical(m, base);
+  return { base };
+}
+
+/**
+ * XSAVE (standard format). RFBM = EDX:EAX & XCR0; XSTATE_BV[i] ← XINUSE[i] for i in RFBM, other
+ * XSTATE_BV bits unchanged (SDM 13.7). Of the components only 19 (R16–R31, with their tags) is modelled;
+ * it is written when RFBM[19]=1, i.e. only while XCR0.APX=1 (FACTS.md §1).
+ */
+function xsave(cpu: PhysicalCpu, m: MemOperand, env: ExecEnv): ExecOutcome {
+  const area = xsaveArea(cpu, m, "xsave");
+  if (!("base" in area)) return area;
+  const rfbm = edxEax(cpu) & cpu.xcr0;
+  const hdr = area.base + BigInt(XSAVE_HEADER);
+  const old = env.load(hdr).value;
+  env.store(hdr, (old & ~rfbm) | (cpu.xinuse & rfbm), env.actor);
+  if ((rfbm & XFEATURE_MASK.APX) !== 0n) {
+    const off = area.base + BigInt(apxXsaveOffset(env));
+    for (let k = 0; k < 16; k++) {
+      const r = EGPR_FIRST + k;
+      env.store(off + BigInt(8 * k), cpu.gpr[r] ?? 0n, cpu.gprTag[r] ?? Tag.init);
+    }
+  }
+  return OK;
+}
+
+/**
+ * XRSTOR (standard format only). #GP when XSTATE_BV has bits outside XCR0 or header bytes 8..23
+ * (XCOMP_BV and the next word) are non-zero — which also rejects compacted images, whose XRSTOR form
+ * kvmx does not model. For component 19 in RFBM: XSTATE_BV[19]=1 loads R16–R31 with their stored tags,
+ * XSTATE_BV[19]=0 loads the init state (zeros, Tag.init).
+ */
+function xrstor(cpu: PhysicalCpu, m: MemOperand, env: ExecEnv): ExecOutcome {
+  const area = xsaveArea(cpu, m, "xrstor");
+  if (!("base" in area)) return area;
+  const rfbm = edxEax(cpu) & cpu.xcr0;
+  const hdr = area.base + BigInt(XSAVE_HEADER);
+  const xstateBv = env.load(hdr).value;
+  const xcompBv = env.load(hdr + 8n).value;
+  if ((xcompBv >> 63n) !== 0n) return gp("xrstor of a compacted image (XCOMP_BV[63]=1) is not modelled by kvmx's executor");
+  if (xcompBv !== 0n || env.load(hdr + 16n).value !== 0n) return gp("xrstor: header bytes 8..23 are not zero");
+  if ((xstateBv & ~cpu.xcr0) !== 0n) return gp(`xrstor: XSTATE_BV 0x${xstateBv.toString(16)} has bits outside XCR0`);
+  if ((rfbm & XFEATURE_MASK.APX) !== 0n) {
+    if ((xstateBv & XFEATURE_MASK.APX) !== 0n) {
+      const off = area.base + BigInt(apxXsaveOffset(env));
+      for (let k = 0; k < 16; k++) {
+        const w = env.load(off + BigInt(8 * k));
+        cpu.setGpr(EGPR_FIRST + k, w.value, w.tag);
+      }
+    } else {
+      for (let r = EGPR_FIRST; r < NR_GPRS; r++) cpu.setGpr(r, 0n, Tag.init);
+    }
+  }
+  cpu.xinuse = (cpu.xinuse & ~rfbm) | (xstateBv & rfbm);
+  return OK;
+}
