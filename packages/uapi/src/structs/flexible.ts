@@ -14,7 +14,7 @@ const CPUID_ENTRY = KVM_STRUCTS.kvm_cpuid_entry2.size;
 const MSRS_HEADER = KVM_STRUCTS.kvm_msrs.size;
 const MSR_ENTRY = KVM_STRUCTS.kvm_msr_entry.size;
 /** sizeof(struct kvm_xsave): the legacy 4096-byte KVM_GET_XSAVE region. */
-export const KVM_XSAVE_REGION_SIZE = KVM_STRUCTS.kvm_xsave.size;
+export const KVM_XSAVE_REGION_SIZE: number = KVM_STRUCTS.kvm_xsave.size;
 
 /** Bytes needed for a kvm_cpuid2 holding `capacity` entries. */
 export const kvmCpuid2Size = (capacity: number): number => CPUID2_HEADER + capacity * CPUID_ENTRY;
@@ -81,7 +81,7 @@ export interface KvmXsave {
  * Splits a KVM_GET_XSAVE(2) buffer of `size` bytes (4096, or KVM_CAP_XSAVE2's value); the size must
  * be at least 4096 and a multiple of 4 (the tail is __u32 extra[]).
  */
-export function decodeKvmXsave(bytes: Uint8Array, size = KVM_XSAVE_REGION_SIZE): KvmXsave {
+export function decodeKvmXsave(bytes: Uint8Array, size: number = KVM_XSAVE_REGION_SIZE): KvmXsave {
   if (!Number.isSafeInteger(size) || size < KVM_XSAVE_REGION_SIZE || size % 4 !== 0) {
     throw new UapiDecodeError("kvm_xsave", `size ${size} is not a multiple of 4 of at least ${KVM_XSAVE_REGION_SIZE}`);
   }
