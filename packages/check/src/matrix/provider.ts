@@ -1,0 +1,43 @@
+import type { CostCounters, Explorable, InvariantName } from "@kvmx/core";
+import type { CellSpec } from "./cell.js";
+
+/**
+ * What the checker needs from the model for one cell. The checker never imports a backend: the
+ * caller (the CLI, a test) wires concrete backends into a CheckProvider.
+ */
+export interface CheckSubject<S = unknown, E = unknown> {
+  model: Explorable<S, E>;
+  /** The start state: vCPU created, host and guest profile applied. */
+  start: S;
+  /** A scenario file (YAML) that replays `events` from this start (core's scenario writer). */
+  scenario(events: readonly E[], expect: { invariant: InvariantName }): string;
+  /** Representative round trips for the cost model (DESIGN.md "Cost"). */
+  costProbes(): readonly CostProbe<E>[];
+}
+
+/**
+ * One priced round trip: `setup` brings the vCPU to a warm state (e.g. the guest enabled APX and
+ * wrote R16–R31), then the counters of `trip` are the cost of one round trip of that kind.
+ */
+export interface CostProbe<E> {
+  kind: CostKind;
+  setup: readonly E[];
+  trip: readonly E[];
+}
+export type CostKind = "fastpath" | "full-exit";
+
+export interface CheckProvider {
+  /** Design names in matrix order (built-ins and any loaded from files). */
+  readonly designs: readonly string[];
+  /** Backend names in matrix order. */
+  readonly backends: readonly string[];
+  /**
+   * Why a cell cannot exist (the backend masks APX, the design needs hardware the backend lacks,
+   * the host CPU cannot give the guest APX), or undefined when it can. Derived from the profiles and
+   * backends, never from a per-design table of answers.
+   */
+  notApplicable(cell: CellSpec): string | undefined;
+  subject(cell: CellSpec): CheckSubject;
+}
+
+export type CostByKind = Partial<Record<CostKind, CostCounters>>;

@@ -1,0 +1,72 @@
+import type { InvariantName } from "@kvmx/core";
+import { measureCost } from "../cost/cost-probe.js";
+import type { CostWeights } from "../cost/weights.js";
+import { explore, type Counterexample } from "../engine/explore.js";
+import { minimiseEvents } from "../engine/minimise.js";
+import { replay } from "../engine/replay.js";
+import type { CellResult, CounterexampleReport } from "../report/check-report.js";
+import type { CellSpec } from "./cell.js";
+import type { CheckProvider, CheckSubject } from "./provider.js";
+
+export interface CellOptions {
+  depth: number;
+  collect?: "first" | "per-invariant";
+  maxStates?: number;
+  /** Price the cell (cost probes). */
+  cost?: boolean;
+  weights?: CostWeights;
+  onProgress?: (states: number, transitions: number) => void;
+}
+
+/** Checks one cell: n/a, or exploration + minimised, replayed counterexamples + cost. */
+export function runCell(provider: CheckProvider, cell: CellSpec, opts: CellOptions): CellResult {
+  const t0 = performance.now();
+  const base = { design: cell.design, backend: cell.backend, host: { ...cell.host }, guest: { ...cell.guest } };
+  const reason = provider.notApplicable(cell);
+  if (reason !== undefined) {
+    return { ...base, verdict: "n/a", reason, states: 0, transitions: 0, depthExplored: 0, truncated: false, elapsedMs: performance.now() - t0 };
+  }
+  const subject = provider.subject(cell);
+  const r = explore(subject.model, subject.start, {
+    depth: opts.depth,
+    collect: opts.collect ?? "first",
+    ...(opts.maxStates !== undefined ? { maxStates: opts.maxStates } : {}),
+    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+  });
+  const reports = r.counterexamples.map((ce) => counterexampleReport(subject, ce));
+  const result: CellResult = {
+    ...base,
+    verdict: r.verdict,
+    states: r.states,
+    transitions: r.transitions,
+    depthExplored: r.depthExplored,
+    truncated: r.truncated,
+    elapsedMs: 0,
+  };
+  const [first, ...others] = reports;
+  if (first) {
+    result.invariant = first.invariant;
+    result.counterexample = first;
+    if (others.length > 0) result.otherCounterexamples = others;
+  }
+  if (opts.cost !== false) result.cost = measureCost(subject, opts.weights);
+  result.elapsedMs = performance.now() - t0;
+  return result;
+}
+
+/** Minimises, replays with the trace on, and writes the scenario text of one counterexample. */
+export function counterexampleReport<S, E>(subject: CheckSubject<S, E>, ce: Counterexample<E>): CounterexampleReport {
+  const events = minimiseEvents(subject.model, subject.start, ce.events, ce.invariant);
+  const run = replay(subject.model, subject.start, events, { invariant: ce.invariant });
+  const hit = run.firstViolation?.violation ?? ce.violation;
+  const report: CounterexampleReport = {
+    invariant: ce.invariant as InvariantName,
+    message: hit.message,
+    events: events as unknown[],
+    failingStep: events.length - 1,
+    scenario: subject.scenario(events, { invariant: ce.invariant }),
+    trace: run.steps.map((s) => ({ event: s.event as unknown, steps: s.trace })),
+  };
+  if (hit.site !== undefined) report.site = hit.site;
+  return report;
+}

@@ -1,0 +1,177 @@
+import { KvmxError, ModelBugError, type ErrorCategory } from "@kvmx/core";
+import { Worker } from "node:worker_threads";
+import { SCHEMA_VERSION, type CellResult, type CheckReport } from "../report/check-report.js";
+import { enumerateCells, type CellSpec } from "./cell.js";
+import type { CheckProvider } from "./provider.js";
+import { runCell, type CellOptions } from "./run-cell.js";
+import { selectShard, type Shard } from "./shard.js";
+
+export interface MatrixOptions extends Omit<CellOptions, "onProgress"> {
+  /** Only these designs / backends (default: all the provider has), in the provider's order. */
+  designs?: readonly string[];
+  backends?: readonly string[];
+  shard?: Shard;
+  /**
+   * 0 or 1: explore in this thread (what tests do: a worker cannot load TypeScript sources).
+   * N ≥ 2: N worker threads, each loading `worker.url` and building its own provider from `worker.init`.
+   */
+  workers?: number;
+  worker?: WorkerSpec;
+  onProgress?: (p: MatrixProgress) => void;
+}
+
+/** A module that, loaded in a worker thread, calls serveCheckWorker (see check-worker.ts). */
+export interface WorkerSpec {
+  url: URL;
+  /** Structured-cloneable data from which the worker builds the same provider (e.g. design files). */
+  init: unknown;
+}
+
+export interface MatrixProgress {
+  cellsDone: number;
+  cellsTotal: number;
+  states: number;
+  transitions: number;
+  elapsedMs: number;
+}
+
+/** Messages between runMatrix and a check worker. */
+export type ToWorker = { type: "cell"; index: number; cell: CellSpec; opts: CellOptions } | { type: "stop" };
+export type FromWorker =
+  | { type: "result"; index: number; result: CellResult }
+  | { type: "progress"; index: number; states: number; transitions: number }
+  | { type: "error"; index: number; name: string; message: string; category: ErrorCategory };
+
+export const WORKER_KIND = "kvmx-check-worker";
+
+/** Checks every requested cell of the matrix (or one shard of it) and assembles the report. */
+export async function runMatrix(provider: CheckProvider, opts: MatrixOptions): Promise<CheckReport> {
+  const t0 = performance.now();
+  const designs = pick(provider.designs, opts.designs, "design");
+  const backends = pick(provider.backends, opts.backends, "backend");
+  const cells = selectShard(enumerateCells(designs, backends), opts.shard);
+  const { designs: _d, backends: _b, shard: _s, workers: _w, worker: _ws, onProgress: _p, ...cellOpts } = opts;
+  const workers = opts.workers ?? 0;
+  const results =
+    workers >= 2 && opts.worker && cells.length > 1
+      ? await runInWorkers(cells, cellOpts, Math.min(workers, cells.length), opts.worker, opts.onProgress, t0)
+      : runInThread(provider, cells, cellOpts, opts.onProgress, t0);
+  const elapsedMs = performance.now() - t0;
+  const states = results.reduce((n, c) => n + c.states, 0);
+  const report: CheckReport = {
+    schemaVersion: SCHEMA_VERSION,
+    depth: opts.depth,
+    designs: [...designs],
+    backends: [...backends],
+    cells: results,
+    elapsedMs,
+    statesPerSecond: elapsedMs > 0 ? Math.round((states / elapsedMs) * 1000) : 0,
+  };
+  if (opts.shard) report.shard = { ...opts.shard };
+  return report;
+}
+
+function pick(all: readonly string[], wanted: readonly string[] | undefined, what: string): string[] {
+  if (!wanted || wanted.length === 0) return [...all];
+  for (const w of wanted) {
+    if (!all.includes(w)) throw new KvmxError(`unknown ${what} "${w}" (known: ${all.join(", ")})`, "usage");
+  }
+  return all.filter((x) => wanted.includes(x));
+}
+
+function runInThread(
+  provider: CheckProvider,
+  cells: readonly CellSpec[],
+  opts: CellOptions,
+  onProgress: MatrixOptions["onProgress"],
+  t0: number,
+): CellResult[] {
+  const out: CellResult[] = [];
+  let states = 0;
+  let transitions = 0;
+  for (const cell of cells) {
+    const r = runCell(provider, cell, opts);
+    out.push(r);
+    states += r.states;
+    transitions += r.transitions;
+    onProgress?.({ cellsDone: out.length, cellsTotal: cells.length, states, transitions, elapsedMs: performance.now() - t0 });
+  }
+  return out;
+}
+
+/**
+ * Hands cells to `n` workers one at a time (a work queue: cells differ wildly in cost), and puts
+ * the results back in canonical order, so the report does not depend on scheduling.
+ */
+function runInWorkers(
+  cells: readonly CellSpec[],
+  opts: CellOptions,
+  n: number,
+  spec: WorkerSpec,
+  onProgress: MatrixOptions["onProgress"],
+  t0: number,
+): Promise<CellResult[]> {
+  return new Promise((resolve, reject) => {
+    const results: (CellResult | undefined)[] = new Array(cells.length);
+    const live = new Map<number, { states: number; transitions: number }>();
+    let nextCell = 0;
+    let done = 0;
+    let doneStates = 0;
+    let doneTransitions = 0;
+    let failed = false;
+    const pool: Worker[] = [];
+    const report = () => {
+      let states = doneStates;
+      let transitions = doneTransitions;
+      for (const l of live.values()) {
+        states += l.states;
+        transitions += l.transitions;
+      }
+      onProgress?.({ cellsDone: done, cellsTotal: cells.length, states, transitions, elapsedMs: performance.now() - t0 });
+    };
+    const stopAll = () => {
+      for (const w of pool) void w.terminate();
+    };
+    const feed = (w: Worker) => {
+      if (nextCell >= cells.length) {
+        w.postMessage({ type: "stop" } satisfies ToWorker);
+        return;
+      }
+      const index = nextCell++;
+      w.postMessage({ type: "cell", index, cell: cells[index] as CellSpec, opts } satisfies ToWorker);
+    };
+    for (let i = 0; i < n; i++) {
+      const w = new Worker(spec.url, { workerData: { kind: WORKER_KIND, init: spec.init } });
+      pool.push(w);
+      w.on("message", (m: FromWorker) => {
+        if (failed) return;
+        if (m.type === "progress") {
+          live.set(m.index, { states: m.states, transitions: m.transitions });
+          report();
+        } else if (m.type === "result") {
+          results[m.index] = m.result;
+          live.delete(m.index);
+          done++;
+          doneStates += m.result.states;
+          doneTransitions += m.result.transitions;
+          report();
+          if (done === cells.length) {
+            stopAll();
+            resolve(results as CellResult[]);
+          } else feed(w);
+        } else {
+          failed = true;
+          stopAll();
+          reject(m.category === "internal" ? new ModelBugError(`worker: ${m.name}: ${m.message}`) : new KvmxError(m.message, m.category));
+        }
+      });
+      w.on("error", (err) => {
+        if (failed) return;
+        failed = true;
+        stopAll();
+        reject(new ModelBugError(`check worker crashed: ${err instanceof Error ? err.message : String(err)}`));
+      });
+      feed(w);
+    }
+  });
+}
