@@ -1,0 +1,111 @@
+import { INVARIANTS } from "@kvmx/core";
+import { cellId } from "../matrix/cell.js";
+import { profileLabel, profileTag } from "../matrix/profiles.js";
+import { DEFAULT_WEIGHTS, type CostWeights } from "../cost/weights.js";
+import type { CellResult, CheckReport, CounterexampleReport } from "./check-report.js";
+import { eventLabel } from "./chrome-trace.js";
+import { COSTED_HOST, costRows, costTableCells } from "./cost-table.js";
+import { escapeHtml } from "./escape-html.js";
+import { tagColour, timelineSvg } from "./timeline-svg.js";
+import { verdictGrid, verdictText } from "./verdict-grid.js";
+import { Tag } from "@kvmx/core";
+
+/** Matrix colours (the screenshot test looks for them). */
+export const VERDICT_COLOURS = {
+  safe: { bg: "#c8f0cf", fg: "#0f5223" },
+  violation: { bg: "#f9c9c3", fg: "#8c1d13" },
+  "n/a": { bg: "#e3e3e3", fg: "#555555" },
+} as const;
+
+/**
+ * One self-contained HTML page (no external scripts, styles or fonts): the verdict matrix, each
+ * counterexample with its event list and SVG timeline, and the cost table with its weights.
+ */
+export function renderHtmlReport(report: CheckReport, opts: { title?: string; weights?: CostWeights } = {}): string {
+  const title = opts.title ?? "kvmx check";
+  const grid = verdictGrid(report);
+  const ces = report.cells.flatMap((c) =>
+    [c.counterexample, ...(c.otherCounterexamples ?? [])].filter((x): x is CounterexampleReport => x !== undefined).map((ce, k) => ({ cell: c, ce, anchor: `${cellId(c)}-${k}` })),
+  );
+  const h: string[] = [];
+  h.push(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>`);
+  h.push(`<style>${STYLE}</style></head><body>`);
+  h.push(`<h1>${escapeHtml(title)}</h1>`);
+  const counts = { safe: 0, violation: 0, "n/a": 0 };
+  for (const c of report.cells) counts[c.verdict]++;
+  h.push(
+    `<p class="summary">depth ${report.depth} · ${report.cells.length} cells: ${counts.safe} safe, ${counts.violation} violation, ${counts["n/a"]} n/a · ` +
+      `${report.cells.reduce((n, c) => n + c.states, 0).toLocaleString("en")} states in ${(report.elapsedMs / 1000).toFixed(2)} s (${report.statesPerSecond.toLocaleString("en")} states/s)</p>`,
+  );
+  // The matrix.
+  h.push(`<h2>Verdict matrix</h2><div class="scroll"><table class="matrix"><thead><tr><th rowspan="2">design</th>`);
+  for (const b of report.backends) {
+    const span = grid.columns.filter((c) => c.backend === b).length;
+    if (span > 0) h.push(`<th colspan="${span}">${escapeHtml(b)}</th>`);
+  }
+  h.push(`</tr><tr>`);
+  for (const col of grid.columns) h.push(`<th title="${escapeHtml(profileLabel(col.profile))}">${escapeHtml(profileTag(col.profile))}</th>`);
+  h.push(`</tr></thead><tbody>`);
+  for (const row of grid.rows) {
+    h.push(`<tr><th class="design">${escapeHtml(row.design)}</th>`);
+    row.cells.forEach((c) => h.push(matrixCell(c)));
+    h.push(`</tr>`);
+  }
+  h.push(`</tbody></table></div>`);
+  h.push(`<p class="legend">H- host CPU without APX · H+ APX CPU, today's kernel · Hk APX CPU, kernel built with -mapxf · g+/g- guest CPUID with/without APX</p>`);
+  // Counterexamples.
+  h.push(`<h2>Counterexamples</h2>`);
+  if (ces.length === 0) h.push(`<p>None: every explored cell is safe up to depth ${report.depth}.</p>`);
+  for (const { cell, ce, anchor } of ces) {
+    h.push(`<section class="ce" id="${escapeHtml(anchor)}"><h3>${escapeHtml(`${cell.design} on ${cell.backend}, ${profileLabel(cell)}`)}: <span class="inv">${escapeHtml(ce.invariant)}</span></h3>`);
+    h.push(`<p class="why">${escapeHtml(INVARIANTS[ce.invariant] ?? "")}</p>`);
+    h.push(`<p>${escapeHtml(ce.message)}${ce.site ? ` <code>@ ${escapeHtml(ce.site)}</code>` : ""}</p><ol class="events">`);
+    ce.events.forEach((e, i) => h.push(`<li${i === ce.failingStep ? ` class="failing"` : ""}><code>${escapeHtml(eventLabel(e))}</code>${i === ce.failingStep ? " ← breaks" : ""}</li>`));
+    h.push(`</ol>`);
+    if (ce.scenarioFile) h.push(`<p>Replay: <code>kvmx run ${escapeHtml(ce.scenarioFile)}</code></p>`);
+    h.push(`<div class="scroll">${timelineSvg(ce)}</div>`);
+    h.push(`<details><summary>scenario file</summary><pre>${escapeHtml(ce.scenario)}</pre></details></section>`);
+  }
+  h.push(timelineLegend());
+  // Cost.
+  const rows = costRows(report);
+  h.push(`<h2>Cost per round trip</h2><p>Host: APX CPU, ${COSTED_HOST.kernelApx ? "-mapxf" : "today's"} kernel. Counters come from running the model; ~cycles weighs them with the table below.</p>`);
+  if (rows.length > 0) {
+    const { head, body } = costTableCells(rows);
+    h.push(`<div class="scroll"><table class="cost"><thead><tr>${head.map((x) => `<th>${escapeHtml(x)}</th>`).join("")}</tr></thead><tbody>`);
+    for (const r of body) h.push(`<tr>${r.map((x) => `<td>${escapeHtml(x)}</td>`).join("")}</tr>`);
+    h.push(`</tbody></table></div>`);
+  } else h.push(`<p>No priced cells in this run.</p>`);
+  const w = opts.weights ?? DEFAULT_WEIGHTS;
+  h.push(`<details><summary>cycle weights</summary><table class="cost"><tbody>`);
+  for (const [k, v] of Object.entries(w)) h.push(`<tr><td>${escapeHtml(k)}</td><td>${v.cycles}</td><td>${escapeHtml(v.source)}</td></tr>`);
+  h.push(`</tbody></table></details>`);
+  h.push(`</body></html>\n`);
+  return h.join("\n");
+}
+
+function matrixCell(c: CellResult | undefined): string {
+  if (!c) return `<td></td>`;
+  const col = VERDICT_COLOURS[c.verdict];
+  const tip = c.verdict === "n/a" ? (c.reason ?? "") : `${c.states} states, ${c.transitions} transitions`;
+  const text = escapeHtml(verdictText(c));
+  const body = c.verdict === "violation" ? `<a href="#${escapeHtml(cellId(c))}-0">${text}</a>` : text;
+  return `<td class="v" style="background:${col.bg};color:${col.fg}" title="${escapeHtml(tip)}">${body}</td>`;
+}
+
+function timelineLegend(): string {
+  const item = (colour: string, label: string) => `<span class="sw" style="background:${colour}"></span>${escapeHtml(label)}`;
+  return `<p class="legend">R16–R31 owner: ${item(tagColour(Tag.init), "init")} ${item(tagColour(Tag.hostUser), "host user (VMM)")} ${item(tagColour(Tag.hostKernel), "host kernel")} ${item(tagColour(Tag.guest(0)), "guest vCPU0")} ${item(tagColour(Tag.guest(1)), "guest vCPU1")} · the pink line is the live XCR0.APX bit · a red outline marks the failing step</p>`;
+}
+
+const STYLE = `
+body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#212121;background:#fafafa}
+h1{font-size:22px;margin:0 0 8px}h2{font-size:18px;margin:28px 0 8px}h3{font-size:15px;margin:8px 0}
+table{border-collapse:collapse;background:#fff}th,td{border:1px solid #cfd8dc;padding:4px 8px;text-align:left;white-space:nowrap}
+table.matrix td.v{font-weight:600;min-width:90px}table.matrix th.design{background:#f5f5f5}
+td.v a{color:inherit}.scroll{overflow-x:auto;max-width:100%}.summary,.legend{color:#455a64}
+section.ce{background:#fff;border:1px solid #e0e0e0;border-radius:6px;padding:8px 12px;margin:12px 0}
+.inv{color:#8c1d13}.why{color:#546e7a;margin:2px 0}ol.events li.failing{color:#8c1d13;font-weight:600}
+.sw{display:inline-block;width:12px;height:12px;margin:0 4px 0 10px;vertical-align:middle;border:1px solid #9e9e9e}
+pre{background:#f5f5f5;padding:8px;overflow-x:auto}code{font-family:ui-monospace,"DejaVu Sans Mono",monospace}
+`;
