@@ -7,3 +7,4 @@ export * from "./exit-reasons.js";
 export * from "./sync-regs.js";
 export type * from "./api.js";
 export * from "./host/index.js";
+export * from "./guest/index.js";

@@ -1,0 +1,3 @@
+export * from "./assembler.js";
+export * from "./long-mode.js";
+export * from "./guest-program.js";
