@@ -1,0 +1,36 @@
+import { cpuidLookup, cpuProfile, profileFromCpuid } from "@kvmx/core";
+import { describe, expect, it } from "vitest";
+import { kvmUnavailableReason, openKvm } from "../src/host/kvm.js";
+
+/**
+ * Core's `spr` profile claims to be "this machine's KVM" (FACTS.md §8). Where /dev/kvm opens, hold it
+ * to that: supported XCR0 and every leaf 0xD sub-leaf must equal KVM_GET_SUPPORTED_CPUID's.
+ * Leaf 1 is not compared: kvm_pvm's supported CPUID leaf 1 lacks XSAVE/AVX (a named host quirk).
+ */
+const reason = kvmUnavailableReason();
+if (reason) console.warn(`spr profile vs KVM_GET_SUPPORTED_CPUID skipped: ${reason}`);
+
+describe.skipIf(reason !== undefined)("the spr CPU profile matches this machine's KVM", () => {
+  it("supported XCR0 and leaf 0xD", () => {
+    const kvm = openKvm();
+    try {
+      const real = kvm.getSupportedCpuid();
+      const spr = cpuProfile("spr");
+      const host = profileFromCpuid(real, { name: "host" });
+      expect(`0x${host.supportedXcr0.toString(16)}`).toBe(`0x${spr.supportedXcr0.toString(16)}`);
+      expect(host.maxStandardSize).toBe(spr.maxStandardSize);
+      for (let sub = 0; sub < 64; sub++) {
+        const want = cpuidLookup(spr.cpuid, 0xd, sub);
+        const got = cpuidLookup(real, 0xd, sub);
+        if (sub === 0) {
+          // EBX depends on the XCR0 currently enabled, so compare EAX/EDX (supported bits) and ECX (max size)
+          expect({ eax: got.eax, ecx: got.ecx, edx: got.edx }, "0xD.0").toEqual({ eax: want.eax, ecx: want.ecx, edx: want.edx });
+        } else if (sub >= 2) {
+          expect({ eax: got.eax, ebx: got.ebx }, `0xD.${sub} size/offset`).toEqual({ eax: want.eax, ebx: want.ebx });
+        }
+      }
+    } finally {
+      kvm.close();
+    }
+  });
+});
