@@ -1,5 +1,7 @@
 import type { Command } from "commander";
 import type { Io } from "../io.js";
+import { register as registerProbe } from "./probe.js";
+import { register as registerUapi } from "./uapi.js";
 
 /**
  * Each command module exports `register(program, io)`. A command's action returns its exit code
@@ -7,4 +9,7 @@ import type { Io } from "../io.js";
  */
 export type RegisterCommand = (program: Command, io: Io) => void;
 
-export const commands: RegisterCommand[] = [];
+export const commands: RegisterCommand[] = [
+  registerProbe,
+  registerUapi,
+];
