@@ -1,4 +1,4 @@
-import { zeroCost, type ApplyResult, type Explorable, type TraceStep } from "@kvmx/core";
+import { zeroCost, type ApplyResult, type CostCounters, type Explorable, type TraceStep } from "@kvmx/core";
 
 /**
  * A small Explorable for the engine's tests: two counters and an "armed" flag. `fire` breaks
@@ -57,8 +57,14 @@ export function toyModel(o: ToyOptions = {}): Explorable<ToyState, ToyEvent> {
         case "noop":
           break;
       }
+      // Toy prices: each op stands for one kind of counted action.
+      const cost: CostCounters = zeroCost();
+      if (e.op === "inc-x") cost.branches = 1;
+      if (e.op === "inc-y") cost.egprLoads = 16;
+      if (e.op === "arm") cost.xsetbv = 1;
+      if (e.op === "fire") cost.egprStores = 16;
       trace?.push({ site: `toy:${e.op}`, kind: "c", description: e.op, xcr0: BigInt(state.x), egprTags: new Array(16).fill(state.armed ? 1 : 0), violations });
-      return { state, violations, cost: zeroCost() };
+      return { state, violations, cost };
     },
   };
 }

@@ -1,7 +1,7 @@
 import { zeroCost, type CostCounters } from "@kvmx/core";
 import type { CellCost } from "../report/check-report.js";
 import type { CheckSubject, CostKind } from "../matrix/provider.js";
-import { addCost } from "./cost-counters.js";
+import { addCost, COST_COLUMNS } from "./cost-counters.js";
 import { DEFAULT_WEIGHTS, weighCost, type CostWeights } from "./weights.js";
 
 /**
@@ -24,22 +24,27 @@ export function measureCost<S, E>(subject: CheckSubject<S, E>, weights: CostWeig
       }
       state = r.state;
     }
-    const total = zeroCost();
-    if (!broken) {
-      for (const e of probe.trip) {
-        const r = subject.model.apply(state, e);
+    const run = (events: readonly E[], what: string): CostCounters | undefined => {
+      const total = zeroCost();
+      let s = state;
+      for (const e of events) {
+        const r = subject.model.apply(s, e);
         addCost(total, r.cost);
         if (r.violations.length > 0) {
-          broken = `${probe.kind}: the round trip breaks ${r.violations[0]?.invariant}`;
-          break;
+          broken = `${probe.kind}: the ${what} breaks ${r.violations[0]?.invariant}`;
+          return undefined;
         }
-        state = r.state;
+        s = r.state;
       }
-    }
-    if (broken) {
-      notes.push(broken);
+      return total;
+    };
+    const total = broken ? undefined : run(probe.trip, "round trip");
+    const base = total && probe.baseline ? run(probe.baseline, "baseline trip") : zeroCost();
+    if (!total || !base) {
+      notes.push(broken ?? `${probe.kind}: not priced`);
       continue;
     }
+    for (const { key } of COST_COLUMNS) total[key] = Math.max(0, total[key] - base[key]);
     perTrip[probe.kind] = total;
     cycles[probe.kind] = weighCost(total, weights);
   }

@@ -17,12 +17,15 @@ export interface CheckSubject<S = unknown, E = unknown> {
 
 /**
  * One priced round trip: `setup` brings the vCPU to a warm state (e.g. the guest enabled APX and
- * wrote R16–R31), then the counters of `trip` are the cost of one round trip of that kind.
+ * wrote R16–R31), then the counters of `trip` are the cost of one round trip of that kind — minus
+ * those of `baseline` from the same warm state, when the trip cannot be isolated (a fastpath exit
+ * that the event ends with an exit to userspace: trip = WRMSRNS + OUT, baseline = OUT).
  */
 export interface CostProbe<E> {
   kind: CostKind;
   setup: readonly E[];
   trip: readonly E[];
+  baseline?: readonly E[];
 }
 export type CostKind = "fastpath" | "full-exit";
 
