@@ -7,3 +7,8 @@ export * from "./instructions.js";
 export * from "./xcr0-rules.js";
 export * from "./executor.js";
 export * from "./map-exec-env.js";
+export * from "./xsave-components.js";
+export * from "./cpu-profiles.js";
+export * from "./xsave-layout.js";
+export * from "./hex-bytes.js";
+export * from "./xsave-image.js";
