@@ -303,10 +303,27 @@ function xsave(cpu: PhysicalCpu, m: MemOperand, env: ExecEnv): ExecOutcome {
 }
 
 /**
- * XRSTOR (standard format only). #GP when XSTATE_BV has bits outside XCR0 or header bytes 8..23
- * (XCOMP_BV and the next word) are non-zero — which also rejects compacted images, whose XRSTOR form
- * kvmx does not model. For component 19 in RFBM: XSTATE_BV[19]=1 loads R16–R31 with their stored tags,
- * XSTATE_BV[19]=0 loads the init state (zeros, Tag.init).
+ * Compacted-format offset of component `index` for XCOMP_BV, from this CPU's leaf 0xD (sizes and the
+ * ECX[1] 64-byte alignment), as the SDM 13.4.3 algorithm places it.
+ */
+function compactedOffset(env: ExecEnv, xcompBv: bigint, index: number): number {
+  let off = 576;
+  for (let i = 2; i < index; i++) {
+    if (((xcompBv >> BigInt(i)) & 1n) === 0n) continue;
+    const sub = env.cpuid(0xd, i);
+    if ((sub.ecx & 2) !== 0) off = (off + 63) & ~63;
+    off += sub.eax;
+  }
+  if ((env.cpuid(0xd, index).ecx & 2) !== 0) off = (off + 63) & ~63;
+  return off;
+}
+
+/**
+ * XRSTOR, standard or compacted form (XCOMP_BV[63]). #GP when XSTATE_BV has bits outside XCR0 (standard)
+ * or outside XCOMP_BV (compacted), when XCOMP_BV names bits outside XCR0, when the reserved header
+ * bytes are non-zero (8..23 standard, 16..63 compacted), or the compacted form without XSAVEC. For
+ * component 19 in RFBM: XSTATE_BV[19]=1 loads R16–R31 with their stored tags, XSTATE_BV[19]=0 loads
+ * the init state (zeros, Tag.init) — FACTS.md §1.
  */
 function xrstor(cpu: PhysicalCpu, m: MemOperand, env: ExecEnv): ExecOutcome {
   const area = xsaveArea(cpu, m, "xrstor");
@@ -315,12 +332,23 @@ function xrstor(cpu: PhysicalCpu, m: MemOperand, env: ExecEnv): ExecOutcome {
   const hdr = area.base + BigInt(XSAVE_HEADER);
   const xstateBv = env.load(hdr).value;
   const xcompBv = env.load(hdr + 8n).value;
-  if ((xcompBv >> 63n) !== 0n) return gp("xrstor of a compacted image (XCOMP_BV[63]=1) is not modelled by kvmx's executor");
-  if (xcompBv !== 0n || env.load(hdr + 16n).value !== 0n) return gp("xrstor: header bytes 8..23 are not zero");
-  if ((xstateBv & ~cpu.xcr0) !== 0n) return gp(`xrstor: XSTATE_BV 0x${xstateBv.toString(16)} has bits outside XCR0`);
+  const compacted = (xcompBv >> 63n) !== 0n;
+  let apxOffset: number;
+  if (compacted) {
+    if (!hasCpuidFeature(env.cpuid.bind(env), "XSAVEC")) return gp("xrstor: compacted form on a CPU without XSAVEC");
+    const comp = xcompBv & ~(1n << 63n);
+    if ((comp & ~cpu.xcr0) !== 0n) return gp(`xrstor: XCOMP_BV 0x${xcompBv.toString(16)} has bits outside XCR0`);
+    if ((xstateBv & ~comp) !== 0n) return gp(`xrstor: XSTATE_BV 0x${xstateBv.toString(16)} has bits outside XCOMP_BV`);
+    for (let k = 2n; k < 8n; k++) if (env.load(hdr + 8n * k).value !== 0n) return gp("xrstor: header bytes 16..63 are not zero");
+    apxOffset = compactedOffset(env, comp, XFEATURE.APX);
+  } else {
+    if (xcompBv !== 0n || env.load(hdr + 16n).value !== 0n) return gp("xrstor: header bytes 8..23 are not zero");
+    if ((xstateBv & ~cpu.xcr0) !== 0n) return gp(`xrstor: XSTATE_BV 0x${xstateBv.toString(16)} has bits outside XCR0`);
+    apxOffset = apxXsaveOffset(env);
+  }
   if ((rfbm & XFEATURE_MASK.APX) !== 0n) {
     if ((xstateBv & XFEATURE_MASK.APX) !== 0n) {
-      const off = area.base + BigInt(apxXsaveOffset(env));
+      const off = area.base + BigInt(apxOffset);
       for (let k = 0; k < 16; k++) {
         const w = env.load(off + BigInt(8 * k));
         cpu.setGpr(EGPR_FIRST + k, w.value, w.tag);

@@ -316,3 +316,26 @@ describe("executor never throws on the subset", () => {
     },
   );
 });
+
+describe("XRSTOR compacted form", () => {
+  it("finds component 19 at its compacted offset (after PKRU here) and checks XCOMP_BV", async () => {
+    const { cpuProfile, xsaveLayout } = await import("../../src/index.js");
+    const dmr = cpuProfile("dmr");
+    const cpu = new PhysicalCpu({ xcr0: 0x802e7n });
+    const e = createMapExecEnv({ cpuid: [...dmr.cpuid] });
+    const AREA = 0x20000n;
+    cpu.setGpr(3, AREA, Tag.init);
+    const features = 0x80203n; // FP SSE PKRU APX
+    const apx = xsaveLayout(dmr, features, "compacted").components.find((c) => c.index === 19)!;
+    expect(apx.offset).toBe(584);
+    e.store(AREA + 512n, 0x80000n, Tag.init);
+    e.store(AREA + 520n, (1n << 63n) | features, Tag.init);
+    for (let k = 0; k < 16; k++) e.store(AREA + BigInt(apx.offset + 8 * k), BigInt(100 + k), Tag.guest(2));
+    cpu.setGpr(RAX, 0xffff_ffffn, Tag.init);
+    cpu.setGpr(RDX, 0xffff_ffffn, Tag.init);
+    expect(execute(cpu, insn.xrstor({ base: 3, disp: 0 }), e)).toEqual({ kind: "ok" });
+    expect([cpu.gpr[16], cpu.gpr[31], cpu.gprTag[31]]).toEqual([100n, 115n, Tag.guest(2)]);
+    e.store(AREA + 520n, (1n << 63n) | features | (1n << 18n), Tag.init);
+    expect(execute(cpu, insn.xrstor({ base: 3, disp: 0 }), e)).toMatchObject({ vector: "GP" });
+  });
+});
