@@ -2,6 +2,9 @@ import type { Command } from "commander";
 import type { Io } from "../io.js";
 import { register as registerProbe } from "./probe.js";
 import { register as registerUapi } from "./uapi.js";
+import { register as registerCpu } from "./cpu.js";
+import { register as registerXsave } from "./xsave.js";
+import { register as registerXcr0 } from "./xcr0.js";
 
 /**
  * Each command module exports `register(program, io)`. A command's action returns its exit code
@@ -12,4 +15,7 @@ export type RegisterCommand = (program: Command, io: Io) => void;
 export const commands: RegisterCommand[] = [
   registerProbe,
   registerUapi,
+  registerCpu,
+  registerXsave,
+  registerXcr0,
 ];
