@@ -1,0 +1,43 @@
+import { describe, expect, it } from "vitest";
+import { main } from "../src/main.js";
+import { captureIo } from "./capture-io.js";
+
+const run = async (args: string[]) => {
+  const io = captureIo();
+  const code = await main(args, io);
+  return { code, out: io.stdout(), err: io.stderr() };
+};
+
+describe("kvmx xcr0 check", () => {
+  it("a valid value exits 0 with valid:true", async () => {
+    const r = await run(["xcr0", "check", "0xe7", "--profile", "spr", "--json"]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ schemaVersion: 1, valid: true, failedRule: null, xcr0: "0xe7", rules: "architectural" });
+  });
+  it("an invalid value prints the failed rule and exits 1", async () => {
+    const r = await run(["xcr0", "check", "27", "--profile", "spr", "--json"]);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.out)).toMatchObject({ valid: false, failedRule: "avx512-incomplete" });
+    const human = await run(["xcr0", "check", "0x80003", "--profile", "spr"]);
+    expect([human.code, human.out]).toEqual([1, expect.stringContaining("unsupported-bit")]);
+  });
+  it("--kvm svm drops APX that --kvm vmx keeps (dmr host)", async () => {
+    expect((await run(["xcr0", "check", "0x80007", "--profile", "dmr", "--kvm", "vmx"])).code).toBe(0);
+    const svm = await run(["xcr0", "check", "0x80007", "--profile", "dmr", "--kvm", "svm", "--json"]);
+    expect([svm.code, JSON.parse(svm.out).failedRule]).toEqual([1, "unsupported-bit"]);
+    expect((await run(["xcr0", "check", "0x80007", "--profile", "dmr"])).code).toBe(0);
+  });
+  it("bad hex, an unknown profile or vendor exit 65 with one line on stderr", async () => {
+    for (const args of [
+      ["xcr0", "check", "0xzz", "--profile", "spr"],
+      ["xcr0", "check", "0x7", "--profile", "nehalem"],
+      ["xcr0", "check", "0x7", "--profile", "spr", "--kvm", "tdx"],
+      ["xcr0", "check", "0x1ffffffffffffffff", "--profile", "spr"],
+    ]) {
+      const r = await run(args);
+      expect(r.code, args.join(" ")).toBe(65);
+      expect(r.err.trim().split("\n")).toHaveLength(1);
+      expect(r.out).toBe("");
+    }
+  });
+});
