@@ -20,40 +20,43 @@ function view(bytes: Uint8Array): DataView {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-function readScalar(dv: DataView, type: Scalar, at: number): number | bigint {
-  switch (type) {
-    case "u8":
-      return dv.getUint8(at);
-    case "u16":
-      return dv.getUint16(at, true);
-    case "u32":
-      return dv.getUint32(at, true);
-    case "u64":
-      return dv.getBigUint64(at, true);
-  }
-}
+type Decoder = (dv: DataView, bytes: Uint8Array, base: number) => Record<string, unknown>;
 
-function decodeElement(dv: DataView, bytes: Uint8Array, type: FieldSpec["type"], at: number): unknown {
-  if (typeof type === "object") return decodeAt(type.struct as StructName, dv, bytes, at);
-  return readScalar(dv, type, at);
-}
+const READ: Readonly<Record<Scalar, (at: string) => string>> = {
+  u8: (at) => `dv.getUint8(${at})`,
+  u16: (at) => `dv.getUint16(${at}, true)`,
+  u32: (at) => `dv.getUint32(${at}, true)`,
+  u64: (at) => `dv.getBigUint64(${at}, true)`,
+};
 
-function decodeAt(name: StructName, dv: DataView, bytes: Uint8Array, base: number): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const f of KVM_STRUCTS[name].fields as readonly FieldSpec[]) {
-    const at = base + f.offset;
-    if (f.count === undefined) {
-      out[f.name] = decodeElement(dv, bytes, f.type, at);
-    } else if (f.type === "u8") {
-      out[f.name] = bytes.slice(at, at + f.count);
-    } else {
-      const size = elementSize(f.type);
-      const arr: unknown[] = new Array(f.count);
-      for (let i = 0; i < f.count; i++) arr[i] = decodeElement(dv, bytes, f.type, at + i * size);
-      out[f.name] = arr;
-    }
-  }
-  return out;
+const compiled = new Map<StructName, Decoder>();
+
+/**
+ * The decoder of one struct, generated once from the layout table as a single object literal (so
+ * every decoded value has one fixed shape); nested structs call their own compiled decoder. Field
+ * names are the table's C identifiers, never user input.
+ */
+function decoderFor(name: StructName): Decoder {
+  const hit = compiled.get(name);
+  if (hit) return hit;
+  const nested: Decoder[] = [];
+  const element = (type: FieldSpec["type"], at: string): string => {
+    if (typeof type === "string") return READ[type](at);
+    nested.push(decoderFor(type.struct as StructName));
+    return `n[${nested.length - 1}](dv, bytes, ${at})`;
+  };
+  const parts = (KVM_STRUCTS[name].fields as readonly FieldSpec[]).map((f) => {
+    const at = `base + ${f.offset}`;
+    if (f.count === undefined) return `${f.name}: ${element(f.type, at)}`;
+    if (f.type === "u8") return `${f.name}: bytes.slice(${at}, ${at} + ${f.count})`;
+    const size = elementSize(f.type);
+    const items = Array.from({ length: f.count }, (_, i) => element(f.type, `base + ${f.offset + i * size}`));
+    return `${f.name}: [${items.join(", ")}]`;
+  });
+  const make = new Function("n", `return function decode_${name}(dv, bytes, base) { return { ${parts.join(", ")} }; };`) as (n: Decoder[]) => Decoder;
+  const decoder = make(nested);
+  compiled.set(name, decoder);
+  return decoder;
 }
 
 function checkRoom(name: string, bytes: Uint8Array, offset: number, need: number): void {
@@ -70,17 +73,28 @@ function checkRoom(name: string, bytes: Uint8Array, offset: number, need: number
 /** Decodes struct `name` from `bytes` at `offset`; throws UapiDecodeError if the buffer is too short. */
 export function decodeStruct<N extends StructName>(name: N, bytes: Uint8Array, offset = 0): StructValue<N> {
   checkRoom(name, bytes, offset, KVM_STRUCTS[name].size);
-  return decodeAt(name, view(bytes), bytes, offset) as StructValue<N>;
+  return decoderFor(name)(view(bytes), bytes, offset) as StructValue<N>;
 }
 
-function writeScalar(dv: DataView, type: Scalar, at: number, v: unknown, where: string, root: string): void {
+/**
+ * A problem found while encoding; the path to the field is collected on the way out (so the happy
+ * path builds no strings) and the top level rethrows it as a UapiEncodeError naming the field.
+ */
+class FieldProblem extends UapiEncodeError {
+  readonly path: (string | number)[] = [];
+  constructor(readonly problem: string) {
+    super("", problem);
+  }
+}
+
+function writeScalar(dv: DataView, type: Scalar, at: number, v: unknown): void {
   if (type === "u64") {
-    if (typeof v !== "bigint" || v < 0n || v > U64_MAX) throw new UapiEncodeError(root, `${where}: expected a u64 bigint, got ${describe(v)}`);
+    if (typeof v !== "bigint" || v < 0n || v > U64_MAX) throw new FieldProblem(`expected a u64 bigint, got ${describe(v)}`);
     dv.setBigUint64(at, v, true);
     return;
   }
   if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > SCALAR_MAX[type]) {
-    throw new UapiEncodeError(root, `${where}: expected a ${type} integer, got ${describe(v)}`);
+    throw new FieldProblem(`expected a ${type} integer, got ${describe(v)}`);
   }
   if (type === "u8") dv.setUint8(at, v);
   else if (type === "u16") dv.setUint16(at, v, true);
@@ -93,30 +107,52 @@ function describe(v: unknown): string {
   return v === null ? "null" : typeof v;
 }
 
-function encodeElement(dv: DataView, bytes: Uint8Array, type: FieldSpec["type"], at: number, v: unknown, where: string, root: string): void {
-  if (typeof type === "object") encodeAt(type.struct as StructName, dv, bytes, at, v, where, root);
-  else writeScalar(dv, type, at, v, where, root);
+function encodeElement(dv: DataView, bytes: Uint8Array, type: FieldSpec["type"], at: number, v: unknown): void {
+  if (typeof type === "object") encodeAt(type.struct as StructName, dv, bytes, at, v);
+  else writeScalar(dv, type, at, v);
 }
 
-function encodeAt(name: StructName, dv: DataView, bytes: Uint8Array, base: number, value: unknown, where: string, root: string): void {
-  if (typeof value !== "object" || value === null) throw new UapiEncodeError(root, `${where}: expected a ${name} object, got ${describe(value)}`);
+function encodeField(f: FieldSpec, dv: DataView, bytes: Uint8Array, at: number, v: unknown): void {
+  if (f.count === undefined) {
+    encodeElement(dv, bytes, f.type, at, v);
+  } else if (f.type === "u8") {
+    if (!(v instanceof Uint8Array) || v.byteLength !== f.count) throw new FieldProblem(`expected a Uint8Array of ${f.count} bytes`);
+    bytes.set(v, at);
+  } else {
+    if (!Array.isArray(v) || v.length !== f.count) throw new FieldProblem(`expected an array of ${f.count}`);
+    const size = elementSize(f.type);
+    for (let i = 0; i < f.count; i++) {
+      try {
+        encodeElement(dv, bytes, f.type, at + i * size, v[i]);
+      } catch (err) {
+        if (err instanceof FieldProblem) err.path.unshift(i);
+        throw err;
+      }
+    }
+  }
+}
+
+function encodeAt(name: StructName, dv: DataView, bytes: Uint8Array, base: number, value: unknown): void {
+  if (typeof value !== "object" || value === null) throw new FieldProblem(`expected a ${name} object, got ${describe(value)}`);
   const rec = value as Record<string, unknown>;
   for (const f of KVM_STRUCTS[name].fields as readonly FieldSpec[]) {
-    const at = base + f.offset;
-    const v = rec[f.name];
-    const path = where ? `${where}.${f.name}` : f.name;
-    if (f.count === undefined) {
-      encodeElement(dv, bytes, f.type, at, v, path, root);
-    } else if (f.type === "u8") {
-      if (!(v instanceof Uint8Array) || v.byteLength !== f.count) {
-        throw new UapiEncodeError(root, `${path}: expected a Uint8Array of ${f.count} bytes`);
-      }
-      bytes.set(v, at);
-    } else {
-      if (!Array.isArray(v) || v.length !== f.count) throw new UapiEncodeError(root, `${path}: expected an array of ${f.count}`);
-      const size = elementSize(f.type);
-      for (let i = 0; i < f.count; i++) encodeElement(dv, bytes, f.type, at + i * size, v[i], `${path}[${i}]`, root);
+    try {
+      encodeField(f, dv, bytes, base + f.offset, rec[f.name]);
+    } catch (err) {
+      if (err instanceof FieldProblem) err.path.unshift(f.name);
+      throw err;
     }
+  }
+}
+
+/** Runs an encode, turning a FieldProblem into a UapiEncodeError that names the field path. */
+function withPath(root: string, run: () => void): void {
+  try {
+    run();
+  } catch (err) {
+    if (!(err instanceof FieldProblem)) throw err;
+    const path = err.path.map((k, i) => (typeof k === "number" ? `[${k}]` : i === 0 ? k : `.${k}`)).join("");
+    throw new UapiEncodeError(root, path ? `${path}: ${err.problem}` : err.problem);
   }
 }
 
@@ -127,13 +163,13 @@ export function encodeStructInto<N extends StructName>(name: N, value: StructVal
     throw new UapiEncodeError(name, `target too small: needs ${size} bytes at offset ${offset}`);
   }
   target.fill(0, offset, offset + size);
-  encodeAt(name, view(target), target, offset, value, "", name);
+  withPath(name, () => encodeAt(name, view(target), target, offset, value));
 }
 
 /** Encodes struct `name` into a fresh buffer of exactly its size. */
 export function encodeStruct<N extends StructName>(name: N, value: StructValue<N>): Uint8Array {
   const out = new Uint8Array(KVM_STRUCTS[name].size);
-  encodeAt(name, view(out), out, 0, value, "", name);
+  withPath(name, () => encodeAt(name, view(out), out, 0, value));
   return out;
 }
 
