@@ -68,6 +68,23 @@ describe("the real binding without a KVM device", () => {
     expect(f.closed).toBe(true);
   });
 
+  it("a request number with bit 31 set, and a subarray argument, reach the kernel intact (TIOCGPTN on /dev/ptmx)", () => {
+    // TIOCGPTN = _IOR('T', 0x30, unsigned int) = 0x80045430: the kernel writes the pty number through the pointer
+    const fd = libc().open("/dev/ptmx", O_RDWR | O_CLOEXEC, 0);
+    if (fd < 0) {
+      console.warn(`/dev/ptmx unavailable (errno ${libc().errno()}); skipping the ioctl-number check`);
+      return;
+    }
+    try {
+      const buf = new Uint8Array(8).fill(0xff);
+      expect(libc().ioctlPtr(fd, 0x80045430, buf.subarray(4))).toBe(0);
+      expect([...buf.subarray(0, 4)]).toEqual([0xff, 0xff, 0xff, 0xff]);
+      expect(new DataView(buf.buffer).getUint32(4, true)).toBeLessThan(0x10000);
+    } finally {
+      libc().close(fd);
+    }
+  });
+
   it("a Mapping is writable, and after unmap it is gone from /proc/self/maps and its view refuses access", () => {
     const m = Mapping.map("test", 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1);
     m.bytes[8191] = 7;
