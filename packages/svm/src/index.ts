@@ -1,1 +1,4 @@
-export {};
+export * from "./vmcb.js";
+export * from "./svm-run.js";
+export * from "./svm-exits.js";
+export * from "./svm-backend.js";
