@@ -80,6 +80,14 @@ export const ASSUMPTIONS = {
     tag: "[2nd]",
     fact: "RDMSR/WRMSRNS imm with an EGPR use EVEX map 7 (62 P0 7F|7E 08 F6 /0 id), by analogy with URDMSR/UWRMSR imm",
   }),
+  /** FACTS.md §1 "init / reset": R16–R31 after INIT (XSAVE-managed state is not touched by INIT). */
+  egprInitValue: spec({
+    name: "egprInitValue",
+    alternatives: ["kept", "zeros"],
+    default: "kept",
+    tag: "[?]",
+    fact: "INIT leaves XSAVE-managed state alone, so R16–R31 keep their values (KVM's regs[] memset would zero them)",
+  }),
 } as const;
 
 export type AssumptionName = keyof typeof ASSUMPTIONS;

@@ -1,0 +1,294 @@
+/**
+ * Applies one KvmxEvent to a (cloned) MachineState: guest events become a guest program run by one
+ * KVM_RUN round trip; ioctl events run the uapi-ops semantics with the uAPI monitors; migrate,
+ * RESET/INIT, NMI arming and preemption as DESIGN.md "Events" lists them.
+ */
+import { InputError } from "../errors.js";
+import { parseU64 } from "../cpu/hex-bytes.js";
+import { gprIndex, GPR_NAMES } from "../cpu/gpr.js";
+import { Tag, isHostTag } from "../cpu/provenance.js";
+import { XFEATURE_MASK, hasApx } from "../cpu/xfeatures.js";
+import { kvmSetXcrCheck } from "../cpu/xcr0-rules.js";
+import { cpuidLookup } from "../cpu/cpuid.js";
+import type { ApplyResult, TraceStep } from "./explorable.js";
+import type { KvmxEvent } from "./events.js";
+import type { MachineState } from "./machine-state.js";
+import { designByName, newVcpu, type ResolvedConfig } from "./machine.js";
+import { RunCtx, type GuestOp } from "./run-context.js";
+import { kvmRun, listNmiSites } from "./enter-guest.js";
+import { MSR_IA32_TSC_DEADLINE } from "./emulate.js";
+import { vcpuGuestSupportedXcr0, resetXcr } from "./xcr.js";
+import {
+  KVM_REGS_FIELDS, kvmGetRegs, kvmGetXcrs, kvmGetXsave, kvmSetRegs, kvmSetXcrs, kvmSetXsave, kvmXsave2Size,
+  type KvmRegs,
+} from "./uapi-ops.js";
+import { checkUapiXsave } from "./invariants.js";
+
+const hex = (v: bigint): string => `0x${v.toString(16)}`;
+
+export function parseGpr(name: string, what: string): number {
+  const i = typeof name === "string" ? gprIndex(name) : undefined;
+  if (i === undefined) throw new InputError(`${what}: "${String(name)}" is not a GPR name (rax … r31)`);
+  return i;
+}
+
+const OUT_PORT = 0x80;
+const outOp = (): GuestOp => ({ insn: { op: "out-imm8-al", port: OUT_PORT } });
+const movImm = (reg: number, value: bigint): GuestOp => ({
+  insn: { op: "mov-r64-imm64", dst: reg, imm: value },
+  onDone: (ctx) => void (ctx.st.expected[reg] = value),
+});
+
+/** The guest program of a guest event (DESIGN.md "Events"). */
+export function guestProgram(cfg: ResolvedConfig, st: MachineState, e: KvmxEvent): GuestOp[] {
+  switch (e.kind) {
+    case "guest-write": {
+      const r = parseGpr(e.reg as string, "guest-write reg");
+      return [movImm(r, parseU64(e.value as string, "guest-write value")), outOp()];
+    }
+    case "guest-read": {
+      const r = parseGpr(e.reg as string, "guest-read reg");
+      return [{ insn: { op: "mov-r64-r64", dst: r, src: r }, onDone: (ctx) => checkGuestRead(ctx, r) }, outOp()];
+    }
+    case "guest-xsetbv": {
+      const value = parseU64(e.value as string, "guest-xsetbv value");
+      return [
+        movImm(1, 0n),
+        movImm(0, value & 0xffff_ffffn),
+        movImm(2, value >> 32n),
+        {
+          insn: { op: "xsetbv" },
+          onDone: (ctx) => {
+            // Architectural effect for the guest's view: a valid XSETBV that clears APX keeps or clears
+            // R16–R31 per ASSUMPTIONS.xcr0ApxDisable.
+            const v = ctx.vcpu;
+            const okArch = kvmSetXcrCheck(0, value, vcpuGuestSupportedXcr0(v, cfg.supportedXcr0)) === undefined;
+            if (okArch && hasApx(v.xcr0) && !hasApx(value) && cfg.options.xcr0ApxDisable === "clear") ctx.st.expected.fill(0n, 16, 32);
+          },
+        },
+      ];
+    }
+    case "guest-wrmsrns-imm": {
+      const r = parseGpr(e.reg as string, "guest-wrmsrns-imm reg");
+      const pre = e.value !== undefined ? [movImm(r, parseU64(e.value, "guest-wrmsrns-imm value"))] : [];
+      return [...pre, { insn: { op: "wrmsrns-imm", src: r, msr: (e.msr as number | undefined) ?? MSR_IA32_TSC_DEADLINE } }, outOp()];
+    }
+    case "guest-rdmsr-imm": {
+      const r = parseGpr(e.reg as string, "guest-rdmsr-imm reg");
+      const msr = (e.msr as number | undefined) ?? MSR_IA32_TSC_DEADLINE;
+      return [{ insn: { op: "rdmsr-imm", dst: r, msr }, onDone: (ctx) => void (ctx.st.expected[r] = ctx.vcpu.msrs.get(msr) ?? 0n) }];
+    }
+    case "guest-cpuid":
+      return [
+        movImm(0, 0n),
+        movImm(1, 0n),
+        {
+          insn: { op: "cpuid" },
+          onDone: (ctx) => {
+            const r = cpuidLookup(cfg.guestCpuid, 0, 0);
+            const x = ctx.st.expected;
+            x[0] = BigInt(r.eax >>> 0);
+            x[3] = BigInt(r.ebx >>> 0);
+            x[1] = BigInt(r.ecx >>> 0);
+            x[2] = BigInt(r.edx >>> 0);
+          },
+        },
+      ];
+    case "guest-hlt":
+      return [{ insn: { op: "hlt" } }];
+    case "guest-io":
+    case "preempt":
+      return [outOp()];
+    default:
+      return [];
+  }
+  void st;
+}
+
+/** A guest read: what the guest sees in `r` must be what it last wrote (or userspace set), never a host value. */
+function checkGuestRead(ctx: RunCtx, r: number): void {
+  const tag = ctx.cpu.gprTag[r]!;
+  const got = ctx.cpu.gpr[r]!;
+  if (isHostTag(tag)) ctx.violate("no-leak", `guest read a host value from ${GPR_NAMES[r]} (${hex(got)})`);
+  else if (got !== ctx.st.expected[r]) ctx.violate("guest-integrity", `guest read ${GPR_NAMES[r]} = ${hex(got)}, it last wrote ${hex(ctx.st.expected[r]!)}`);
+  else ctx.note(`guest read ${GPR_NAMES[r]} = ${hex(got)} as expected`);
+}
+
+export function applyEvent(cfg: ResolvedConfig, st: MachineState, e: KvmxEvent, trace?: TraceStep[]): ApplyResult<MachineState> {
+  const ctx = new RunCtx(cfg, st, trace);
+  switch (e.kind) {
+    case "guest-write":
+    case "guest-read":
+    case "guest-xsetbv":
+    case "guest-wrmsrns-imm":
+    case "guest-rdmsr-imm":
+    case "guest-cpuid":
+    case "guest-hlt":
+    case "guest-io":
+    case "preempt":
+      ctx.program = guestProgram(cfg, st, e);
+      ctx.preemptInHandleExit = e.kind === "preempt";
+      kvmRun(ctx);
+      break;
+    case "nmi": {
+      const site = e.site as string;
+      if (!listNmiSites(cfg).includes(site)) throw new InputError(`nmi: "${site}" is not an NMI-open site of this machine (see kvmx run --sites)`);
+      ctx.step("user:arm-nmi", "user", `an NMI will arrive at ${site} during the next KVM_RUN`, () => void (st.armedNmi = site));
+      break;
+    }
+    case "get-xsave":
+      ctx.step("user:KVM_GET_XSAVE2", "user", "VMM reads the XSAVE image", () => getXsave(ctx));
+      break;
+    case "set-xsave":
+      ctx.step("user:KVM_SET_XSAVE", "user", "VMM writes an XSAVE image", () => setXsaveEvent(ctx, e as Extract<KvmxEvent, { kind: "set-xsave" }>));
+      break;
+    case "get-regs":
+      ctx.step("user:KVM_GET_REGS", "user", "VMM reads kvm_regs", () => getRegs(ctx));
+      break;
+    case "set-regs":
+      ctx.step("user:KVM_SET_REGS", "user", "VMM writes kvm_regs", () => setRegsEvent(ctx, e as Extract<KvmxEvent, { kind: "set-regs" }>));
+      break;
+    case "set-xcrs":
+      ctx.step("user:KVM_SET_XCRS", "user", "VMM writes XCR0", () => {
+        const value = parseU64(e.xcr0 as string, "set-xcrs xcr0");
+        const r = kvmSetXcrs(ctx, { nrXcrs: 1, flags: 0, xcrs: [{ xcr: 0, value }] });
+        ctx.note(r.ok ? `XCR0 = ${hex(value)}` : `${r.errno}: ${r.reason}`);
+        if (r.ok && cfg.options.xcr0ApxDisable === "clear" && !hasApx(value)) st.expected.fill(0n, 16, 32);
+      });
+      break;
+    case "migrate":
+      migrate(ctx, e.design as string | undefined);
+      break;
+    case "reset":
+    case "init":
+      ctx.step(`user:${e.kind}`, "user", e.kind === "reset" ? "vCPU RESET (kvm_vcpu_reset, init_event=false)" : "INIT (kvm_vcpu_reset, init_event=true)", () =>
+        vcpuReset(ctx, e.kind as "reset" | "init"),
+      );
+      break;
+    default:
+      if (!cfg.backend.applyVendorEvent) throw new InputError(`event kind "${e.kind}" is unknown to backend ${cfg.backend.name}`);
+      cfg.backend.applyVendorEvent(ctx, e);
+  }
+  return { state: st, violations: ctx.violations, cost: ctx.cost };
+}
+
+function getXsave(ctx: RunCtx): void {
+  const r = kvmGetXsave(ctx, kvmXsave2Size(ctx));
+  if (!r.ok) return ctx.note(`${r.errno}: ${r.reason}`);
+  checkUapiXsave(ctx, r.value.image, r.value.egprTags);
+  ctx.note(`XSTATE_BV ${hex(r.value.image.xstateBv)}`);
+}
+
+function setXsaveEvent(ctx: RunCtx, e: Extract<KvmxEvent, { kind: "set-xsave" }>): void {
+  const got = kvmGetXsave(ctx, kvmXsave2Size(ctx));
+  if (!got.ok) return ctx.note(`${got.errno}: ${got.reason}`);
+  const img = got.value.image;
+  const apx = e.apx as readonly string[] | undefined;
+  let bv = e.xstateBv !== undefined ? parseU64(e.xstateBv as string, "set-xsave xstateBv") : img.xstateBv;
+  if (apx) {
+    bv |= XFEATURE_MASK.APX;
+    for (let k = 0; k < 16; k++) img.setApxRegister(k, apx[k] === undefined ? 0n : parseU64(apx[k]!, `set-xsave apx[${k}]`));
+  } else if (e.xstateBv === undefined) {
+    bv &= ~XFEATURE_MASK.APX;
+  }
+  img.xstateBv = bv;
+  const r = kvmSetXsave(ctx, img.bytes, ctx.guestTag);
+  if (!r.ok) return ctx.note(`${r.errno}: ${r.reason}`);
+  const x = ctx.st.expected;
+  if (r.value.apxPresent) (img.apxRegisters() ?? []).forEach((v, k) => (x[16 + k] = v));
+  else if (ctx.options.setXsaveApxAbsent === "init-zeros") x.fill(0n, 16, 32);
+  ctx.note(r.value.apxPresent ? "component 19 set" : `component 19 absent (${ctx.options.setXsaveApxAbsent})`);
+  // SET-then-GET must round-trip (uapi-truth).
+  const back = kvmGetXsave(ctx, kvmXsave2Size(ctx));
+  if (back.ok) checkUapiXsave(ctx, back.value.image, back.value.egprTags);
+}
+
+function getRegs(ctx: RunCtx): void {
+  const r = kvmGetRegs(ctx);
+  if (!r.ok) return ctx.note(`${r.errno}: ${r.reason}`);
+  const order: Record<string, number> = { rax: 0, rcx: 1, rdx: 2, rbx: 3, rsp: 4, rbp: 5, rsi: 6, rdi: 7 };
+  for (const f of KVM_REGS_FIELDS) {
+    if (f === "rip" || f === "rflags") continue;
+    const idx = order[f] ?? Number(f.slice(1));
+    if (r.value[f] !== ctx.st.expected[idx]) {
+      ctx.violate("uapi-truth", `KVM_GET_REGS ${f} = ${hex(r.value[f])}, the guest's value is ${hex(ctx.st.expected[idx]!)}`);
+    }
+  }
+  ctx.note(`rip ${hex(r.value.rip)} rsp ${hex(r.value.rsp)}`);
+}
+
+function setRegsEvent(ctx: RunCtx, e: Extract<KvmxEvent, { kind: "set-regs" }>): void {
+  const cur = kvmGetRegs(ctx);
+  if (!cur.ok) return ctx.note(`${cur.errno}: ${cur.reason}`);
+  const regs: KvmRegs = { ...cur.value };
+  const given = (e.regs ?? {}) as Record<string, string>;
+  for (const [k, val] of Object.entries(given)) {
+    if (!(KVM_REGS_FIELDS as readonly string[]).includes(k)) throw new InputError(`set-regs: "${k}" is not a struct kvm_regs field`);
+    regs[k as keyof KvmRegs] = parseU64(val, `set-regs ${k}`);
+  }
+  const r = kvmSetRegs(ctx, regs, ctx.guestTag);
+  if (!r.ok) return ctx.note(`${r.errno}: ${r.reason}`);
+  const order: Record<string, number> = { rax: 0, rcx: 1, rdx: 2, rbx: 3, rsp: 4, rbp: 5, rsi: 6, rdi: 7 };
+  for (const f of KVM_REGS_FIELDS) {
+    if (f === "rip" || f === "rflags") continue;
+    ctx.st.expected[order[f] ?? Number(f.slice(1))] = regs[f];
+  }
+}
+
+/** QEMU-style migration: GET state on the current vCPU, SET it on a fresh one (maybe another design), continue there. */
+function migrate(ctx: RunCtx, designName: string | undefined): void {
+  const cfg = ctx.cfg;
+  const st = ctx.st;
+  const src = ctx.vcpu;
+  const design = designName ? designByName(cfg, designName) : designByName(cfg, src.design);
+  let image: Uint8Array | undefined;
+  let regs: KvmRegs | undefined;
+  let xcr0 = 0n;
+  ctx.step("user:migrate-get", "user", `GET_XSAVE2/GET_REGS/GET_XCRS on vCPU ${src.id}`, () => {
+    const x = kvmGetXsave(ctx, kvmXsave2Size(ctx));
+    const r = kvmGetRegs(ctx);
+    const c = kvmGetXcrs(ctx);
+    if (!x.ok || !r.ok || !c.ok) return ctx.note("source state is not readable (protected vCPU)");
+    checkUapiXsave(ctx, x.value.image, x.value.egprTags);
+    image = x.value.image.bytes;
+    regs = r.value;
+    xcr0 = c.value.xcrs[0]!.value;
+  });
+  if (!image || !regs) return;
+  const dst = newVcpu(cfg, st.vcpus.length, design);
+  st.vcpus.push(dst);
+  st.current = st.vcpus.length - 1;
+  ctx.step("user:migrate-set", "user", `SET_XCRS/SET_XSAVE/SET_REGS on vCPU ${dst.id} (design ${design.name}); the VMM continues there`, () => {
+    const c = kvmSetXcrs(ctx, { nrXcrs: 1, flags: 0, xcrs: [{ xcr: 0, value: xcr0 }] });
+    const x = kvmSetXsave(ctx, image!, Tag.guest(src.id));
+    const r = kvmSetRegs(ctx, regs!, Tag.guest(src.id));
+    for (const [name, res] of [["SET_XCRS", c], ["SET_XSAVE", x], ["SET_REGS", r]] as const) {
+      if (!res.ok) ctx.violate("uapi-truth", `migration: ${name} on the destination failed with ${res.errno} (${res.reason})`);
+    }
+    const back = kvmGetXsave(ctx, kvmXsave2Size(ctx));
+    if (back.ok) checkUapiXsave(ctx, back.value.image, back.value.egprTags);
+  });
+}
+
+/**
+ * kvm_vcpu_reset: regs[] is cleared as a whole (memset — with EGPRs in regs[] that includes R16–R31,
+ * for INIT too), RIP = 0xfff0; RESET also sets XCR0 = FP and the EGPR reset value per ASSUMPTIONS.
+ * The guest's architectural view: legacy GPRs 0; R16–R31 per egprResetValue (RESET) / egprInitValue (INIT).
+ */
+function vcpuReset(ctx: RunCtx, kind: "reset" | "init"): void {
+  const v = ctx.vcpu;
+  const o = ctx.options;
+  const x = ctx.st.expected;
+  if (v.protectedState) return ctx.note("protected vCPU: reset is the module's/firmware's business");
+  v.regs.fill(0n);
+  v.regsTag.fill(Tag.init);
+  v.rip = 0xfff0n;
+  v.rflags = 0x2n;
+  v.regsAvail = v.layout.allMask;
+  v.regsDirty = v.layout.allMask;
+  resetXcr(v, kind, o);
+  x.fill(0n, 0, 16);
+  const egprsZeroArch = kind === "reset" ? o.egprResetValue === "zeros" : o.egprInitValue === "zeros";
+  if (egprsZeroArch) x.fill(0n, 16, 32);
+  ctx.note(`regs[] cleared${v.layout.egprsInRegs ? " (including regs[16..31])" : ""}; XCR0 ${hex(v.xcr0)}`);
+}

@@ -1,0 +1,161 @@
+/**
+ * EGPR switch designs as DATA (DESIGN.md "Designs", FACTS.md §7). A design says where guest R16–R31
+ * live and which actions run at which anchors, each guarded by a condition. The sequencer
+ * (enter-guest.ts) executes the actions through the core executor; a design never carries its
+ * expected verdict — verdicts come from running the model.
+ */
+import type { SiteKind } from "./explorable.js";
+
+/**
+ * Vendor-neutral points of the world switch. Core places the C ones around kvm_load_xfeatures; each
+ * backend's run sequence places the two asm ones. `replaceable`: a design that puts actions there
+ * replaces the default body (kvm_load_xfeatures for guest/host).
+ */
+export const ANCHORS = {
+  "pre-guest-xfeatures": { kind: "c", replaceable: false, description: "C, before the guest XCR0 load: host XCR0 live" },
+  "guest-xfeatures": { kind: "c", replaceable: true, description: "the guest XCR0/XSS load itself (kvm_load_xfeatures(vcpu, true)); designs with actions here replace it" },
+  "post-guest-xfeatures": { kind: "c", replaceable: false, description: "C, right after the guest XCR0 load: guest XCR0 live" },
+  "asm-before-vmenter": { kind: "asm", replaceable: false, description: "entry asm after the GPR load, guest XCR0 live, just before VM-entry" },
+  "asm-after-vmexit": { kind: "asm", replaceable: false, description: "exit asm right after VM-exit, before any C code" },
+  "pre-host-xfeatures": { kind: "c", replaceable: false, description: "C after the fastpath, before the host XCR0 load: guest XCR0 still live" },
+  "host-xfeatures": { kind: "c", replaceable: true, description: "the host XCR0/XSS load itself (kvm_load_xfeatures(vcpu, false)); designs with actions here replace it" },
+  "post-host-xfeatures": { kind: "c", replaceable: false, description: "C right after the host XCR0 load: host XCR0 live" },
+} as const satisfies Record<string, { kind: SiteKind; replaceable: boolean; description: string }>;
+export type Anchor = keyof typeof ANCHORS;
+export const ANCHOR_NAMES = Object.keys(ANCHORS) as Anchor[];
+
+export const ACTION_OPS = ["load-egprs", "store-egprs", "clear-egprs", "xsetbv"] as const;
+export type ActionOp = (typeof ACTION_OPS)[number];
+
+/** XSETBV targets: the guest's XCR0, the host's, or the "early" XCR0 = guest XCR0 | APX (Paolo's second proposal). */
+export const XCR0_TARGETS = ["guest", "host", "early"] as const;
+export type Xcr0Target = (typeof XCR0_TARGETS)[number];
+
+/** How EGPRs are moved: one MOV per register, or PUSH2/POP2 pairs (Chang's measurement, FACTS.md §7 position 5). */
+export const MOVE_VIAS = ["mov", "push2pop2"] as const;
+export type MoveVia = (typeof MOVE_VIAS)[number];
+
+/**
+ * Conditions an action is guarded by; "!" negates. Each conditional action costs one branch.
+ * cpu-apx: host CPU enumerates APX; guest-xcr0-apx: the vCPU's guest XCR0 has bit 19;
+ * guest-cpuid-apx: the guest's CPUID has APX_F; kernel-apx: the host kernel is built with -mapxf.
+ */
+export const CONDITIONS = ["always", "cpu-apx", "guest-xcr0-apx", "guest-cpuid-apx", "kernel-apx"] as const;
+export type BaseCondition = (typeof CONDITIONS)[number];
+export type Condition = BaseCondition | `!${Exclude<BaseCondition, "always">}`;
+
+export interface DesignAction {
+  readonly anchor: Anchor;
+  readonly op: ActionOp;
+  /** Only for op "xsetbv". */
+  readonly xcr0?: Xcr0Target;
+  /** Only for load/store: how registers move (default "mov"). */
+  readonly via?: MoveVia;
+  /** Default "always" (no branch). */
+  readonly when?: Condition;
+}
+
+/** Where guest R16–R31 live between runs (FACTS.md §7). */
+export type EgprHome = "regs" | "fpstate" | "hardware";
+
+export interface Design {
+  readonly name: string;
+  /** One line. */
+  readonly description: string;
+  /** Who proposed it, where in the discussion (FACTS.md §7). */
+  readonly source: string;
+  readonly egprHome: EgprHome;
+  /** VM-entry/exit swap XCR0/XSS/PKRU in hardware, as SEV-ES does; KVM's kvm_load_xfeatures is skipped. */
+  readonly hardwareXcr0Switch?: boolean;
+  readonly actions: readonly DesignAction[];
+}
+
+/** The built-in designs: the positions of FACTS.md §7. */
+export const BUILTIN_DESIGNS: readonly Design[] = [
+  {
+    name: "fpstate",
+    description: "no regs[] copy: EGPRs stay in hardware while the guest FPU is loaded, in fpstate component 19 otherwise; KVM uses REX2 MOVs",
+    source: "FACTS.md §7 position 1 — Chang, 2025 APX series",
+    egprHome: "fpstate",
+    actions: [],
+  },
+  {
+    name: "c-xfeatures",
+    description: "regs[16..31], saved/restored in C next to kvm_load_xfeatures under host XCR0 when the CPU has APX",
+    source: "FACTS.md §7 position 2 — Paolo, first proposal (Chang's objection: the MSR-immediate fastpath runs first)",
+    egprHome: "regs",
+    actions: [
+      { anchor: "pre-guest-xfeatures", op: "load-egprs", when: "cpu-apx" },
+      { anchor: "post-host-xfeatures", op: "store-egprs", when: "cpu-apx" },
+    ],
+  },
+  {
+    name: "early-xcr0",
+    description: "load an early XCR0 = guest|APX, switch EGPRs, then the real guest XCR0; the reverse on exit",
+    source: "FACTS.md §7 position 3 — Paolo, second proposal (Sean: real XCR0 only after the EGPR accesses)",
+    egprHome: "regs",
+    actions: [
+      { anchor: "guest-xfeatures", op: "xsetbv", xcr0: "early", when: "cpu-apx" },
+      { anchor: "guest-xfeatures", op: "load-egprs", when: "cpu-apx" },
+      { anchor: "guest-xfeatures", op: "xsetbv", xcr0: "guest" },
+      { anchor: "host-xfeatures", op: "xsetbv", xcr0: "early", when: "cpu-apx" },
+      { anchor: "host-xfeatures", op: "store-egprs", when: "cpu-apx" },
+      { anchor: "host-xfeatures", op: "xsetbv", xcr0: "host" },
+    ],
+  },
+  {
+    name: "early-xcr0-misordered",
+    description: "early-xcr0 with the real XCR0 loaded before the EGPR accesses (load after guest XCR0, store before the early XCR0)",
+    source: "FACTS.md §7 position 3 — the ordering Sean warned about",
+    egprHome: "regs",
+    actions: [
+      { anchor: "guest-xfeatures", op: "xsetbv", xcr0: "early", when: "cpu-apx" },
+      { anchor: "guest-xfeatures", op: "xsetbv", xcr0: "guest" },
+      { anchor: "guest-xfeatures", op: "load-egprs", when: "cpu-apx" },
+      { anchor: "host-xfeatures", op: "store-egprs", when: "cpu-apx" },
+      { anchor: "host-xfeatures", op: "xsetbv", xcr0: "early", when: "cpu-apx" },
+      { anchor: "host-xfeatures", op: "xsetbv", xcr0: "host" },
+    ],
+  },
+  {
+    name: "asm-conditional",
+    description: "switch R16–R31 in the vendor run asm only when guest XCR0.APX=1 (store + clear after exit)",
+    source: "FACTS.md §7 position 4 — Sean; Intel's development tree (EGPR_SWITCH)",
+    egprHome: "regs",
+    actions: [
+      { anchor: "asm-before-vmenter", op: "load-egprs", when: "guest-xcr0-apx" },
+      { anchor: "asm-after-vmexit", op: "store-egprs", when: "guest-xcr0-apx" },
+      { anchor: "asm-after-vmexit", op: "clear-egprs", when: "guest-xcr0-apx" },
+    ],
+  },
+  {
+    name: "asm-unconditional",
+    description: "PUSH2/POP2 in the vendor run asm whenever the CPU has APX, whatever the guest XCR0",
+    source: "FACTS.md §7 position 5 — measured by Chang (<1%); Andrew Cooper: #UD with an APX-off guest",
+    egprHome: "regs",
+    actions: [
+      { anchor: "asm-before-vmenter", op: "load-egprs", via: "push2pop2", when: "cpu-apx" },
+      { anchor: "asm-after-vmexit", op: "store-egprs", via: "push2pop2", when: "cpu-apx" },
+    ],
+  },
+  {
+    name: "hw-xcr0-switch",
+    description: "VM-entry/exit swap XCR0 in hardware (like SEV-ES); EGPRs moved in asm unconditionally under host XCR0",
+    source: "FACTS.md §7 position 6 — requested from Intel and AMD; not in first APX hardware",
+    egprHome: "regs",
+    hardwareXcr0Switch: true,
+    actions: [
+      { anchor: "asm-before-vmenter", op: "load-egprs", when: "cpu-apx" },
+      { anchor: "asm-after-vmexit", op: "store-egprs", when: "cpu-apx" },
+    ],
+  },
+];
+
+export function builtinDesign(name: string): Design | undefined {
+  return BUILTIN_DESIGNS.find((d) => d.name === name);
+}
+
+/** Actions of `design` at `anchor`, in file order. */
+export function actionsAt(design: Design, anchor: Anchor): DesignAction[] {
+  return design.actions.filter((a) => a.anchor === anchor);
+}

@@ -1,0 +1,419 @@
+/**
+ * The sites x86.c owns (vcpu_enter_guest and kvm_arch_vcpu_ioctl_run, FACTS.md §6 order) and the
+ * ONE place the per-site rules are applied (`runSite`): a C site in a -mapxf host needs live
+ * XCR0.APX=1 (else apxf-c-needs-apx) and clobbers R16–R31 (caller-saved, psABI); an armed NMI fires
+ * at its NMI-open site; design actions run at anchors. Every instruction goes through the executor.
+ */
+import { encode } from "../cpu/instructions.js";
+import { Tag, isHostTag } from "../cpu/provenance.js";
+import { XFEATURE_MASK, hasApx } from "../cpu/xfeatures.js";
+import { GPR_NAMES } from "../cpu/gpr.js";
+import { ANCHORS, actionsAt, type Anchor, type Condition, type DesignAction } from "./designs.js";
+import { HOST_KERNEL_EGPR, HOST_USER_EGPR, OTHER_TASK_EGPR } from "./machine.js";
+import { HOST_ADDR, RunCtx, runHostNmiHandler } from "./run-context.js";
+import { FastpathResult, type Site } from "./vendor-ops.js";
+
+const RAX = 0, RCX = 1, RDX = 2, RSP = 4;
+const hex = (v: bigint): string => `0x${v.toString(16)}`;
+
+/** Where guest code sits; every guest event starts its program there (so RIP stays bounded). */
+export const GUEST_CODE = 0x10_0000n;
+
+// ---- the per-site rules ------------------------------------------------------------------------
+
+export function runSite(ctx: RunCtx, site: Site): void {
+  ctx.beginStep(site.id);
+  if (site.kind === "c") applyCRule(ctx, site.id);
+  if (ctx.st.armedNmi === site.id && site.nmiOpen && site.kind !== "guest") {
+    ctx.st.armedNmi = undefined;
+    runHostNmiHandler(ctx, site.id);
+  }
+  if (site.anchor) {
+    const acts = actionsAt(ctx.design, site.anchor);
+    for (const a of acts) runAction(ctx, a);
+    if (acts.length === 0 || !ANCHORS[site.anchor].replaceable) site.run?.(ctx);
+  } else {
+    site.run?.(ctx);
+  }
+  if (site.kind === "guest") runGuest(ctx);
+  ctx.endStep(site.kind, site.description);
+}
+
+/** A C site in a -mapxf host: needs XCR0.APX=1, and compiled code may use R16–R31 as scratch. */
+function applyCRule(ctx: RunCtx, id: string): void {
+  if (!ctx.kernelApx) return;
+  if (!hasApx(ctx.cpu.xcr0)) {
+    ctx.violate("apxf-c-needs-apx", `C site ${id} runs in a -mapxf host with XCR0 ${hex(ctx.cpu.xcr0)} (APX off): its first R16–R31 use would #UD`);
+    return;
+  }
+  for (let i = 0; i < 16; i++) ctx.cpu.setGpr(16 + i, HOST_KERNEL_EGPR(i), Tag.hostKernel);
+  ctx.cpu.xinuse |= XFEATURE_MASK.APX;
+}
+
+// ---- design actions ----------------------------------------------------------------------------
+
+export function evalCondition(ctx: RunCtx, c: Condition): boolean {
+  const neg = c.startsWith("!");
+  const base = (neg ? c.slice(1) : c) as Exclude<Condition, `!${string}`>;
+  let v: boolean;
+  switch (base) {
+    case "always":
+      v = true;
+      break;
+    case "cpu-apx":
+      v = ctx.cpuApx;
+      break;
+    case "guest-xcr0-apx":
+      v = hasApx(ctx.vcpu.xcr0);
+      break;
+    case "guest-cpuid-apx":
+      v = ctx.vcpu.cpuid.apx;
+      break;
+    case "kernel-apx":
+      v = ctx.kernelApx;
+      break;
+  }
+  return neg ? !v : v;
+}
+
+function runAction(ctx: RunCtx, a: DesignAction): void {
+  const when = a.when ?? "always";
+  if (when !== "always") {
+    ctx.cost.branches++;
+    if (!evalCondition(ctx, when)) {
+      ctx.note(`${a.op} skipped (${when} is false)`);
+      return;
+    }
+  }
+  if (a.op === "xsetbv") return designXsetbv(ctx, a.xcr0 ?? "guest");
+  if (ctx.vcpu.protectedState) {
+    ctx.violate("confidential", `design action ${a.op} touches the protected guest's R16–R31`);
+    return;
+  }
+  if (a.op === "clear-egprs") {
+    for (let r = 16; r < 32; r++) {
+      // `xor rN, rN` is modelled as a REX2 MOV of 0 (same gate); the result is the init value.
+      if (ctx.hostExec({ op: "mov-r64-imm64", dst: r, imm: 0n })) ctx.cpu.setGpr(r, 0n, Tag.init);
+    }
+    ctx.cost.egprClears += 16;
+    ctx.note("R16–R31 cleared");
+    return;
+  }
+  if (!ctx.vcpu.layout.egprsInRegs) {
+    ctx.note(`${a.op}: this vCPU keeps no EGPRs in regs[] (design ${ctx.vcpu.design}); nothing to move`);
+    return;
+  }
+  moveEgprs(ctx, a.op === "load-egprs" ? "load" : "store", a.via ?? "mov");
+}
+
+/** Moves R16–R31 between hardware and regs[16..31] through the executor (MOV or PUSH2/POP2). */
+export function moveEgprs(ctx: RunCtx, dir: "load" | "store", via: "mov" | "push2pop2"): void {
+  const cpu = ctx.cpu;
+  if (via === "mov") {
+    // The asm keeps &regs in a scratch register; it is saved and restored around the moves.
+    const saved = ctx.saveGpr(RAX);
+    cpu.setGpr(RAX, HOST_ADDR.regs, Tag.hostKernel);
+    let n = 0;
+    for (let r = 16; r < 32; r++) {
+      const mem = { base: RAX, disp: 8 * r };
+      const ok = dir === "load" ? ctx.hostExec({ op: "mov-r64-m64", dst: r, mem }) : ctx.hostExec({ op: "mov-m64-r64", mem, src: r });
+      if (ok) n++;
+    }
+    ctx.restoreGpr(RAX, saved);
+    if (dir === "load") ctx.cost.egprLoads += n;
+    else ctx.cost.egprStores += n;
+    ctx.note(`${dir === "load" ? "regs[16..31] → R16–R31" : "R16–R31 → regs[16..31]"} (${n} MOVs)`);
+    return;
+  }
+  // PUSH2/POP2 with RSP pointed into regs[] (16-byte aligned): POP2 loads pairs, PUSH2 stores them.
+  const savedRsp = ctx.saveGpr(RSP);
+  let n = 0;
+  if (dir === "load") {
+    cpu.setGpr(RSP, HOST_ADDR.regs + 8n * 16n, Tag.hostKernel);
+    for (let r = 16; r < 32; r += 2) if (ctx.hostExec({ op: "pop2", first: r, second: r + 1 })) n++;
+  } else {
+    cpu.setGpr(RSP, HOST_ADDR.regs + 8n * 32n, Tag.hostKernel);
+    for (let r = 30; r >= 16; r -= 2) if (ctx.hostExec({ op: "push2", first: r + 1, second: r })) n++;
+  }
+  ctx.restoreGpr(RSP, savedRsp);
+  ctx.cost.push2pop2 += n;
+  if (dir === "load") ctx.cost.egprLoads += 2 * n;
+  else ctx.cost.egprStores += 2 * n;
+  ctx.note(`${dir === "load" ? "POP2 regs[16..31] → R16–R31" : "PUSH2 R16–R31 → regs[16..31]"} (${n} pairs)`);
+}
+
+/** XSETBV from host code: skipped when the live XCR0 already matches (as kvm_load_xfeatures compares). */
+export function hostXsetbv(ctx: RunCtx, value: bigint, why: string): void {
+  if (ctx.cpu.xcr0 === value) {
+    ctx.note(`XCR0 already ${hex(value)} (${why})`);
+    return;
+  }
+  ctx.cpu.setGpr(RCX, 0n, Tag.hostKernel);
+  ctx.cpu.setGpr(RAX, value & 0xffff_ffffn, Tag.hostKernel);
+  ctx.cpu.setGpr(RDX, value >> 32n, Tag.hostKernel);
+  if (ctx.hostExec({ op: "xsetbv" })) {
+    ctx.cost.xsetbv++;
+    ctx.note(`XSETBV ${hex(value)} (${why})`);
+  }
+}
+
+function designXsetbv(ctx: RunCtx, target: "guest" | "host" | "early"): void {
+  const v = ctx.vcpu;
+  if (target !== "host" && (v.protectedState || ctx.xfeatureSwitch !== "kvm")) {
+    if (v.protectedState) ctx.violate("confidential", `design issues XSETBV (${target}) for a guest whose XCR0 hardware/module owns`);
+    else ctx.note(`XSETBV ${target} skipped: XCR0 is switched by ${ctx.xfeatureSwitch}`);
+    return;
+  }
+  const value =
+    target === "guest" ? v.xcr0 : target === "host" ? ctx.hostXcr0 : ctx.cpuApx ? v.xcr0 | XFEATURE_MASK.APX : v.xcr0;
+  hostXsetbv(ctx, value, `${target} XCR0`);
+}
+
+// ---- x86.c sites -------------------------------------------------------------------------------
+
+function anchor(a: Anchor, id: string, run?: (ctx: RunCtx) => void): Site {
+  const spec = ANCHORS[a];
+  return { id, kind: spec.kind, nmiOpen: true, description: spec.description, anchor: a, ...(run ? { run: run as Site["run"] } : {}) };
+}
+
+/** kvm_load_xfeatures(vcpu, guest): skipped for protected state, hardware/module switching, or CR4.OSXSAVE=0. */
+function loadXfeatures(ctx: RunCtx, guest: boolean): void {
+  const v = ctx.vcpu;
+  if (ctx.xfeatureSwitch !== "kvm") return ctx.note(`skipped: XCR0 is switched by ${ctx.xfeatureSwitch}`);
+  if (v.protectedState) return ctx.note("skipped: protected guest state");
+  if (!v.cr4Osxsave) return ctx.note("skipped: guest CR4.OSXSAVE=0");
+  hostXsetbv(ctx, guest ? v.xcr0 : ctx.hostXcr0, guest ? "guest XCR0" : "host XCR0");
+}
+
+/** XSAVE the live registers into `from`, XRSTOR `to` — fpu_swap_kvm_fpstate, through the executor. */
+function swapFpstate(ctx: RunCtx, save: { base: bigint; mask: bigint }, restore: { base: bigint; mask: bigint }, guestSide: "save" | "restore"): void {
+  const cpu = ctx.cpu;
+  const run = (op: "xsave" | "xrstor", base: bigint, mask: bigint) => {
+    cpu.setGpr(RCX, base, Tag.hostKernel);
+    cpu.setGpr(RAX, mask & 0xffff_ffffn, Tag.hostKernel);
+    cpu.setGpr(RDX, mask >> 32n, Tag.hostKernel);
+    const moved = (mask & cpu.xcr0 & XFEATURE_MASK.APX) !== 0n;
+    if (ctx.hostExec({ op, mem: { base: RCX, disp: 0 } }) && moved) {
+      const isGuest = base === HOST_ADDR.guestFpstate;
+      if (isGuest) {
+        if (op === "xsave") ctx.cost.xsaveBytes += 128;
+        else ctx.cost.xrstorBytes += 128;
+      }
+    }
+  };
+  run("xsave", save.base, save.mask);
+  run("xrstor", restore.base, restore.mask);
+  void guestSide;
+}
+
+function loadGuestFpu(ctx: RunCtx): void {
+  if (ctx.vcpu.protectedState) {
+    ctx.note("guest FPU is confidential: only the host state is saved");
+  }
+  swapFpstate(
+    ctx,
+    { base: HOST_ADDR.userFpstate, mask: ctx.hostXcr0 },
+    { base: HOST_ADDR.guestFpstate, mask: ctx.vcpu.protectedState ? 0n : ctx.vcpu.fpstate.features },
+    "restore",
+  );
+  ctx.guestFpuLoaded = true;
+  ctx.note(ctx.vcpu.fpstate.features & XFEATURE_MASK.APX ? "guest fpstate (with component 19) loaded" : "guest fpstate loaded (no component 19)");
+}
+
+function putGuestFpu(ctx: RunCtx): void {
+  swapFpstate(
+    ctx,
+    { base: HOST_ADDR.guestFpstate, mask: ctx.vcpu.protectedState ? 0n : ctx.vcpu.fpstate.features },
+    { base: HOST_ADDR.userFpstate, mask: ctx.hostXcr0 },
+    "save",
+  );
+  ctx.guestFpuLoaded = false;
+}
+
+export const KVM_RUN_ENTRY: readonly Site[] = [
+  { id: "user:kvm-run", kind: "user", nmiOpen: false, description: "VMM calls KVM_RUN" },
+  {
+    id: "x86:syscall-entry", kind: "asm", nmiOpen: true,
+    description: "kernel entry; a -mapxf kernel saves the task's R16–R31 here",
+    run: (c) => {
+      const ctx = c as RunCtx;
+      if (!ctx.kernelApx) return;
+      ctx.st.entryEgpr.set(ctx.cpu.gpr.subarray(16, 32));
+      ctx.st.entryEgprTag.set(ctx.cpu.gprTag.subarray(16, 32));
+      ctx.note("user R16–R31 saved at entry");
+    },
+  },
+  { id: "x86:load-guest-fpu", kind: "c", nmiOpen: true, description: "kvm_load_guest_fpu: XSAVE the task's FPU state, XRSTOR the guest fpstate", run: (c) => loadGuestFpu(c as RunCtx) },
+];
+
+export const ENTER_GUEST_PRE: readonly Site[] = [
+  anchor("pre-guest-xfeatures", "x86:pre-guest-xfeatures"),
+  anchor("guest-xfeatures", "x86:load-guest-xfeatures", (ctx) => loadXfeatures(ctx, true)),
+  anchor("post-guest-xfeatures", "x86:post-guest-xfeatures"),
+  { id: "x86:load-guest-pkru", kind: "c", nmiOpen: true, description: "load guest PKRU (kvm_load_guest_pkru)" },
+];
+
+export const FASTPATH_SITE: Site = {
+  id: "x86:fastpath", kind: "c", nmiOpen: true,
+  description: "exit_handlers_fastpath (IRQs off, guest XCR0 still live)",
+  run: (c) => {
+    const ctx = c as RunCtx;
+    ctx.fastpathResult = ctx.backend.fastpath(ctx);
+    const names = ["NONE", "REENTER_GUEST", "EXIT_HANDLED", "EXIT_USERSPACE"];
+    ctx.note(`fastpath → ${names[ctx.fastpathResult]}`);
+  },
+};
+
+export const ENTER_GUEST_POST: readonly Site[] = [
+  anchor("pre-host-xfeatures", "x86:pre-host-xfeatures"),
+  { id: "x86:load-host-pkru", kind: "c", nmiOpen: true, description: "load host PKRU" },
+  anchor("host-xfeatures", "x86:load-host-xfeatures", (ctx) => loadXfeatures(ctx, false)),
+  anchor("post-host-xfeatures", "x86:post-host-xfeatures"),
+  { id: "x86:handle-exit-irqoff", kind: "c", nmiOpen: true, description: "handle_exit_irqoff", run: (c) => c.backend.handleExitIrqoff(c) },
+  {
+    id: "x86:handle-exit", kind: "c", nmiOpen: true, description: "handle_exit (IRQs on, preemptible)",
+    run: (c) => {
+      const ctx = c as RunCtx;
+      if (ctx.preemptInHandleExit) {
+        ctx.preemptInHandleExit = false;
+        preempt(ctx);
+      }
+      ctx.disposition = ctx.backend.handleExit(ctx);
+      ctx.note(`exit ${ctx.disposition === "userspace" ? "goes to userspace" : "handled in the kernel"}`);
+    },
+  },
+];
+
+export const KVM_RUN_EXIT: readonly Site[] = [
+  { id: "x86:put-guest-fpu", kind: "c", nmiOpen: true, description: "kvm_put_guest_fpu: XSAVE the guest fpstate, XRSTOR the task's", run: (c) => putGuestFpu(c as RunCtx) },
+  {
+    id: "x86:syscall-exit", kind: "asm", nmiOpen: true,
+    description: "return to userspace; a -mapxf kernel restores the task's R16–R31 here",
+    run: (c) => {
+      const ctx = c as RunCtx;
+      if (!ctx.kernelApx) return;
+      for (let i = 0; i < 16; i++) ctx.cpu.setGpr(16 + i, ctx.st.entryEgpr[i]!, ctx.st.entryEgprTag[i]!);
+      ctx.note("user R16–R31 restored");
+    },
+  },
+  {
+    id: "user:return", kind: "user", nmiOpen: false, description: "KVM_RUN returns to the VMM",
+    run: (c) => checkHostIntegrity(c as RunCtx),
+  },
+];
+
+/** Monitor host-integrity: the VMM's own R16–R31 are back after KVM_RUN. */
+function checkHostIntegrity(ctx: RunCtx): void {
+  if (!ctx.cpuApx) return;
+  for (let i = 0; i < 16; i++) {
+    const r = 16 + i;
+    if (ctx.cpu.gpr[r] !== HOST_USER_EGPR(i) || ctx.cpu.gprTag[r] !== Tag.hostUser) {
+      ctx.violate("host-integrity", `VMM task's ${GPR_NAMES[r]} is ${hex(ctx.cpu.gpr[r]!)} after KVM_RUN, expected ${hex(HOST_USER_EGPR(i))}`);
+      return;
+    }
+  }
+}
+
+/** vcpu_put → another task runs with APX → vcpu_load; the FPU core saves/restores the current fpstate. */
+function preempt(ctx: RunCtx): void {
+  const features = ctx.guestFpuLoaded ? ctx.vcpu.fpstate.features : ctx.hostXcr0;
+  const base = ctx.guestFpuLoaded ? HOST_ADDR.guestFpstate : HOST_ADDR.userFpstate;
+  const cpu = ctx.cpu;
+  const xs = (op: "xsave" | "xrstor") => {
+    cpu.setGpr(RCX, base, Tag.hostKernel);
+    cpu.setGpr(RAX, features & 0xffff_ffffn, Tag.hostKernel);
+    cpu.setGpr(RDX, features >> 32n, Tag.hostKernel);
+    ctx.hostExec({ op, mem: { base: RCX, disp: 0 } });
+  };
+  xs("xsave");
+  for (let i = 0; i < 16; i++) cpu.setGpr(16 + i, OTHER_TASK_EGPR(i), Tag.hostUser);
+  cpu.xinuse |= XFEATURE_MASK.APX;
+  ctx.note("preempted: vcpu_put, another task ran with its own R16–R31, vcpu_load");
+  xs("xrstor");
+}
+
+// ---- the guest site ----------------------------------------------------------------------------
+
+/** Monitors guest-integrity and no-leak on what the guest can read now (R16–R31 only when XCR0.APX=1). */
+export function checkGuestView(ctx: RunCtx): void {
+  const cpu = ctx.cpu;
+  const apxLive = hasApx(cpu.xcr0) && cpu.cr4Osxsave && cpu.mode === "long64";
+  for (let r = 0; r < 32; r++) {
+    if (r >= 16 && !apxLive) break;
+    const tag = cpu.gprTag[r]!;
+    if (isHostTag(tag)) {
+      ctx.violate("no-leak", `guest can read a host value in ${GPR_NAMES[r]} (${hex(cpu.gpr[r]!)}, ${tag === Tag.hostUser ? "host-user" : "host-kernel"})`);
+    } else if (cpu.gpr[r] !== ctx.st.expected[r]) {
+      ctx.violate("guest-integrity", `guest's ${GPR_NAMES[r]} is ${hex(cpu.gpr[r]!)}, it last wrote ${hex(ctx.st.expected[r]!)}`);
+    }
+  }
+}
+
+function runGuest(ctx: RunCtx): void {
+  const cpu = ctx.cpu;
+  if (ctx.injected) {
+    ctx.note(`guest takes the injected #${ctx.injected.vector}; its handler skips the instruction`);
+    cpu.rip += BigInt(ctx.injected.length);
+    ctx.injected = undefined;
+  } else if (ctx.expectedGuestRip === undefined) {
+    cpu.rip = GUEST_CODE; // the guest jumps back to its code for this event
+  } else if (cpu.rip !== ctx.expectedGuestRip) {
+    ctx.violate("cache-coherence", `guest resumed at RIP ${hex(cpu.rip)}, expected ${hex(ctx.expectedGuestRip)} (RIP not written back)`);
+    cpu.rip = ctx.expectedGuestRip;
+  }
+  checkGuestView(ctx);
+  if (ctx.st.armedNmi === "guest") {
+    ctx.st.armedNmi = undefined;
+    ctx.guestExit = { kind: "nmi" };
+    ctx.expectedGuestRip = cpu.rip;
+    ctx.note("NMI while the guest runs: VM-exit");
+    return;
+  }
+  while (ctx.pc < ctx.program.length) {
+    const op = ctx.program[ctx.pc]!;
+    const len = encode(op.insn).length;
+    const out = ctx.guestExec(op.insn);
+    ctx.pc++;
+    if (out.kind === "exit") {
+      ctx.guestExit = guestExitOf(op.insn, len);
+      ctx.expectedGuestRip = cpu.rip + BigInt(len);
+      op.onDone?.(ctx);
+      ctx.note(`guest ${op.insn.op} exits`);
+      return;
+    }
+    cpu.rip += BigInt(len);
+    if (out.kind === "fault") {
+      ctx.note(`guest #${out.vector} (${out.reason}), handled inside the guest`);
+      continue;
+    }
+    op.onDone?.(ctx);
+  }
+  // Program exhausted without an exit: the preemption timer ends the slice.
+  ctx.guestExit = { kind: "preemption-timer" };
+  ctx.expectedGuestRip = cpu.rip;
+}
+
+function guestExitOf(insn: import("../cpu/instructions.js").Instruction, length: number): import("./guest-exit.js").GuestExit {
+  switch (insn.op) {
+    case "xsetbv":
+      return { kind: "xsetbv", length };
+    case "cpuid":
+      return { kind: "cpuid", length };
+    case "hlt":
+      return { kind: "hlt", length };
+    case "out-imm8-al":
+      return { kind: "io", port: insn.port, length };
+    case "out-dx-al":
+      return { kind: "io", port: 0, length };
+    case "rdmsr-imm":
+      return { kind: "rdmsr-imm", msr: insn.msr, reg: insn.dst, length };
+    case "wrmsrns-imm":
+      return { kind: "wrmsrns-imm", msr: insn.msr, reg: insn.src, length };
+    case "wrmsr":
+      return { kind: "wrmsr", length };
+    default:
+      return { kind: "preemption-timer" };
+  }
+}
+
+export { FastpathResult };

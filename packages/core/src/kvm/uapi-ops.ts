@@ -1,0 +1,287 @@
+/**
+ * The vCPU ioctl semantics x86.c owns (FACTS.md §6 table), as operations on the model's vCPU —
+ * no binary structs (the uapi package adds those on top). Each returns `{ ok: true, value }` or
+ * `{ ok: false, errno, reason }`. Component 19 of KVM_GET/SET_XSAVE is synthesised from the design's
+ * EGPR home; KVM_SET_XSAVE with XSTATE_BV[19]=0 follows ASSUMPTIONS.setXsaveApxAbsent.
+ */
+import { XsaveImage, FCW_INIT, MXCSR_INIT } from "../cpu/xsave-image.js";
+import { xsaveLayout } from "../cpu/xsave-layout.js";
+import { KVM_XSAVE_SIZE, XSAVE_EXTENDED_OFFSET } from "../cpu/xsave-components.js";
+import { XFEATURE, XFEATURE_MASK, XFEATURE_MASK_FPSSE } from "../cpu/xfeatures.js";
+import { Tag, type ProvenanceTag } from "../cpu/provenance.js";
+import type { CpuProfile } from "../cpu/cpu-profiles.js";
+import type { ModelOptions } from "../model-options.js";
+import { gprRead, gprWrite, ripRead, ripWrite, rspRead, rspWrite, type RegCacheCtx } from "./register-cache.js";
+import { vcpuGuestSupportedXcr0, kvmSetXcr } from "./xcr.js";
+import type { VcpuState } from "./vcpu.js";
+import type { EgprHome } from "./designs.js";
+
+export type Errno = "EINVAL" | "EFAULT" | "E2BIG" | "ENXIO";
+export type UapiResult<T> = { ok: true; value: T } | { ok: false; errno: Errno; reason: string };
+
+const ok = <T>(value: T): UapiResult<T> => ({ ok: true, value });
+const fail = <T>(errno: Errno, reason: string): UapiResult<T> => ({ ok: false, errno, reason });
+
+/** What a vCPU ioctl needs: the vCPU with its register cache door, the host profile, KVM caps, options. */
+export interface VcpuIoctlCtx extends RegCacheCtx {
+  readonly profile: CpuProfile;
+  /** KVM-supported XCR0 (kvm_caps.supported_xcr0). */
+  readonly supportedXcr0: bigint;
+  readonly options: ModelOptions;
+  readonly egprHome: EgprHome;
+  /** True when the vCPU's state is protected (SEV-ES/TDX): state ioctls fail with EINVAL. */
+  readonly protectedState: boolean;
+}
+
+const MXCSR_MASK = 0xffff;
+const PKRU_MASK = XFEATURE_MASK.PKRU;
+
+/** The uABI image features: supported XCR0 without supervisor bits, plus FP|SSE. */
+const uabiFeatures = (ctx: VcpuIoctlCtx): bigint => (ctx.supportedXcr0 | XFEATURE_MASK_FPSSE) & ~ctx.profile.supportedXss;
+
+/** KVM_CHECK_EXTENSION(KVM_CAP_XSAVE2): max(4096, standard size of the supported features). */
+export function kvmXsave2Size(ctx: Pick<VcpuIoctlCtx, "profile" | "supportedXcr0">): number {
+  const f = (ctx.supportedXcr0 | XFEATURE_MASK_FPSSE) & ~ctx.profile.supportedXss;
+  return Math.max(KVM_XSAVE_SIZE, xsaveLayout(ctx.profile, f, "standard").size);
+}
+
+/** Interned non-APX image bytes userspace set (so states stay small and comparable). */
+const restTable: { bytes: Uint8Array; xstateBv: bigint }[] = [{ bytes: new Uint8Array(0), xstateBv: 0n }];
+const restIndex = new Map<string, number>();
+function internRest(bytes: Uint8Array, xstateBv: bigint): number {
+  const k = `${xstateBv.toString(16)}:${Buffer.from(bytes).toString("base64")}`;
+  let id = restIndex.get(k);
+  if (id === undefined) {
+    id = restTable.length;
+    restTable.push({ bytes, xstateBv });
+    restIndex.set(k, id);
+  }
+  return id;
+}
+
+/** R16..R31 of the vCPU as the design keeps them (outside KVM_RUN: regs[] or the fpstate buffer). */
+export function egprsOf(v: VcpuState, home: EgprHome): { values: bigint[]; tags: ProvenanceTag[]; present: boolean } {
+  if (home === "regs" && v.layout.egprsInRegs) {
+    return { values: Array.from(v.regs.subarray(16, 32)), tags: Array.from(v.regsTag.subarray(16, 32)), present: true };
+  }
+  const present = (v.fpstate.xstateBv & XFEATURE_MASK.APX) !== 0n;
+  return present
+    ? { values: Array.from(v.fpstate.egpr), tags: Array.from(v.fpstate.egprTag), present }
+    : { values: new Array<bigint>(16).fill(0n), tags: new Array<number>(16).fill(Tag.init), present };
+}
+
+/**
+ * KVM_GET_XSAVE (size 4096) / KVM_GET_XSAVE2 (size from kvmXsave2Size): a standard-format image.
+ * XSTATE_BV = in-use features ∩ (guest-supported | FP | SSE); absent components zero-filled; absent
+ * FP/SSE legacy fields from the init state; XCOMP_BV and reserved bytes 0; PKRU from KVM's value;
+ * component 19 synthesised from the EGPR home. Also returns the EGPR tags (for the leak monitor).
+ */
+export function kvmGetXsave(ctx: VcpuIoctlCtx, size: number = KVM_XSAVE_SIZE): UapiResult<{ image: XsaveImage; egprTags: ProvenanceTag[] }> {
+  if (ctx.protectedState) return fail("EINVAL", "protected guest state");
+  const features = uabiFeatures(ctx);
+  const layout = xsaveLayout(ctx.profile, features, "standard");
+  if (layout.size > size) return fail("EINVAL", `uABI XSAVE size ${layout.size} exceeds the ${size}-byte buffer (use KVM_GET_XSAVE2)`);
+  const v = ctx.vcpu;
+  const image = new XsaveImage(new Uint8Array(size), layout, ctx.profile.name);
+  const rest = restTable[v.fpstate.restId]!;
+  if (rest.bytes.length) image.bytes.set(rest.bytes.subarray(0, Math.min(size, rest.bytes.length)));
+  const mask = vcpuGuestSupportedXcr0(v, ctx.supportedXcr0) | XFEATURE_MASK_FPSSE;
+  let xstateBv = (rest.xstateBv | (v.fpstate.xstateBv & ~XFEATURE_MASK.APX)) & mask & ~XFEATURE_MASK.APX & ~PKRU_MASK;
+  // Components not in XSTATE_BV are zero-filled (gaps included: everything past the header we do not set).
+  for (const c of layout.components) {
+    if (c.index >= 2 && (xstateBv & (1n << BigInt(c.index))) === 0n) image.bytes.fill(0, c.offset, c.offset + c.size);
+  }
+  image.bytes.fill(0, XSAVE_EXTENDED_OFFSET - 64, XSAVE_EXTENDED_OFFSET);
+  if ((xstateBv & XFEATURE_MASK.FP) === 0n) {
+    image.bytes.fill(0, 0, 24);
+    image.bytes.fill(0, 32, 160);
+    image.fcw = FCW_INIT;
+  }
+  if ((xstateBv & XFEATURE_MASK.SSE) === 0n) {
+    image.bytes.fill(0, 160, 416);
+    image.mxcsr = MXCSR_INIT;
+  }
+  image.mxcsrMask = MXCSR_MASK;
+  let egprTags: ProvenanceTag[] = new Array<number>(16).fill(Tag.init);
+  if ((mask & XFEATURE_MASK.APX) !== 0n && image.component(XFEATURE.APX)) {
+    const e = egprsInUapi(ctx);
+    if (e.present) {
+      xstateBv |= XFEATURE_MASK.APX;
+      e.values.forEach((val, k) => image.setApxRegister(k, val));
+      egprTags = e.tags;
+    }
+  }
+  if ((mask & PKRU_MASK) !== 0n && image.component(XFEATURE.PKRU)) {
+    xstateBv |= PKRU_MASK;
+    new DataView(image.bytes.buffer).setUint32(image.component(XFEATURE.PKRU)!.offset, ctx.vcpu.pkru >>> 0, true);
+  }
+  image.xstateBv = xstateBv;
+  image.xcompBv = 0n;
+  return ok({ image, egprTags });
+}
+
+/** Where GET reads R16..R31: regs[] designs always report them (Chang's diff); fpstate reports its buffer. */
+function egprsInUapi(ctx: VcpuIoctlCtx): { values: bigint[]; tags: ProvenanceTag[]; present: boolean } {
+  if (ctx.egprHome === "regs") return egprsOf(ctx.vcpu, "regs");
+  if (ctx.egpr) {
+    const vals: bigint[] = [];
+    const tags: ProvenanceTag[] = [];
+    for (let r = 16; r < 32; r++) {
+      const x = ctx.egpr.read(r);
+      vals.push(x.value);
+      tags.push(x.tag);
+    }
+    return { values: vals, tags, present: (ctx.vcpu.fpstate.xstateBv & XFEATURE_MASK.APX) !== 0n };
+  }
+  return egprsOf(ctx.vcpu, "fpstate");
+}
+
+/**
+ * KVM_SET_XSAVE: -EINVAL if XSTATE_BV ⊄ KVM-supported XCR0 (supported, not guest-supported),
+ * XCOMP_BV ≠ 0, a reserved header byte ≠ 0, or MXCSR has reserved bits (when FP/SSE/YMM present).
+ * Absent components become init; PKRU changes only when its bit is set; component 19 goes to the
+ * EGPR home, or when absent follows ASSUMPTIONS.setXsaveApxAbsent.
+ */
+export function kvmSetXsave(ctx: VcpuIoctlCtx, bytes: Uint8Array, tag: ProvenanceTag): UapiResult<{ apxPresent: boolean }> {
+  if (ctx.protectedState) return fail("EINVAL", "protected guest state");
+  if (bytes.length < XSAVE_EXTENDED_OFFSET) return fail("EFAULT", `image of ${bytes.length} bytes is shorter than the header`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const xstateBv = dv.getBigUint64(512, true);
+  const xcompBv = dv.getBigUint64(520, true);
+  if ((xstateBv & ~(ctx.supportedXcr0 | XFEATURE_MASK_FPSSE)) !== 0n) {
+    return fail("EINVAL", `XSTATE_BV 0x${xstateBv.toString(16)} has bits outside KVM-supported XCR0 0x${ctx.supportedXcr0.toString(16)}`);
+  }
+  if (xcompBv !== 0n) return fail("EINVAL", `XCOMP_BV 0x${xcompBv.toString(16)} is not 0`);
+  for (let i = 528; i < 576; i++) if (bytes[i] !== 0) return fail("EINVAL", `reserved header byte ${i} is not 0`);
+  if ((xstateBv & (XFEATURE_MASK_FPSSE | XFEATURE_MASK.YMM)) !== 0n) {
+    const mxcsr = dv.getUint32(24, true);
+    if ((mxcsr & ~MXCSR_MASK) !== 0) return fail("EINVAL", `MXCSR 0x${mxcsr.toString(16)} has reserved bits`);
+  }
+  const layout = xsaveLayout(ctx.profile, uabiFeatures(ctx), "standard");
+  const v = ctx.vcpu;
+  const apxEntry = layout.components.find((c) => c.index === XFEATURE.APX);
+  const pkruEntry = layout.components.find((c) => c.index === XFEATURE.PKRU);
+  // Keep everything but component 19 and PKRU as the fpstate "rest" (components absent → init = zeros).
+  const rest = bytes.slice(0, Math.min(bytes.length, layout.size));
+  for (const c of layout.components) {
+    const absent = c.index >= 2 && (xstateBv & (1n << BigInt(c.index))) === 0n;
+    if (absent || c.index === XFEATURE.APX || c.index === XFEATURE.PKRU) rest.fill(0, c.offset, Math.min(rest.length, c.offset + c.size));
+  }
+  rest.fill(0, 512, 576);
+  const restBv = xstateBv & ~(XFEATURE_MASK.APX | PKRU_MASK);
+  v.fpstate.restId = restBv === 0n && rest.every((b, i) => i >= 512 || b === 0) ? 0 : internRest(rest, restBv);
+  if (pkruEntry && (xstateBv & PKRU_MASK) !== 0n) v.pkru = dv.getUint32(pkruEntry.offset, true);
+  const apxPresent = (xstateBv & XFEATURE_MASK.APX) !== 0n && apxEntry !== undefined;
+  if (apxPresent) {
+    const vals = Array.from({ length: 16 }, (_, k) => dv.getBigUint64(apxEntry.offset + 8 * k, true));
+    writeEgprs(ctx, vals, tag);
+  } else if (ctx.options.setXsaveApxAbsent === "init-zeros") {
+    writeEgprs(ctx, new Array<bigint>(16).fill(0n), Tag.init, true);
+  }
+  return ok({ apxPresent });
+}
+
+function writeEgprs(ctx: VcpuIoctlCtx, values: bigint[], tag: ProvenanceTag, init = false): void {
+  const v = ctx.vcpu;
+  if (ctx.egprHome === "regs" && v.layout.egprsInRegs) {
+    values.forEach((x, k) => {
+      v.regs[16 + k] = x;
+      v.regsTag[16 + k] = tag;
+    });
+    return;
+  }
+  if (init) {
+    v.fpstate.egpr.fill(0n);
+    v.fpstate.egprTag.fill(Tag.init);
+    v.fpstate.xstateBv &= ~XFEATURE_MASK.APX;
+    return;
+  }
+  values.forEach((x, k) => {
+    v.fpstate.egpr[k] = x;
+    v.fpstate.egprTag[k] = tag;
+  });
+  v.fpstate.xstateBv |= XFEATURE_MASK.APX;
+}
+
+export interface KvmXcr {
+  xcr: number;
+  value: bigint;
+}
+export interface KvmXcrs {
+  nrXcrs: number;
+  flags: number;
+  xcrs: KvmXcr[];
+}
+/** KVM_MAX_XCRS. */
+export const KVM_MAX_XCRS = 16;
+
+/** KVM_GET_XCRS: nr_xcrs = 1, flags 0, {xcr 0, value XCR0}. */
+export function kvmGetXcrs(ctx: VcpuIoctlCtx): UapiResult<KvmXcrs> {
+  if (ctx.protectedState) return fail("EINVAL", "protected guest state");
+  return ok({ nrXcrs: 1, flags: 0, xcrs: [{ xcr: 0, value: ctx.vcpu.xcr0 }] });
+}
+
+/** KVM_SET_XCRS: -EINVAL if nr_xcrs > 16 or flags ≠ 0; the first xcr==0 entry goes through __kvm_set_xcr. */
+export function kvmSetXcrs(ctx: VcpuIoctlCtx, x: KvmXcrs): UapiResult<void> {
+  if (ctx.protectedState) return fail("EINVAL", "protected guest state");
+  if (x.nrXcrs > KVM_MAX_XCRS) return fail("EINVAL", `nr_xcrs ${x.nrXcrs} > ${KVM_MAX_XCRS}`);
+  if (x.flags !== 0) return fail("EINVAL", `flags ${x.flags} ≠ 0`);
+  for (const e of x.xcrs.slice(0, x.nrXcrs)) {
+    if (e.xcr !== 0) continue;
+    const rule = kvmSetXcr(ctx.vcpu, ctx.supportedXcr0, 0, e.value);
+    if (rule) return fail("EINVAL", `__kvm_set_xcr rejects 0x${e.value.toString(16)}: ${rule}`);
+    break;
+  }
+  return ok(undefined);
+}
+
+/** struct kvm_regs, in its field order (not enum order). */
+export const KVM_REGS_FIELDS = [
+  "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp",
+  "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip", "rflags",
+] as const;
+export type KvmRegsField = (typeof KVM_REGS_FIELDS)[number];
+export type KvmRegs = Record<KvmRegsField, bigint>;
+const ENUM_OF: Record<Exclude<KvmRegsField, "rip" | "rflags">, number> = {
+  rax: 0, rcx: 1, rdx: 2, rbx: 3, rsp: 4, rbp: 5, rsi: 6, rdi: 7,
+  r8: 8, r9: 9, r10: 10, r11: 11, r12: 12, r13: 13, r14: 14, r15: 15,
+};
+
+/** KVM_GET_REGS: GPRs through the per-GPR accessors, RSP/RIP through theirs (cache_reg when unavailable). */
+export function kvmGetRegs(ctx: VcpuIoctlCtx): UapiResult<KvmRegs> {
+  if (ctx.protectedState) return fail("EINVAL", "protected guest state");
+  const out = {} as KvmRegs;
+  for (const f of KVM_REGS_FIELDS) {
+    if (f === "rip") out.rip = ripRead(ctx);
+    else if (f === "rflags") out.rflags = ctx.vcpu.rflags;
+    else if (f === "rsp") out.rsp = rspRead(ctx);
+    else out[f] = gprRead(ctx.vcpu, ENUM_OF[f]);
+  }
+  return ok(out);
+}
+
+/** KVM_SET_REGS: GPRs without dirty bits, RSP/RIP through their dirtying helpers, RFLAGS | 0x2. */
+export function kvmSetRegs(ctx: VcpuIoctlCtx, regs: KvmRegs, tag: ProvenanceTag): UapiResult<void> {
+  if (ctx.protectedState) return fail("EINVAL", "protected guest state");
+  for (const f of KVM_REGS_FIELDS) {
+    if (f === "rip") ripWrite(ctx, regs.rip);
+    else if (f === "rflags") ctx.vcpu.rflags = regs.rflags | 0x2n;
+    else if (f === "rsp") rspWrite(ctx, regs.rsp);
+    else gprWrite(ctx.vcpu, ENUM_OF[f], regs[f], tag);
+  }
+  return ok(undefined);
+}
+
+/** KVM_SYNC_X86_* flags. */
+export const KVM_SYNC_X86 = { REGS: 1, SREGS: 2, EVENTS: 4 } as const;
+const KVM_SYNC_X86_VALID_FIELDS = KVM_SYNC_X86.REGS | KVM_SYNC_X86.SREGS | KVM_SYNC_X86.EVENTS;
+
+/** sync_regs validation at KVM_RUN: bits outside REGS|SREGS|EVENTS (any bit for protected vCPUs) → -EINVAL. */
+export function kvmCheckSyncRegs(validRegs: number, dirtyRegs: number, protectedState: boolean): UapiResult<void> {
+  const allowed = protectedState ? 0 : KVM_SYNC_X86_VALID_FIELDS;
+  if ((validRegs & ~allowed) !== 0) return fail("EINVAL", `kvm_valid_regs 0x${validRegs.toString(16)} has unsupported bits`);
+  if ((dirtyRegs & ~allowed) !== 0) return fail("EINVAL", `kvm_dirty_regs 0x${dirtyRegs.toString(16)} has unsupported bits`);
+  return ok(undefined);
+}
+
+export { ENUM_OF as KVM_REGS_ENUM };

@@ -1,0 +1,41 @@
+/**
+ * The VMX backend: the vendor-ops object (the model's vmx_x86_ops) the CLI registry and tests use.
+ */
+import { type Instruction, type VendorOps, type VcpuState } from "@kvmx/core";
+import { vmxCacheReg, vmxLazyLoadSet } from "./vmx-cache-reg.js";
+import { vmxRunSites } from "./vmx-run.js";
+import { vmxFastpath, vmxHandleExit } from "./vmx-exits.js";
+
+/** Instructions a VMX guest cannot execute without a VM-exit (always-exiting, or intercepted by the model's controls / MSR bitmap). */
+export function vmxIntercepts(_v: VcpuState, i: Instruction): boolean {
+  switch (i.op) {
+    case "xsetbv":
+    case "cpuid":
+    case "hlt":
+    case "out-imm8-al":
+    case "out-dx-al":
+    case "rdmsr":
+    case "wrmsr":
+    case "rdmsr-imm":
+    case "wrmsrns-imm":
+    case "vmcall":
+      return true;
+    default:
+      return false;
+  }
+}
+
+export const vmxBackend: VendorOps = {
+  name: "vmx",
+  description: "Intel VMX (vmx.c, vmenter.S): VMCS-cached RSP/RIP/CRs, lazy set, fastpath with WRMSRNS-immediate",
+  xfeatureSwitch: "kvm",
+  hasProtectedState: () => false,
+  adjustSupportedXcr0: (x) => x,
+  lazyAvailMask: vmxLazyLoadSet,
+  intercepts: vmxIntercepts,
+  cacheReg: vmxCacheReg,
+  runSites: vmxRunSites,
+  fastpath: vmxFastpath,
+  handleExitIrqoff: (ctx) => ctx.note("vmx_handle_exit_irqoff: nothing pending"),
+  handleExit: vmxHandleExit,
+};
