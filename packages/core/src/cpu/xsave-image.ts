@@ -189,9 +189,6 @@ export interface XsaveDecodeOptions {
   xcr0?: bigint;
 }
 
-function readU64(bytes: Uint8Array, off: number): bigint {
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(off, true);
-}
 
 /** The layout a buffer of this size and header has; InputError when it is truncated or malformed. */
 export function imageLayout(bytes: Uint8Array, opts: XsaveDecodeOptions, where = "XSAVE image"): XsaveLayout {
@@ -199,8 +196,9 @@ export function imageLayout(bytes: Uint8Array, opts: XsaveDecodeOptions, where =
   if (bytes.length < XSAVE_EXTENDED_OFFSET) {
     throw new InputError(`${where} is truncated: ${bytes.length} bytes, the legacy area and header alone need ${XSAVE_EXTENDED_OFFSET}`);
   }
-  const xstateBv = readU64(bytes, XSTATE_BV);
-  const xcompBv = readU64(bytes, XCOMP_BV);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const xstateBv = dv.getBigUint64(XSTATE_BV, true);
+  const xcompBv = dv.getBigUint64(XCOMP_BV, true);
   let layout: XsaveLayout;
   if ((xcompBv & COMPACTED_BIT) !== 0n) {
     const features = (xcompBv & ~COMPACTED_BIT) | XFEATURE_MASK_FPSSE;

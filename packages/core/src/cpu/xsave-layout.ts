@@ -32,6 +32,17 @@ const cache = new WeakMap<CpuProfile, Map<string, XsaveLayout>>();
 
 /** The layout of `features` for `profile`; InputError for a component the profile does not enumerate. */
 export function xsaveLayout(profile: CpuProfile, features: bigint, format: XsaveFormat): XsaveLayout {
+  // Fast path for the codec's hot loop: the same profile asks for the same layout again.
+  const last = lastLayout.get(profile);
+  if (last && last.features === features && last.format === format) return last;
+  const layout = cachedLayout(profile, features, format);
+  lastLayout.set(profile, layout);
+  return layout;
+}
+
+const lastLayout = new WeakMap<CpuProfile, XsaveLayout>();
+
+function cachedLayout(profile: CpuProfile, features: bigint, format: XsaveFormat): XsaveLayout {
   const key = `${format}:${features.toString(16)}`;
   let perProfile = cache.get(profile);
   const hit = perProfile?.get(key);
