@@ -87,6 +87,7 @@ describe("kvmx xsave decode/encode", () => {
       [["xsave", "decode", "t.hex", "--input", "hex"], { "t.hex": "0g" }, /not a hex digit/],
       [["xsave", "decode", "t.bin", "--profile", "i386"], { "t.bin": image }, /unknown CPU profile/],
       [["xsave", "encode", "t.json"], { "t.json": "{not json" }, /not JSON/],
+      [["xsave", "decode", "/nonexistent/img.bin"], {}, /cannot read \/nonexistent\/img.bin: ENOENT/],
       [["xsave", "encode", "t.json"], { "t.json": '{"schemaVersion":1}' }, /format/],
     ];
     for (const [args, inputs, msg] of cases) {

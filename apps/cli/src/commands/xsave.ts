@@ -37,6 +37,17 @@ function imageBytes(raw: Buffer, input: string | undefined, where: string): Uint
   return new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
 }
 
+/** Reads FILE or "-"; a file that cannot be read is bad input (exit 65), not a kvmx bug. */
+async function readInputFile(io: Io, file: string): Promise<Buffer> {
+  try {
+    return await io.readInput(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === "string") throw new InputError(`cannot read ${file}: ${code}`, undefined, { cause: e });
+    throw e;
+  }
+}
+
 function summary(img: XsaveImage): string {
   const h = (v: number, w: number) => `0x${v.toString(16).padStart(w, "0")}`;
   const lines = [
@@ -53,7 +64,7 @@ function summary(img: XsaveImage): string {
     const present = (img.xstateBv >> 19n) & 1n ? "" : " (XSTATE_BV[19]=0: the registers are in their init state, zeros)";
     lines.push(`R16..R31 (component 19)${present}:`);
     for (let k = 0; k < 16; k += 4) {
-      lines.push("  " + regs.slice(k, k + 4).map((v, j) => `r${16 + k + j} ${u64Hex(v).padEnd(18)}`).join(" "));
+      lines.push(("  " + regs.slice(k, k + 4).map((v, j) => `r${16 + k + j} ${u64Hex(v).padEnd(18)}`).join(" ")).trimEnd());
     }
   }
   return lines.join("\n") + "\n";
@@ -111,7 +122,7 @@ export function register(program: Command, io: Io): void {
     .option("--json", "machine-readable output; `kvmx xsave encode` turns it back into the exact bytes")
     .action(async (file: string, opts: DecodeOptions) => {
       const profile = cpuProfile(opts.profile);
-      const raw = await io.readInput(file);
+      const raw = await readInputFile(io, file);
       const where = file === "-" ? "<stdin>" : file;
       const bytes = imageBytes(raw, opts.input, where);
       const img = decodeXsave(bytes, { profile, ...(opts.xcr0 !== undefined ? { xcr0: parseXcr0Arg(opts.xcr0) } : {}) }, where);
@@ -126,7 +137,7 @@ export function register(program: Command, io: Io): void {
     .option("--out-file <path>", "write the image to this file instead of stdout")
     .action(async (file: string, opts: EncodeOptions) => {
       const where = file === "-" ? "<stdin>" : file;
-      const text = (await io.readInput(file)).toString("utf8");
+      const text = (await readInputFile(io, file)).toString("utf8");
       let json: unknown;
       try {
         json = JSON.parse(text);
