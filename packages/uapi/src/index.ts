@@ -8,3 +8,4 @@ export * from "./sync-regs.js";
 export type * from "./api.js";
 export * from "./host/index.js";
 export * from "./guest/index.js";
+export * from "./model/index.js";

@@ -1,0 +1,281 @@
+import {
+  cpuidLookup,
+  decode,
+  DecodeError,
+  egprsOf,
+  execute,
+  kvmEmulateXsetbv,
+  KvmxError,
+  PhysicalCpu,
+  Tag,
+  XFEATURE_MASK,
+  type CpuMode,
+  type CpuidEntry,
+  type ExecEnv,
+  type Instruction,
+  type TaggedWord,
+  type VcpuIoctlCtx,
+  type VcpuState,
+} from "@kvmx/core";
+import type { KvmSregs } from "../api.js";
+import { KVM_INTERNAL_ERROR } from "../exit-reasons.js";
+import { deliverException, VECTOR, type Vector } from "./fault-delivery.js";
+import { decodeExtra, executeExtra } from "./guest-extras.js";
+import type { GuestPhysSpace } from "./guest-memory.js";
+import { translate, type AccessKind, type PagingState } from "./guest-paging.js";
+import type { ResolvedModelConfig } from "./model-config.js";
+
+/**
+ * KVM_RUN of the simulated vCPU: guest code is fetched from guest memory (through the guest's page
+ * tables), decoded by core's decoder and executed by core's executor — the same #UD/#GP rules and
+ * intercept order as the checker. Exits KVM handles in the kernel (XSETBV through __kvm_set_xcr,
+ * CPUID from the vCPU's CPUID table) resume the guest; OUT and HLT return to userspace; faults are
+ * delivered through the guest's IDT. The vendor world switch (sites, designs) is the Machine's job,
+ * not this loop's: here registers move directly between the vCPU and the CPU.
+ */
+export interface GuestRunTarget {
+  readonly cfg: ResolvedModelConfig;
+  readonly mem: GuestPhysSpace;
+  readonly vcpu: VcpuState;
+  sregs: KvmSregs;
+  /** What KVM_SET_CPUID2 installed (empty before it). */
+  readonly guestCpuid: readonly CpuidEntry[];
+  ioctlCtx(): VcpuIoctlCtx;
+}
+
+export type GuestStop =
+  | { kind: "io"; port: number; size: 1; data: Uint8Array }
+  | { kind: "hlt" }
+  | { kind: "shutdown"; reason: string }
+  | { kind: "internal-error"; suberror: number; reason: string };
+
+/** Instructions one KVM_RUN may execute before the model gives up (a real guest would just keep running). */
+export const MODEL_RUN_BUDGET = 1_000_000;
+
+const CR4_OSXSAVE = 1n << 18n;
+const CR0_PE = 1n;
+const EFER_LMA = 1n << 10n;
+const MAX_INSN = 15;
+
+/** A guest page fault raised inside an executor memory access; caught by the run loop and delivered as #PF. */
+class GuestPageFault extends KvmxError {
+  constructor(
+    readonly linear: bigint,
+    readonly errorCode: number,
+  ) {
+    super(`guest #PF at 0x${linear.toString(16)}`, "internal");
+  }
+}
+
+export function guestMode(s: KvmSregs): CpuMode {
+  if ((s.cr0 & CR0_PE) === 0n) return "real";
+  if ((s.efer & EFER_LMA) !== 0n) return s.cs.l ? "long64" : "compat";
+  return "protected";
+}
+
+const pagingOf = (s: KvmSregs, cpl: number): PagingState => ({ cr0: s.cr0, cr3: s.cr3, cr4: s.cr4, efer: s.efer, cpl });
+
+/** The physical CPU as the guest finds it at VM-entry: regs[], R16–R31 from the design's home, XCR0. */
+function loadCpu(t: GuestRunTarget): PhysicalCpu {
+  const v = t.vcpu;
+  const cpu = new PhysicalCpu({ xcr0: v.xcr0 });
+  for (let r = 0; r < 16; r++) cpu.setGpr(r, v.regs[r] ?? 0n, v.regsTag[r] ?? Tag.init);
+  const e = egprsOf(v, t.cfg.design.egprHome);
+  e.values.forEach((x, k) => cpu.setGpr(16 + k, x, e.tags[k] ?? Tag.init));
+  cpu.xinuse = XFEATURE_MASK.FP | (e.present && e.values.some((x) => x !== 0n) ? XFEATURE_MASK.APX : 0n);
+  cpu.rip = v.rip;
+  cpu.rflags = v.rflags;
+  cpu.cr4Osxsave = (t.sregs.cr4 & CR4_OSXSAVE) !== 0n;
+  cpu.mode = guestMode(t.sregs);
+  cpu.cpl = cpu.mode === "real" ? 0 : t.sregs.cs.dpl;
+  return cpu;
+}
+
+/** VM-exit: the CPU's registers go back to regs[] / the EGPR home, RIP and RFLAGS to the vCPU. */
+function storeCpu(t: GuestRunTarget, cpu: PhysicalCpu): void {
+  const v = t.vcpu;
+  for (let r = 0; r < 16; r++) {
+    v.regs[r] = cpu.gpr[r]!;
+    v.regsTag[r] = cpu.gprTag[r]!;
+  }
+  const apxInUse = (cpu.xinuse & XFEATURE_MASK.APX) !== 0n;
+  if (t.cfg.design.egprHome === "regs" && v.layout.egprsInRegs) {
+    for (let r = 16; r < 32; r++) {
+      v.regs[r] = cpu.gpr[r]!;
+      v.regsTag[r] = cpu.gprTag[r]!;
+    }
+  } else if (t.cfg.design.egprHome === "fpstate" && apxInUse) {
+    for (let k = 0; k < 16; k++) {
+      v.fpstate.egpr[k] = cpu.gpr[16 + k]!;
+      v.fpstate.egprTag[k] = cpu.gprTag[16 + k]!;
+    }
+    v.fpstate.xstateBv |= XFEATURE_MASK.APX;
+  }
+  v.rip = cpu.rip;
+  v.rflags = cpu.rflags;
+}
+
+/** Reads guest-linear bytes for a fetch; stops at the first untranslatable byte (reported in `fault`). */
+function fetch(t: GuestRunTarget, cpu: PhysicalCpu): { bytes: Uint8Array; fault?: { linear: bigint; errorCode: number } } {
+  const out: number[] = [];
+  for (let k = 0; k < MAX_INSN; k++) {
+    const lin = BigInt.asUintN(64, cpu.rip + BigInt(k));
+    const tr = translate(t.mem, pagingOf(t.sregs, cpu.cpl), lin, "fetch");
+    if (!tr.ok) return { bytes: Uint8Array.from(out), fault: { linear: lin, errorCode: tr.errorCode } };
+    const b = t.mem.readByte(tr.gpa);
+    if (b === undefined) break;
+    out.push(b);
+  }
+  return { bytes: Uint8Array.from(out) };
+}
+
+function guestEnv(t: GuestRunTarget, cpu: PhysicalCpu): ExecEnv {
+  const tag = Tag.guest(t.vcpu.id);
+  const phys = (addr: bigint, access: AccessKind): bigint[] => {
+    const out: bigint[] = [];
+    for (let k = 0n; k < 8n; k++) {
+      const lin = BigInt.asUintN(64, addr + k);
+      const tr = translate(t.mem, pagingOf(t.sregs, cpu.cpl), lin, access);
+      if (!tr.ok) throw new GuestPageFault(lin, tr.errorCode);
+      out.push(tr.gpa);
+    }
+    return out;
+  };
+  return {
+    actor: tag,
+    load(addr: bigint): TaggedWord {
+      let v = 0n;
+      phys(addr, "read").forEach((gpa, k) => (v |= BigInt(t.mem.readByte(gpa) ?? 0xff) << BigInt(8 * k)));
+      return { value: v, tag };
+    },
+    store(addr: bigint, value: bigint): void {
+      phys(addr, "write").forEach((gpa, k) => t.mem.writeByte(gpa, Number((value >> BigInt(8 * k)) & 0xffn)));
+    },
+    rdmsr: (i) => t.vcpu.msrs.get(i),
+    wrmsr: (i, v) => (t.vcpu.msrs.set(i, v), true),
+    cpuid: (leaf, sub) => cpuidLookup(t.guestCpuid, leaf, sub),
+    intercepts: (i: Instruction) => t.cfg.backend.intercepts(t.vcpu, i),
+    options: t.cfg.options,
+  };
+}
+
+const FAULT_VECTOR: Record<string, Vector> = { UD: VECTOR.UD, GP: VECTOR.GP, SS: VECTOR.SS };
+
+/**
+ * Runs the guest until an exit to userspace. Mutates the vCPU (registers, XCR0 through KVM's XSETBV
+ * emulation), the stored sregs (fault delivery changes CS/SS, CR2) and guest memory.
+ */
+export function runGuest(t: GuestRunTarget): GuestStop {
+  const cpu = loadCpu(t);
+  const env = guestEnv(t, cpu);
+  const stop = (s: GuestStop): GuestStop => {
+    storeCpu(t, cpu);
+    return s;
+  };
+  const raise = (vector: Vector, errorCode?: number, cr2?: bigint): GuestStop | undefined => {
+    const r = deliverException(t, cpu, vector, errorCode, cr2);
+    return r.ok ? undefined : stop(r.stop);
+  };
+  for (let step = 0; step < MODEL_RUN_BUDGET; step++) {
+    cpu.mode = guestMode(t.sregs);
+    cpu.cpl = cpu.mode === "real" ? 0 : t.sregs.cs.dpl;
+    const f = fetch(t, cpu);
+    let insn: Instruction;
+    let length: number;
+    try {
+      const d = decode(f.bytes, 0, cpu.mode);
+      insn = d.insn;
+      length = d.length;
+    } catch (err) {
+      if (!(err instanceof DecodeError)) throw err;
+      if (err.failure === "truncated" && f.fault) {
+        const s = raise(VECTOR.PF, f.fault.errorCode, f.fault.linear);
+        if (s) return s;
+        continue;
+      }
+      if (err.failure === "invalid") {
+        const s = raise(VECTOR.UD);
+        if (s) return s;
+        continue;
+      }
+      const extra = decodeExtra(f.bytes, cpu.mode);
+      if (!extra) {
+        return stop({
+          kind: "internal-error",
+          suberror: KVM_INTERNAL_ERROR.EMULATION,
+          reason: `instruction at RIP 0x${cpu.rip.toString(16)} is outside the model's subset: ${err.message}`,
+        });
+      }
+      if (executeExtra(cpu, extra) === "UD") {
+        const s = raise(VECTOR.UD);
+        if (s) return s;
+      }
+      continue;
+    }
+    let out;
+    try {
+      out = execute(cpu, insn, env);
+    } catch (err) {
+      if (!(err instanceof GuestPageFault)) throw err;
+      const s = raise(VECTOR.PF, err.errorCode, err.linear);
+      if (s) return s;
+      continue;
+    }
+    if (out.kind === "fault") {
+      const v = FAULT_VECTOR[out.vector];
+      if (v === undefined) return stop({ kind: "internal-error", suberror: KVM_INTERNAL_ERROR.EMULATION, reason: `unmodelled fault ${out.vector}` });
+      const s = raise(v, 0);
+      if (s) return s;
+      continue;
+    }
+    if (out.kind === "ok") {
+      cpu.rip = BigInt.asUintN(64, cpu.rip + BigInt(length));
+      // HLT that the backend does not intercept still stops the vCPU: with no interrupt source, KVM's halt exits
+      if (out.halted) return stop({ kind: "hlt" });
+      continue;
+    }
+    // A VM exit: KVM's handlers see the registers in regs[] (storeCpu is the exit asm's store)
+    storeCpu(t, cpu);
+    switch (insn.op) {
+      case "xsetbv": {
+        // handle_xsetbv → kvm_emulate_xsetbv: __kvm_set_xcr; failure injects #GP(0)
+        const r = kvmEmulateXsetbv(t.ioctlCtx(), t.cfg.supportedXcr0, cpu.cpl);
+        cpu.xcr0 = t.vcpu.xcr0;
+        if (r.kind === "gp") {
+          const s = raise(VECTOR.GP, 0);
+          if (s) return s;
+        } else {
+          cpu.rip = BigInt.asUintN(64, cpu.rip + BigInt(length));
+        }
+        continue;
+      }
+      case "cpuid": {
+        // kvm_emulate_cpuid: the table KVM_SET_CPUID2 installed, 32-bit results zero-extended
+        const r = cpuidLookup(t.guestCpuid, Number(cpu.gpr[0]! & 0xffff_ffffn), Number(cpu.gpr[1]! & 0xffff_ffffn));
+        const g = Tag.guest(t.vcpu.id);
+        cpu.setGpr(0, BigInt(r.eax >>> 0), g);
+        cpu.setGpr(3, BigInt(r.ebx >>> 0), g);
+        cpu.setGpr(1, BigInt(r.ecx >>> 0), g);
+        cpu.setGpr(2, BigInt(r.edx >>> 0), g);
+        cpu.rip = BigInt.asUintN(64, cpu.rip + BigInt(length));
+        continue;
+      }
+      case "hlt":
+        cpu.rip = BigInt.asUintN(64, cpu.rip + BigInt(length));
+        return stop({ kind: "hlt" });
+      case "out-imm8-al":
+      case "out-dx-al": {
+        const port = insn.op === "out-imm8-al" ? insn.port : Number(cpu.gpr[2]! & 0xffffn);
+        cpu.rip = BigInt.asUintN(64, cpu.rip + BigInt(length));
+        return stop({ kind: "io", port, size: 1, data: Uint8Array.of(Number(cpu.gpr[0]! & 0xffn)) });
+      }
+      default:
+        return stop({
+          kind: "internal-error",
+          suberror: KVM_INTERNAL_ERROR.UNEXPECTED_EXIT_REASON,
+          reason: `the model has no exit handler for intercepted ${insn.op} at RIP 0x${cpu.rip.toString(16)}`,
+        });
+    }
+  }
+  return stop({ kind: "internal-error", suberror: KVM_INTERNAL_ERROR.EMULATION, reason: `no exit to userspace within ${MODEL_RUN_BUDGET} instructions` });
+}

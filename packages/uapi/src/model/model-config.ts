@@ -1,0 +1,62 @@
+import {
+  builtinDesign,
+  cpuProfile,
+  hasCpuidFeature,
+  InputError,
+  kvmSupportedXcr0,
+  lookupCpuid,
+  withOptions,
+  XFEATURE_MASK,
+  XFEATURE_MASK_MPX,
+  type CpuProfile,
+  type Design,
+  type ModelOptions,
+  type VendorOps,
+} from "@kvmx/core";
+
+/**
+ * What a simulated /dev/kvm is built from: a host CPU profile (what the "hardware" enumerates), the
+ * backend (core's kvm_x86_ops: VMX or SVM; passed in, uapi never imports a vendor), the design that
+ * decides where guest R16–R31 live between runs, and the model assumptions (ASSUMPTIONS table).
+ */
+export interface ModelKvmConfig {
+  /** The vendor ops object (e.g. vmxBackend from @kvmx/vmx). */
+  backend: VendorOps;
+  /** A core CPU profile, or a built-in profile name ("spr", "dmr", "zen"). Default "spr" (FACTS.md §8). */
+  cpu?: CpuProfile | string;
+  /** A design or a built-in design name. Default "asm-conditional" (regs[] home, FACTS.md §7 outcome). */
+  design?: Design | string;
+  options?: Partial<ModelOptions>;
+}
+
+/** The configuration after name resolution, shared by the Kvm, its VMs and vCPUs. */
+export interface ResolvedModelConfig {
+  readonly backend: VendorOps;
+  readonly profile: CpuProfile;
+  readonly design: Design;
+  readonly options: ModelOptions;
+  /** Host XCR0: the profile's leaf 0xD mask, MPX dropped on an APX part (FACTS.md §1 "MPX exclusion"). */
+  readonly hostXcr0: bigint;
+  /** kvm_caps.supported_xcr0 after the vendor's adjustment (FACTS.md §6). */
+  readonly supportedXcr0: bigint;
+  /** The host CPU enumerates APX_F. */
+  readonly cpuApx: boolean;
+}
+
+export const DEFAULT_MODEL_DESIGN = "asm-conditional";
+export const DEFAULT_MODEL_CPU = "spr";
+
+export function resolveModelConfig(config: ModelKvmConfig): ResolvedModelConfig {
+  const options = withOptions(config.options);
+  const cpu = config.cpu ?? DEFAULT_MODEL_CPU;
+  const profile = typeof cpu === "string" ? cpuProfile(cpu, options) : cpu;
+  const designArg = config.design ?? DEFAULT_MODEL_DESIGN;
+  const design = typeof designArg === "string" ? builtinDesign(designArg) : designArg;
+  if (!design) throw new InputError(`unknown design "${String(designArg)}"`);
+  const cpuApx = hasCpuidFeature(lookupCpuid(profile), "APX_F");
+  let hostXcr0 = profile.supportedXcr0;
+  if (cpuApx) hostXcr0 &= ~XFEATURE_MASK_MPX;
+  else hostXcr0 &= ~XFEATURE_MASK.APX;
+  const supportedXcr0 = config.backend.adjustSupportedXcr0(kvmSupportedXcr0(hostXcr0, "vmx"));
+  return { backend: config.backend, profile, design, options, hostXcr0, supportedXcr0, cpuApx };
+}

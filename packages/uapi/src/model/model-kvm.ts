@@ -1,0 +1,115 @@
+import { guestCpuidEntries, kvmXsave2Size, XFEATURE_MASK } from "@kvmx/core";
+import type { Kvm, KvmCap } from "../api.js";
+import { KVM_API_VERSION, KVM_CAP } from "../caps.js";
+import { ERRNO } from "../errno.js";
+import { KvmError } from "../errors.js";
+import type { KvmCpuidEntry2 } from "../structs/flexible.js";
+import { KVM_SYNC_X86_VALID_FIELDS } from "../sync-regs.js";
+import { resolveModelConfig, type ModelKvmConfig, type ResolvedModelConfig } from "./model-config.js";
+import { ModelVm } from "./model-vm.js";
+
+/** KVM_GET_VCPU_MMAP_SIZE on x86: kvm_run page + PIO data page + coalesced MMIO page. */
+export const MODEL_VCPU_MMAP_SIZE = 3 * 4096;
+
+/**
+ * The simulated /dev/kvm: the same Kvm interface as the real binding (src/host), answered by the kvmx
+ * model. Capabilities and KVM_GET_SUPPORTED_CPUID come from the CPU profile and the backend's
+ * supported XCR0; vCPU ioctls are core's vCPU operations. Nothing of kvm_pvm's host quirks is
+ * imitated (FACTS.md §8): the diff harness names those instead (src/diff/host-quirks.ts).
+ */
+export class ModelKvm implements Kvm {
+  readonly cfg: ResolvedModelConfig;
+  readonly #vms = new Set<ModelVm>();
+  #closed = false;
+
+  constructor(config: ModelKvmConfig) {
+    this.cfg = resolveModelConfig(config);
+  }
+
+  #check(): void {
+    if (this.#closed) throw new KvmError("simulated /dev/kvm is closed", ERRNO.EBADF, "internal");
+  }
+
+  apiVersion(): number {
+    this.#check();
+    return KVM_API_VERSION;
+  }
+
+  /** KVM_CAP_XSAVE2: max(4096, standard size of the supported features) — core's kvmXsave2Size. */
+  get xsave2Size(): number {
+    return kvmXsave2Size({ profile: this.cfg.profile, supportedXcr0: this.cfg.supportedXcr0 });
+  }
+
+  checkExtension(cap: KvmCap): number {
+    this.#check();
+    const n = typeof cap === "number" ? cap : KVM_CAP[cap];
+    switch (n) {
+      case KVM_CAP.USER_MEMORY:
+      case KVM_CAP.EXT_CPUID:
+      case KVM_CAP.VCPU_EVENTS:
+      case KVM_CAP.DEBUGREGS:
+      case KVM_CAP.XSAVE:
+      case KVM_CAP.XCRS:
+      case KVM_CAP.IMMEDIATE_EXIT:
+        return 1;
+      // the model's values: one simulated host CPU, KVM_MAX_VCPUS of a 6.x kernel
+      case KVM_CAP.NR_VCPUS:
+        return 1;
+      case KVM_CAP.MAX_VCPUS:
+        return 4096;
+      case KVM_CAP.SYNC_REGS:
+        return Number(KVM_SYNC_X86_VALID_FIELDS);
+      case KVM_CAP.XSAVE2:
+        return this.xsave2Size;
+      default:
+        return 0;
+    }
+  }
+
+  vcpuMmapSize(): number {
+    this.#check();
+    return MODEL_VCPU_MMAP_SIZE;
+  }
+
+  /** The profile's CPUID with leaf 0xD.0 narrowed to KVM-supported XCR0 and APX_F only where KVM supports APX. */
+  getSupportedCpuid(): KvmCpuidEntry2[] {
+    this.#check();
+    const apx = (this.cfg.supportedXcr0 & XFEATURE_MASK.APX) !== 0n;
+    return guestCpuidEntries(this.cfg.profile.cpuid, this.cfg.supportedXcr0, apx).map((e) => ({
+      function: e.function,
+      index: e.index,
+      flags: e.flags,
+      eax: e.eax >>> 0,
+      ebx: e.ebx >>> 0,
+      ecx: e.ecx >>> 0,
+      edx: e.edx >>> 0,
+      padding: [0, 0, 0],
+    }));
+  }
+
+  createVm(): ModelVm {
+    this.#check();
+    const vm = new ModelVm(this.cfg, MODEL_VCPU_MMAP_SIZE, this.xsave2Size, (c) => this.checkExtension(c), (v) => this.#vms.delete(v));
+    this.#vms.add(vm);
+    return vm;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    for (const vm of [...this.#vms]) vm.close();
+    this.#closed = true;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** Opens a simulated /dev/kvm over the model. */
+export function openModelKvm(config: ModelKvmConfig): ModelKvm {
+  return new ModelKvm(config);
+}

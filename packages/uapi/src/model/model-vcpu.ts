@@ -1,0 +1,433 @@
+import {
+  createVcpu,
+  CPUID_FEATURE,
+  cpuidLookup,
+  kvmCheckSyncRegs,
+  kvmGetRegs,
+  kvmGetXcrs,
+  kvmGetXsave,
+  kvmSetRegs,
+  kvmSetXcrs,
+  kvmSetXsave,
+  markAvailable,
+  Tag,
+  XFEATURE_MASK_FPSSE,
+  type CpuidEntry,
+  type UapiResult,
+  type VcpuIoctlCtx,
+  type VcpuState,
+} from "@kvmx/core";
+import type { KvmDebugregs, KvmFpu, KvmRegs, KvmSregs, KvmVcpuEvents, SyncRegsAccess, Vcpu } from "../api.js";
+import { ERRNO, type ErrnoName } from "../errno.js";
+import { KvmError } from "../errors.js";
+import { KVM_EXIT, KVM_EXIT_IO_OUT } from "../exit-reasons.js";
+import { writesCallerData, type KvmIoctlName } from "../ioctls.js";
+import { decodeStruct, encodeStruct, encodeStructInto, zeroStruct } from "../structs/codec.js";
+import { KVM_XSAVE_REGION_SIZE, type KvmCpuidEntry2, type KvmMsrEntry } from "../structs/flexible.js";
+import {
+  decodeKvmExit,
+  readDirtyRegs,
+  readSyncRegs,
+  readValidRegs,
+  writeDirtyRegs,
+  writeSyncRegs,
+  writeValidRegs,
+  type KvmExit,
+  type KvmSyncRegs,
+} from "../structs/kvm-run.js";
+import { encodeKvmXcrs, type KvmXcrs } from "../structs/kvm-xcrs.js";
+import { KVM_RUN_EXIT_UNION_OFFSET, KVM_STRUCTS, type StructName, type StructValue } from "../structs/layout.js";
+import { KVM_SYNC_X86_EVENTS, KVM_SYNC_X86_REGS, KVM_SYNC_X86_SREGS } from "../sync-regs.js";
+import type { GuestPhysSpace } from "./guest-memory.js";
+import { guestMode, runGuest, type GuestRunTarget, type GuestStop } from "./guest-run.js";
+import type { ResolvedModelConfig } from "./model-config.js";
+import { resetDebugregs, resetSregs } from "./vcpu-reset.js";
+
+/** KVM_PIO_PAGE_OFFSET: the page of the vcpu mapping where KVM puts port I/O data. */
+const PIO_DATA_OFFSET = 4096;
+/** KVM_MAX_CPUID_ENTRIES */
+const KVM_MAX_CPUID_ENTRIES = 256;
+const CR4_OSXSAVE = 1n << 18n;
+const EFER_LMA = 1n << 10n;
+const RUN_OFFSET = Object.fromEntries(KVM_STRUCTS.kvm_run.fields.map((f) => [f.name, f.offset])) as Record<string, number>;
+
+const copyOf = <N extends StructName>(name: N, v: StructValue<N>): StructValue<N> => decodeStruct(name, encodeStruct(name, v));
+
+/**
+ * A simulated vCPU fd: the state ioctls are core's vCPU operations (core/src/kvm/uapi-ops.ts — x86.c's
+ * rules, stated once there) with kvm.h structs and errno on top; KVM_RUN runs guest code from guest
+ * memory (guest-run.ts); kvm_run is a real byte buffer laid out as in kvm.h, so exits and sync regs go
+ * through the same codecs as on the real device.
+ */
+export class ModelVcpu implements Vcpu, GuestRunTarget {
+  readonly vcpu: VcpuState;
+  sregs: KvmSregs;
+  guestCpuid: CpuidEntry[] = [];
+  readonly kvmRun: Uint8Array;
+  readonly syncRegs: SyncRegsAccess;
+  /** Kernel WARNs the model hit (e.g. cache_reg on a register the model never evicts). */
+  readonly warnings: string[] = [];
+  #debugregs: KvmDebugregs = resetDebugregs();
+  #events: KvmVcpuEvents = zeroStruct("kvm_vcpu_events");
+  #ran = false;
+  #closed = false;
+
+  constructor(
+    readonly id: number,
+    readonly cfg: ResolvedModelConfig,
+    readonly mem: GuestPhysSpace,
+    mmapSize: number,
+    readonly xsave2Size: number,
+    readonly onClose: (v: ModelVcpu) => void,
+  ) {
+    const home = cfg.design.egprHome;
+    const v = createVcpu({
+      id,
+      design: cfg.design.name,
+      egprsInRegs: home === "regs",
+      fpstateHasApx: home === "fpstate" && cfg.cpuApx,
+      // no KVM_SET_CPUID2 yet: guest-supported XCR0 is empty, so only XCR0 = FP is accepted (FACTS.md §8)
+      cpuid: { xcr0Mask: 0n, apx: false },
+      protectedState: home === "hardware",
+    });
+    this.vcpu = cfg.backend.hasProtectedState(v) ? { ...v, protectedState: true } : v;
+    this.sregs = resetSregs(id === 0);
+    this.#applySregs(this.sregs);
+    this.vcpu.rip = 0xfff0n;
+    this.kvmRun = new Uint8Array(mmapSize);
+    const run = this.kvmRun;
+    this.syncRegs = {
+      get valid() {
+        return readValidRegs(run);
+      },
+      set valid(mask: bigint) {
+        writeValidRegs(run, mask);
+      },
+      get dirty() {
+        return readDirtyRegs(run);
+      },
+      set dirty(mask: bigint) {
+        writeDirtyRegs(run, mask);
+      },
+      read: (): KvmSyncRegs => readSyncRegs(run),
+      write: (parts: Partial<KvmSyncRegs>) => writeSyncRegs(run, parts),
+    };
+  }
+
+  /** The context core's vCPU operations take: this vCPU, its (never-evicted) register cache, the KVM caps. */
+  ioctlCtx(): VcpuIoctlCtx {
+    const v = this.vcpu;
+    return {
+      vcpu: v,
+      // The model keeps every register available in regs[]: a cache_reg call is a kernel WARN, as for a TD.
+      cacheReg: (reg) => {
+        this.warnings.push(`cache_reg(${v.layout.name(reg)}) on the simulated vCPU`);
+        markAvailable(v, reg);
+      },
+      warn: (m) => void this.warnings.push(m),
+      guestTag: Tag.guest(this.id),
+      profile: this.cfg.profile,
+      supportedXcr0: this.cfg.supportedXcr0,
+      options: this.cfg.options,
+      egprHome: this.cfg.design.egprHome,
+      protectedState: v.protectedState,
+    };
+  }
+
+  #check(): void {
+    if (this.#closed) throw new KvmError(`vcpu ${this.id} is closed`, ERRNO.EBADF, "internal");
+  }
+
+  #fail(ioctl: KvmIoctlName, errno: ErrnoName): never {
+    throw KvmError.fromIoctl(ioctl, ERRNO[errno], writesCallerData(ioctl));
+  }
+
+  #unwrap<T>(ioctl: KvmIoctlName, r: UapiResult<T>): T {
+    if (!r.ok) this.#fail(ioctl, r.errno);
+    return r.value;
+  }
+
+  #protected(ioctl: KvmIoctlName): void {
+    if (this.vcpu.protectedState) this.#fail(ioctl, "EINVAL");
+  }
+
+  getRegs(): KvmRegs {
+    this.#check();
+    return { ...this.#unwrap("KVM_GET_REGS", kvmGetRegs(this.ioctlCtx())) };
+  }
+
+  setRegs(regs: KvmRegs): void {
+    this.#check();
+    const checked = copyOf("kvm_regs", regs);
+    this.#unwrap("KVM_SET_REGS", kvmSetRegs(this.ioctlCtx(), checked, Tag.guest(this.id)));
+  }
+
+  getSregs(): KvmSregs {
+    this.#check();
+    this.#protected("KVM_GET_SREGS");
+    return copyOf("kvm_sregs", this.sregs);
+  }
+
+  setSregs(sregs: KvmSregs): void {
+    this.#check();
+    this.#protected("KVM_SET_SREGS");
+    const s = copyOf("kvm_sregs", sregs);
+    // kvm_is_valid_cr4: CR4.OSXSAVE is a reserved bit unless guest CPUID has XSAVE (FACTS.md §8 lists kvm_pvm's deviation)
+    const xsave = CPUID_FEATURE.XSAVE;
+    const guestXsave = ((cpuidLookup(this.guestCpuid, xsave.leaf, xsave.subleaf)[xsave.reg] >>> xsave.bit) & 1) === 1;
+    if ((s.cr4 & CR4_OSXSAVE) !== 0n && !guestXsave) this.#fail("KVM_SET_SREGS", "EINVAL");
+    this.sregs = s;
+    this.#applySregs(s);
+  }
+
+  /** What the vCPU layer derives from sregs: cached CRs, CR4.OSXSAVE, 64-bit mode (EFER.LMA && CS.L). */
+  #applySregs(s: KvmSregs): void {
+    const v = this.vcpu;
+    v.cr0 = s.cr0;
+    v.cr3 = s.cr3;
+    v.cr4 = s.cr4;
+    v.cr4Osxsave = (s.cr4 & CR4_OSXSAVE) !== 0n;
+    v.longMode = (s.efer & EFER_LMA) !== 0n && s.cs.l === 1;
+  }
+
+  getFpu(): KvmFpu {
+    this.#check();
+    this.#protected("KVM_GET_FPU");
+    // KVM_GET_FPU reads the legacy (FXSAVE) region of the guest fpstate
+    const b = this.#image("KVM_GET_FPU");
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    return {
+      fpr: b.slice(32, 160),
+      fcw: dv.getUint16(0, true),
+      fsw: dv.getUint16(2, true),
+      ftwx: b[4]!,
+      pad1: 0,
+      last_opcode: dv.getUint16(6, true),
+      last_ip: dv.getBigUint64(8, true),
+      last_dp: dv.getBigUint64(16, true),
+      xmm: b.slice(160, 416),
+      mxcsr: dv.getUint32(24, true),
+      pad2: 0,
+    };
+  }
+
+  setFpu(fpu: KvmFpu): void {
+    this.#check();
+    this.#protected("KVM_SET_FPU");
+    const f = copyOf("kvm_fpu", fpu);
+    const b = this.#image("KVM_SET_FPU");
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    b.set(f.fpr, 32);
+    dv.setUint16(0, f.fcw, true);
+    dv.setUint16(2, f.fsw, true);
+    b[4] = f.ftwx;
+    dv.setUint16(6, f.last_opcode, true);
+    dv.setBigUint64(8, f.last_ip, true);
+    dv.setBigUint64(16, f.last_dp, true);
+    b.set(f.xmm, 160);
+    dv.setUint32(24, f.mxcsr, true);
+    // the FXSAVE region now holds FP and SSE state
+    dv.setBigUint64(512, dv.getBigUint64(512, true) | XFEATURE_MASK_FPSSE, true);
+    this.#unwrap("KVM_SET_FPU", kvmSetXsave(this.ioctlCtx(), b, Tag.guest(this.id)));
+  }
+
+  #image(ioctl: KvmIoctlName): Uint8Array {
+    return this.#unwrap(ioctl, kvmGetXsave(this.ioctlCtx(), this.xsave2Size)).image.bytes;
+  }
+
+  getXsave(): Uint8Array {
+    this.#check();
+    return this.#unwrap("KVM_GET_XSAVE", kvmGetXsave(this.ioctlCtx(), KVM_XSAVE_REGION_SIZE)).image.bytes.slice();
+  }
+
+  getXsave2(size?: number): Uint8Array {
+    this.#check();
+    const want = size ?? this.xsave2Size;
+    if (!Number.isSafeInteger(want) || want < KVM_XSAVE_REGION_SIZE) {
+      throw new KvmError(`KVM_GET_XSAVE2: size ${want} below ${KVM_XSAVE_REGION_SIZE}`, ERRNO.EINVAL, "bad-input");
+    }
+    // KVM fills KVM_CAP_XSAVE2 bytes whatever the buffer; a larger caller buffer keeps zeros past that
+    const img = this.#unwrap("KVM_GET_XSAVE2", kvmGetXsave(this.ioctlCtx(), this.xsave2Size)).image.bytes;
+    const out = new Uint8Array(want);
+    out.set(img.subarray(0, Math.min(want, img.length)));
+    return out;
+  }
+
+  setXsave(image: Uint8Array): void {
+    this.#check();
+    if (!(image instanceof Uint8Array) || image.byteLength < KVM_XSAVE_REGION_SIZE) {
+      throw new KvmError(`KVM_SET_XSAVE: image must be at least ${KVM_XSAVE_REGION_SIZE} bytes`, ERRNO.EINVAL, "bad-input");
+    }
+    // KVM reads KVM_CAP_XSAVE2 bytes (the host binding pads the same way)
+    const buf = new Uint8Array(Math.max(image.byteLength, this.xsave2Size));
+    buf.set(image);
+    this.#unwrap("KVM_SET_XSAVE", kvmSetXsave(this.ioctlCtx(), buf, Tag.guest(this.id)));
+  }
+
+  getXcrs(): KvmXcrs {
+    this.#check();
+    const x = this.#unwrap("KVM_GET_XCRS", kvmGetXcrs(this.ioctlCtx()));
+    return { flags: x.flags, xcrs: x.xcrs.slice(0, x.nrXcrs).map((e) => ({ xcr: e.xcr, reserved: 0, value: e.value })) };
+  }
+
+  setXcrs(xcrs: KvmXcrs): void {
+    this.#check();
+    encodeKvmXcrs(xcrs); // the same input checks the real binding applies before the ioctl
+    const r = kvmSetXcrs(this.ioctlCtx(), {
+      nrXcrs: xcrs.xcrs.length,
+      flags: xcrs.flags,
+      xcrs: xcrs.xcrs.map((e) => ({ xcr: e.xcr, value: e.value })),
+    });
+    this.#unwrap("KVM_SET_XCRS", r);
+  }
+
+  setCpuid2(entries: readonly KvmCpuidEntry2[]): void {
+    this.#check();
+    if (entries.length > KVM_MAX_CPUID_ENTRIES) this.#fail("KVM_SET_CPUID2", "E2BIG");
+    const next: CpuidEntry[] = entries.map((e) => copyOf("kvm_cpuid_entry2", e));
+    // After the first KVM_RUN only an identical table is accepted (kvm_set_cpuid: EBUSY)
+    if (this.#ran && JSON.stringify(next) !== JSON.stringify(this.guestCpuid)) this.#fail("KVM_SET_CPUID2", "EBUSY");
+    this.guestCpuid = next;
+    const d0 = cpuidLookup(next, 0xd, 0);
+    const apx = CPUID_FEATURE.APX_F;
+    this.vcpu.cpuid = {
+      xcr0Mask: (BigInt(d0.edx >>> 0) << 32n) | BigInt(d0.eax >>> 0),
+      apx: ((cpuidLookup(next, apx.leaf, apx.subleaf)[apx.reg] >>> apx.bit) & 1) === 1,
+    };
+  }
+
+  getDebugregs(): KvmDebugregs {
+    this.#check();
+    return copyOf("kvm_debugregs", this.#debugregs);
+  }
+
+  setDebugregs(d: KvmDebugregs): void {
+    this.#check();
+    const c = copyOf("kvm_debugregs", d);
+    // kvm_vcpu_ioctl_x86_set_debugregs: flags must be 0, DR6/DR7 upper halves must be 0
+    if (c.flags !== 0n || c.dr6 >> 32n !== 0n || c.dr7 >> 32n !== 0n) this.#fail("KVM_SET_DEBUGREGS", "EINVAL");
+    this.#debugregs = c;
+  }
+
+  getVcpuEvents(): KvmVcpuEvents {
+    this.#check();
+    return copyOf("kvm_vcpu_events", this.#events);
+  }
+
+  setVcpuEvents(e: KvmVcpuEvents): void {
+    this.#check();
+    this.#events = copyOf("kvm_vcpu_events", e);
+  }
+
+  /** The model knows the MSRs its guests or userspace wrote; KVM_GET_MSRS stops at the first other one. */
+  getMsrs(indices: readonly number[]): KvmMsrEntry[] {
+    this.#check();
+    const out: KvmMsrEntry[] = [];
+    for (const index of indices) {
+      const data = this.vcpu.msrs.get(index);
+      if (data === undefined) break;
+      out.push({ index, reserved: 0, data });
+    }
+    return out;
+  }
+
+  setMsrs(entries: readonly KvmMsrEntry[]): number {
+    this.#check();
+    for (const e of entries) this.vcpu.msrs.set(e.index, e.data);
+    return entries.length;
+  }
+
+  run(): KvmExit {
+    this.#check();
+    const run = this.kvmRun;
+    // sync_regs: any class outside REGS|SREGS|EVENTS (all of them for protected state) fails KVM_RUN
+    const valid = readValidRegs(run);
+    const dirty = readDirtyRegs(run);
+    const tooWide = (m: bigint) => (m >> 32n !== 0n ? 0xffff_ffff : Number(m));
+    this.#unwrap("KVM_RUN", kvmCheckSyncRegs(tooWide(valid), tooWide(dirty), this.vcpu.protectedState));
+    if (dirty !== 0n) {
+      const s = readSyncRegs(run);
+      if (dirty & KVM_SYNC_X86_REGS) this.setRegs(s.regs);
+      if (dirty & KVM_SYNC_X86_SREGS) this.setSregs(s.sregs);
+      if (dirty & KVM_SYNC_X86_EVENTS) this.setVcpuEvents(s.events);
+      writeDirtyRegs(run, 0n);
+    }
+    this.#ran = true;
+    let stop: GuestStop;
+    if (run[RUN_OFFSET.immediate_exit!] !== 0) {
+      this.#writeExit(KVM_EXIT.INTR);
+      this.#storeSyncRegs(valid);
+      return { kind: "intr", exitReason: KVM_EXIT.INTR };
+    }
+    if (this.vcpu.protectedState) {
+      stop = { kind: "internal-error", suberror: 1, reason: "the simulated device does not run protected guests" };
+    } else {
+      stop = runGuest(this);
+    }
+    this.#recordStop(stop);
+    this.#storeSyncRegs(valid);
+    return decodeKvmExit(run);
+  }
+
+  /** The guest's execution mode now (for tools and tests). */
+  get mode() {
+    return guestMode(this.sregs);
+  }
+
+  #writeExit(reason: number): void {
+    new DataView(this.kvmRun.buffer).setUint32(RUN_OFFSET.exit_reason!, reason, true);
+    this.kvmRun.fill(0, KVM_RUN_EXIT_UNION_OFFSET, KVM_RUN_EXIT_UNION_OFFSET + 256);
+  }
+
+  #recordStop(stop: GuestStop): void {
+    const run = this.kvmRun;
+    switch (stop.kind) {
+      case "io":
+        this.#writeExit(KVM_EXIT.IO);
+        encodeStructInto("kvm_run_io", { direction: KVM_EXIT_IO_OUT, size: stop.size, port: stop.port, count: 1, data_offset: BigInt(PIO_DATA_OFFSET) }, run, KVM_RUN_EXIT_UNION_OFFSET);
+        run.set(stop.data, PIO_DATA_OFFSET);
+        return;
+      case "hlt":
+        this.#writeExit(KVM_EXIT.HLT);
+        return;
+      case "shutdown":
+        this.warnings.push(stop.reason);
+        this.#writeExit(KVM_EXIT.SHUTDOWN);
+        return;
+      case "internal-error": {
+        this.#writeExit(KVM_EXIT.INTERNAL_ERROR);
+        const data = new Array<bigint>(16).fill(0n);
+        data[0] = this.vcpu.rip;
+        encodeStructInto("kvm_run_internal", { suberror: stop.suberror, ndata: 1, data }, run, KVM_RUN_EXIT_UNION_OFFSET);
+        this.lastInternalError = stop.reason;
+        return;
+      }
+    }
+  }
+
+  /** Why the last KVM_EXIT_INTERNAL_ERROR happened, in words (the real kernel only gives numbers). */
+  lastInternalError: string | undefined;
+
+  #storeSyncRegs(valid: bigint): void {
+    if (valid === 0n) return;
+    const parts: Partial<KvmSyncRegs> = {};
+    if (valid & KVM_SYNC_X86_REGS) parts.regs = this.getRegs();
+    if (valid & KVM_SYNC_X86_SREGS) parts.sregs = this.getSregs();
+    if (valid & KVM_SYNC_X86_EVENTS) parts.events = this.getVcpuEvents();
+    writeSyncRegs(this.kvmRun, parts);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.onClose(this);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

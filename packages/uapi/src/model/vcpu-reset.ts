@@ -1,0 +1,48 @@
+import type { KvmDebugregs, KvmSegment, KvmSregs } from "../api.js";
+import { zeroStruct } from "../structs/codec.js";
+
+/**
+ * What a fresh vCPU reports before the VMM touches it (kvm_vcpu_reset / vmx_vcpu_reset, SDM Vol. 3
+ * §10.1.1 "Processor State After Reset"): real mode at F000:FFF0, CR0 = CD|NW|ET, EFER 0.
+ */
+const seg = (selector: number, base: bigint, type: number, s: number): KvmSegment => ({
+  base,
+  limit: 0xffff,
+  selector,
+  type,
+  present: 1,
+  dpl: 0,
+  db: 0,
+  s,
+  l: 0,
+  g: 0,
+  avl: 0,
+  unusable: 0,
+  padding: 0,
+});
+
+/** The architectural reset state of kvm_sregs; `bsp` sets IA32_APIC_BASE.BSP (vCPU 0). */
+export function resetSregs(bsp: boolean): KvmSregs {
+  const data = seg(0, 0n, 0x3, 1);
+  return {
+    ...zeroStruct("kvm_sregs"),
+    cs: seg(0xf000, 0xffff0000n, 0xb, 1),
+    ds: data,
+    es: { ...data },
+    fs: { ...data },
+    gs: { ...data },
+    ss: { ...data },
+    tr: seg(0, 0n, 0xb, 0),
+    ldt: seg(0, 0n, 0x2, 0),
+    gdt: { base: 0n, limit: 0xffff, padding: [0, 0, 0] },
+    idt: { base: 0n, limit: 0xffff, padding: [0, 0, 0] },
+    cr0: 0x6000_0010n,
+    // APIC_DEFAULT_PHYS_BASE | MSR_IA32_APICBASE_ENABLE | (BSP)
+    apic_base: 0xfee0_0000n | 0x800n | (bsp ? 0x100n : 0n),
+  };
+}
+
+/** DR6 and DR7 at reset (DR6_ACTIVE_LOW 0xffff0ff0, DR7_FIXED_1 0x400). */
+export function resetDebugregs(): KvmDebugregs {
+  return { ...zeroStruct("kvm_debugregs"), dr6: 0xffff_0ff0n, dr7: 0x400n };
+}
