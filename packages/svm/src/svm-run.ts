@@ -86,16 +86,19 @@ export function vmexitSave(ctx: VendorCtx): void {
   ctx.note(`#VMEXIT ${svmExitName(vmcbControl(v, "exit_code"))}`);
 }
 
-/** STGI: GIF=1, a held NMI (an NMI #VMEXIT) is delivered now, before host XCR0 is restored. */
-export const STGI_SITE: Site = {
-  id: "svm:stgi",
-  kind: "c",
-  nmiOpen: true,
-  description: "STGI: GIF=1 — an NMI held since CLGI (or the one that caused an NMI exit) is taken here, guest XCR0 still live",
-  run: (ctx) => {
-    if (vmcbControl(ctx.vcpu, "exit_code") === BigInt(SVM_EXIT.NMI)) ctx.runHostNmi("svm:stgi");
-  },
-};
+/** STGI: GIF=1 — a held NMI (or the one that caused an NMI #VMEXIT) is delivered here. */
+export function stgiSite(xcr0Note: string): Site {
+  return {
+    id: "svm:stgi",
+    kind: "c",
+    nmiOpen: true,
+    description: `STGI: GIF=1 — an NMI held since CLGI (or the one that caused an NMI exit) is taken here; ${xcr0Note}`,
+    run: (ctx) => {
+      if (vmcbControl(ctx.vcpu, "exit_code") === BigInt(SVM_EXIT.NMI)) ctx.runHostNmi("svm:stgi");
+    },
+  };
+}
+export const STGI_SITE: Site = stgiSite("x86.c has not restored host XCR0 yet (guest XCR0 live)");
 
 /** The lazily loaded registers on SVM: PDPTR only (svm_cache_reg). */
 export const svmLazyMask = (v: Pick<VcpuState, "layout">): bigint => regBit(v.layout.PDPTR);
