@@ -4,11 +4,10 @@
  * #VMEXIT filled, never from core's vendor-neutral GuestExit, so an encoding bug stays visible.
  */
 import {
-  FastpathResult, GPR_NAMES, MSR_IA32_TSC_DEADLINE, gprRead, kvmEmulateCpuid, kvmEmulateXsetbv,
+  FastpathResult, MSR_IA32_TSC_DEADLINE, gprRead, kvmEmulateCpuid, kvmEmulateXsetbv,
   kvmSkipEmulatedInstruction, markAvailable, readEdxEax,
   type ExitDisposition, type Instruction, type VcpuState, type VendorCtx,
 } from "@kvmx/core";
-import { runCtx } from "./run-ctx.js";
 import { SVM_EXIT, svmExitName, vmcbControl, vmcbSave } from "./vmcb.js";
 
 /** The instructions the model's SVM guests are intercepted on (INTERCEPT_XSETBV/CPUID/HLT/IOIO_PROT/MSR_PROT). */
@@ -55,13 +54,13 @@ export function svmFastpath(ctx: VendorCtx): FastpathResult {
     const msr = Number(gprRead(v, 1) & 0xffff_ffffn);
     if (msr !== MSR_IA32_TSC_DEADLINE) return FastpathResult.NONE;
     v.msrs.set(msr, readEdxEax(v));
-    kvmSkipEmulatedInstruction(runCtx(ctx), len);
+    kvmSkipEmulatedInstruction(ctx, len);
     ctx.note(`fastpath WRMSR 0x${msr.toString(16)} ← EDX:EAX`);
     return FastpathResult.REENTER_GUEST;
   }
   if (code === BigInt(SVM_EXIT.HLT)) {
     // kvm_emulate_halt skips HLT; with no event pending the vCPU blocks: the exit is handled.
-    kvmSkipEmulatedInstruction(runCtx(ctx), len);
+    kvmSkipEmulatedInstruction(ctx, len);
     return FastpathResult.EXIT_HANDLED;
   }
   return FastpathResult.NONE;
@@ -74,35 +73,37 @@ export function svmHandleExitIrqoff(ctx: VendorCtx): void {
 
 /** svm_handle_exit → svm_exit_handlers[exit_code]. */
 export function svmHandleExit(ctx: VendorCtx): ExitDisposition {
-  const rc = runCtx(ctx);
   const v = ctx.vcpu;
-  if (ctx.fastpathResult === FastpathResult.EXIT_HANDLED) return "handled";
   const code = exitCode(ctx);
+  if (ctx.fastpathResult === FastpathResult.EXIT_HANDLED) {
+    // A halted vCPU blocks; with nothing to wake it, KVM_RUN returns to the VMM (as on VMX).
+    return code === BigInt(SVM_EXIT.HLT) ? "userspace" : "handled";
+  }
   const len = Number(vmcbControl(v, "insn_len"));
   switch (code) {
     case BigInt(SVM_EXIT.XSETBV): {
       // xsetbv_interception → kvm_emulate_xsetbv: #GP injected on failure, else skip.
-      const out = kvmEmulateXsetbv(rc, ctx.supportedXcr0, Number(vmcbSave(v, "cpl")));
+      const out = kvmEmulateXsetbv(ctx, ctx.supportedXcr0, Number(vmcbSave(v, "cpl")));
       if (out.kind === "gp") {
-        rc.injected = { vector: "GP", length: len };
+        ctx.injectException("GP", len);
         ctx.note(`XSETBV 0x${out.value.toString(16)} → #GP${out.rule ? ` (${out.rule})` : ""}`);
       } else {
-        kvmSkipEmulatedInstruction(rc, len);
+        kvmSkipEmulatedInstruction(ctx, len);
         ctx.note(`guest XCR0 = 0x${out.value.toString(16)}`);
       }
       return "handled";
     }
     case BigInt(SVM_EXIT.CPUID):
-      kvmEmulateCpuid(rc);
-      kvmSkipEmulatedInstruction(rc, len);
+      kvmEmulateCpuid(ctx);
+      kvmSkipEmulatedInstruction(ctx, len);
       return "handled";
     case BigInt(SVM_EXIT.HLT):
-      kvmSkipEmulatedInstruction(rc, len);
-      return "handled";
+      kvmSkipEmulatedInstruction(ctx, len);
+      return "userspace";
     case BigInt(SVM_EXIT.IOIO):
       // OUT to a port no in-kernel device claims: KVM_EXIT_IO. KVM skips the OUT when userspace re-enters
       // (complete_fast_pio_out); the model skips now — the guest cannot observe the difference.
-      kvmSkipEmulatedInstruction(rc, len);
+      kvmSkipEmulatedInstruction(ctx, len);
       ctx.note(`KVM_EXIT_IO port 0x${(vmcbControl(v, "exit_info_1") >> 16n).toString(16)}`);
       return "userspace";
     case BigInt(SVM_EXIT.MSR): {
@@ -110,7 +111,7 @@ export function svmHandleExit(ctx: VendorCtx): ExitDisposition {
       if (info === 1n) {
         const msr = Number(gprRead(v, 1) & 0xffff_ffffn);
         v.msrs.set(msr, readEdxEax(v));
-        kvmSkipEmulatedInstruction(rc, len);
+        kvmSkipEmulatedInstruction(ctx, len);
         return "handled";
       }
       ctx.warn(`MSR exit with EXITINFO1=${info}: AMD has no RDMSR/WRMSRNS-immediate forms`);
@@ -127,5 +128,3 @@ export function svmHandleExit(ctx: VendorCtx): ExitDisposition {
       return "userspace";
   }
 }
-
-export const gprName = (r: number): string => GPR_NAMES[r] ?? `r${r}`;

@@ -67,6 +67,7 @@ export function vmrunLoad(ctx: VendorCtx): void {
   cpu.cpl = Number(vmcbSave(v, "cpl"));
   cpu.cr4Osxsave = v.cr4Osxsave;
   cpu.mode = v.longMode ? "long64" : "compat";
+  if (ctx.xfeatureSwitch === "hardware") ctx.hwSwapXfeatures("guest");
 }
 
 /** #VMEXIT's hardware part: guest RAX/RSP/RIP/CPL into the VMCB, the exit into the control area, host RSP back. */
@@ -83,6 +84,7 @@ export function vmexitSave(ctx: VendorCtx): void {
   cpu.cpl = 0;
   cpu.cr4Osxsave = true;
   cpu.mode = "long64";
+  if (ctx.xfeatureSwitch === "hardware") ctx.hwSwapXfeatures("host");
   ctx.note(`#VMEXIT ${svmExitName(vmcbControl(v, "exit_code"))}`);
 }
 

@@ -8,7 +8,6 @@ import {
   FastpathResult, kvmEmulateCpuid, markAvailable, readEdxEax, gprRead,
   type ExitDisposition, type Instruction, type VcpuState, type VendorCtx, type VendorOps,
 } from "@kvmx/core";
-import { runCtx } from "../run-ctx.js";
 import { svmSupportedXcr0 } from "../svm-backend.js";
 import { svmIntercepts } from "../svm-exits.js";
 import { svmLazyMask } from "../svm-run.js";
@@ -37,8 +36,8 @@ export function sevEsFastpath(ctx: VendorCtx): FastpathResult {
 /** sev_handle_vmgexit for the exits the model's guests take; automatic exits as on SVM. */
 export function sevEsHandleExit(ctx: VendorCtx): ExitDisposition {
   const v = ctx.vcpu;
-  if (ctx.fastpathResult === FastpathResult.EXIT_HANDLED) return "handled";
   const code = vmcbControl(v, "exit_code");
+  if (ctx.fastpathResult === FastpathResult.EXIT_HANDLED) return code === BigInt(SVM_EXIT.HLT) ? "userspace" : "handled";
   if (code !== BigInt(SVM_EXIT.VMGEXIT)) {
     if (code === BigInt(SVM_EXIT.HLT) || code === BigInt(SVM_EXIT.NMI) || code === BigInt(SVM_EXIT.INTR)) return "handled";
     ctx.warn(`unhandled SEV-ES ${svmExitName(code)}`);
@@ -50,7 +49,7 @@ export function sevEsHandleExit(ctx: VendorCtx): ExitDisposition {
   setGhcb(v, "response", 1n);
   switch (sw) {
     case BigInt(SVM_EXIT.CPUID):
-      kvmEmulateCpuid(runCtx(ctx));
+      kvmEmulateCpuid(ctx);
       return "handled";
     case BigInt(SVM_EXIT.IOIO):
       ctx.note(`KVM_EXIT_IO port 0x${(ghcb(v, "sw_exit_info_1") >> 16n).toString(16)}, data from GHCB RAX`);
