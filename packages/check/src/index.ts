@@ -27,3 +27,5 @@ export * from "./report/cost-table.js";
 export * from "./report/chrome-trace.js";
 export * from "./report/timeline-svg.js";
 export * from "./report/html-report.js";
+export * from "./machine/machine-provider.js";
+export * from "./machine/machine-scenario.js";

@@ -83,3 +83,26 @@ describe("explore (breadth-first over the toy model)", () => {
     );
   });
 });
+
+describe("explore and a model that throws", () => {
+  it("reports the event sequence that made the model throw, keeping the cause", () => {
+    const base = toyModel();
+    const model = {
+      ...base,
+      apply: (s: Parameters<typeof base.apply>[0], e: ToyEvent) => {
+        if (e.op === "fire" && s.x === 1) throw new RangeError("boom");
+        return base.apply(s, e);
+      },
+    };
+    let caught: unknown;
+    try {
+      explore(model, toyStart(), { depth: 4 });
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(Error);
+    expect((caught as Error).message).toContain('[{"op":"inc-x"}, {"op":"fire"}]: RangeError: boom');
+    expect((caught as Error & { category: string }).category).toBe("internal");
+    expect((caught as Error).cause).toBeInstanceOf(RangeError);
+  });
+});

@@ -1,4 +1,5 @@
-import { ModelBugError, type Explorable, type InvariantName, type Violation } from "@kvmx/core";
+import { KvmxError, ModelBugError, type Explorable, type InvariantName, type Violation } from "@kvmx/core";
+import { eventKey } from "./event-key.js";
 import { hashKey, type Hash64 } from "./state-hash.js";
 import { VisitedTable } from "./visited-table.js";
 
@@ -68,7 +69,7 @@ export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOp
       }
       for (let i = 0; i < events.length; i++) {
         const event = events[i] as E;
-        const result = model.apply(state, event);
+        const result = applyOrExplain(model, start, visited, id, state, event);
         transitions++;
         if (result.violations.length > 0) {
           for (const v of result.violations) {
@@ -105,6 +106,25 @@ export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOp
     truncated,
     visitedBytes: visited.bytes,
   };
+}
+
+/**
+ * model.apply, with a model exception turned into an internal error that names the event sequence
+ * reaching it (so the model's developer can replay it); the original error is kept as the cause.
+ */
+function applyOrExplain<S, E>(model: Explorable<S, E>, start: S, visited: VisitedTable, id: number, state: S, event: E) {
+  try {
+    return model.apply(state, event);
+  } catch (err) {
+    let path: string;
+    try {
+      path = [...pathEvents(model, start, visited.pathTo(id)), event].map(eventKey).join(", ");
+    } catch {
+      path = `(unreplayable) … ${eventKey(event)}`;
+    }
+    const what = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    throw new KvmxError(`the model threw while exploring [${path}]: ${what}`, "internal", { cause: err });
+  }
 }
 
 /** Rebuilds the events of a path of event indices by replaying it from the start state. */

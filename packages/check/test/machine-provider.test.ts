@@ -1,0 +1,67 @@
+import { describe, expect, it } from "vitest";
+import { builtinDesign, createMachine, cpuProfile, type Design, type KvmxEvent } from "@kvmx/core";
+import { vmxBackend } from "@kvmx/vmx";
+import { svmBackend } from "@kvmx/svm";
+import { machineProvider } from "../src/machine/machine-provider.js";
+import { runCell } from "../src/matrix/run-cell.js";
+import { replay } from "../src/engine/replay.js";
+import type { CellSpec } from "../src/matrix/cell.js";
+
+const H_APX = { cpuApx: true, kernelApx: false };
+const cell = (design: string, backend: string, host = H_APX, guestApx = false): CellSpec => ({ design, backend, host, guest: { apx: guestApx } });
+
+/** early-xcr0 with its EGPR load moved after the real guest XCR0 load — the ordering Sean warned about. */
+function mutated(): Design {
+  const base = builtinDesign("early-xcr0")!;
+  const actions = base.actions.map((a) => (a.op === "load-egprs" ? { ...a, anchor: "post-guest-xfeatures" as const } : a));
+  return { ...base, name: "early-xcr0-load-moved", actions };
+}
+
+describe("machineProvider over the real Machine", () => {
+  const provider = machineProvider({ backends: [vmxBackend, svmBackend], designs: [builtinDesign("early-xcr0")!, builtinDesign("asm-unconditional")!, builtinDesign("asm-conditional")!, mutated()] });
+
+  it("finds Andrew Cooper's #UD: asm-unconditional with an APX-off guest on an APX host", () => {
+    const r = runCell(provider, cell("asm-unconditional", "vmx"), { depth: 2 });
+    expect(r.verdict).toBe("violation");
+    expect(r.invariant).toBe("no-host-ud");
+    expect(r.counterexample!.events).toHaveLength(1);
+  });
+
+  it("a verdict follows from exploration: moving one action to another anchor flips it", () => {
+    const safe = runCell(provider, cell("early-xcr0", "vmx"), { depth: 1 });
+    const broken = runCell(provider, cell("early-xcr0-load-moved", "vmx"), { depth: 1 });
+    expect(safe.verdict).toBe("safe");
+    expect(broken.verdict).toBe("violation");
+    expect(broken.invariant).toBe("no-host-ud");
+  });
+
+  it("every counterexample replays on a fresh Machine to the same violation at its last event", () => {
+    const r = runCell(provider, cell("early-xcr0-load-moved", "vmx"), { depth: 1 });
+    const m = createMachine({ backend: vmxBackend, design: mutated(), host: { cpu: cpuProfile("dmr"), kernelApx: false }, guest: { apx: false } });
+    const run = replay(m, m.initialState(), r.counterexample!.events as KvmxEvent[]);
+    expect(run.firstViolation?.eventIndex).toBe(r.counterexample!.failingStep);
+    expect(run.firstViolation?.violation.invariant).toBe(r.invariant);
+    // The trace carries the world switch: the live XCR0 and R16–R31 owners at every step.
+    const steps = r.counterexample!.trace.flatMap((t) => t.steps);
+    expect(steps.some((s) => s.kind === "asm" || s.kind === "c")).toBe(true);
+    expect(steps.every((s) => s.egprTags.length === 16)).toBe(true);
+  });
+
+  it("derives n/a from the backend and host: SVM masks APX, a host without APX has none to give", () => {
+    const svm = provider.notApplicable(cell("asm-conditional", "svm", H_APX, true));
+    expect(svm).toMatch(/svm leaves APX out of KVM's supported XCR0/);
+    const noApx = provider.notApplicable(cell("asm-conditional", "vmx", { cpuApx: false, kernelApx: false }, true));
+    expect(noApx).toMatch(/does not enumerate APX/);
+    expect(provider.notApplicable(cell("asm-conditional", "vmx", H_APX, true))).toBeUndefined();
+  });
+
+  it("prices round trips from the Machine's counters: asm-conditional moves 16 EGPRs each way with a guest using APX", () => {
+    const r = runCell(provider, cell("asm-conditional", "vmx", H_APX, true), { depth: 0 });
+    const full = r.cost!.perTrip["full-exit"]!;
+    expect(full.egprLoads).toBe(16);
+    expect(full.egprStores).toBe(16);
+    expect(full.xsetbv).toBe(0);
+    const off = runCell(provider, cell("asm-conditional", "vmx", H_APX, false), { depth: 0 });
+    expect(off.cost!.perTrip["full-exit"]!.egprLoads).toBe(0);
+  });
+});
