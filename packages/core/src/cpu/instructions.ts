@@ -649,10 +649,8 @@ export function decode(bytes: Uint8Array, offset = 0, mode: CpuMode = "long64"):
     return { insn: fixed, length: c.pos - offset };
   }
   if (!long) {
-    if (b0 === 0x0f) {
-      const m = c.u8();
-      if (m === 0xae) return done(c, offset, decodeMap1Mem(c, m, { w: 0, r: 0, b: 0, x: 0 }, false));
-    }
+    // Memory operands use 16/32-bit addressing outside 64-bit mode, which the subset does not model.
+    if (b0 === 0x0f && c.bytes[c.pos] === 0xae) c.unsupported(`XSAVE/XRSTOR with ${mode}-mode addressing`);
     return c.unsupported(`opcode ${hex2(b0)} in ${mode} mode`);
   }
   if (b0 >= 0x40 && b0 <= 0x4f) {
