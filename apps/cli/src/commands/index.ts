@@ -5,6 +5,8 @@ import { register as registerUapi } from "./uapi.js";
 import { register as registerCpu } from "./cpu.js";
 import { register as registerXsave } from "./xsave.js";
 import { register as registerXcr0 } from "./xcr0.js";
+import { register as registerRun } from "./run.js";
+import { register as registerDesigns } from "./designs.js";
 
 /**
  * Each command module exports `register(program, io)`. A command's action returns its exit code
@@ -18,4 +20,6 @@ export const commands: RegisterCommand[] = [
   registerCpu,
   registerXsave,
   registerXcr0,
+  registerRun,
+  registerDesigns,
 ];

@@ -1,0 +1,15 @@
+/**
+ * The CLI's backend registry: name → vendor ops. Only the CLI wires concrete backends (DESIGN.md);
+ * core, uapi and check receive the backend they run on. Add a backend by adding it to BACKENDS.
+ */
+import type { VendorOps } from "@kvmx/core";
+import { vmxBackend } from "@kvmx/vmx";
+import { sevEsBackend, svmApxBackend, svmBackend } from "@kvmx/svm";
+
+export const BACKENDS: readonly VendorOps[] = [vmxBackend, svmBackend, svmApxBackend, sevEsBackend];
+
+export function backendByName(name: string): VendorOps | undefined {
+  return BACKENDS.find((b) => b.name === name);
+}
+
+export const BACKEND_NAMES = (): string[] => BACKENDS.map((b) => b.name);

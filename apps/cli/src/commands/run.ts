@@ -1,0 +1,102 @@
+/**
+ * `kvmx run FILE [--json]`: replays a scenario on the model and prints, per step of the world switch,
+ * the site, its kind, the live XCR0, whose values sit in R16–R31, register-cache changes and
+ * violations. Exit 1 when a violation happens (or an expectation fails).
+ */
+import { resolve } from "node:path";
+import type { Command } from "commander";
+import { describeTag, parseScenario, runScenario, type ScenarioRun, type TraceStep } from "@kvmx/core";
+import { CommandExit, ExitCode } from "../exit-codes.js";
+import { toJson, type Io } from "../io.js";
+import { backendByName } from "../backends.js";
+
+export function register(program: Command, io: Io): void {
+  program
+    .command("run")
+    .description("Replay a scenario file step by step: sites, live XCR0, whose values are in R16–R31, violations")
+    .argument("<file>", "scenario YAML file (see scenarios/README.md)")
+    .option("--json", "machine-readable output (schemaVersion 1)")
+    .action(async (file: string, opts: { json?: boolean }) => {
+      const path = file === "-" ? "<stdin>" : resolve(io.cwd, file);
+      const text = (await io.readInput(file === "-" ? "-" : path)).toString("utf8");
+      const scenario = parseScenario(text, path, { backend: backendByName });
+      const run = runScenario(scenario);
+      io.out(opts.json ? toJson(runToJson(run)) : renderRun(run));
+      if (!run.ok) throw new CommandExit(ExitCode.checkFailed);
+    });
+}
+
+/** Whose values sit in R16–R31: one owner, or the owners with counts. */
+export function egprOwners(tags: readonly number[]): string {
+  const counts = new Map<string, number>();
+  for (const t of tags) counts.set(describeTag(t), (counts.get(describeTag(t)) ?? 0) + 1);
+  if (counts.size === 1) return [...counts.keys()][0]!;
+  return [...counts.entries()].map(([k, n]) => `${k}×${n}`).join(",");
+}
+
+function stepJson(t: TraceStep, index: number) {
+  return {
+    index,
+    site: t.site,
+    kind: t.kind,
+    description: t.description,
+    xcr0: t.xcr0,
+    egprOwner: egprOwners(t.egprTags),
+    egprTags: t.egprTags.map(describeTag),
+    ...(t.availSet ? { availSet: t.availSet } : {}),
+    ...(t.availCleared ? { availCleared: t.availCleared } : {}),
+    ...(t.dirtySet ? { dirtySet: t.dirtySet } : {}),
+    ...(t.dirtyCleared ? { dirtyCleared: t.dirtyCleared } : {}),
+    ...(t.violations ? { violations: t.violations.map((v) => v.invariant) } : {}),
+  };
+}
+
+export function runToJson(run: ScenarioRun) {
+  const s = run.scenario;
+  let n = 0;
+  return {
+    schemaVersion: 1,
+    scenario: {
+      name: s.name, description: s.description, file: s.file, backend: s.backend.name, design: s.design.name,
+      host: s.host, guest: s.guest, options: s.options, pre: s.pre, ...(s.expect ? { expect: s.expect } : {}),
+    },
+    events: run.events.map((e) => ({ index: e.index, event: e.event, description: e.description, cost: e.cost })),
+    steps: run.events.flatMap((e) => e.steps.map((t) => ({ event: e.index, ...stepJson(t, n++) }))),
+    violations: run.violations.map((v) => ({ invariant: v.invariant, step: v.step, event: v.event, site: v.site, message: v.message })),
+    expectationFailures: run.expectationFailures,
+    ok: run.ok,
+  };
+}
+
+const hex = (v: bigint): string => `0x${v.toString(16)}`;
+
+export function renderRun(run: ScenarioRun): string {
+  const s = run.scenario;
+  const out: string[] = [];
+  out.push(`scenario ${s.name}: ${s.backend.name}, design ${s.design.name}, host ${s.host.cpu}${s.host.kernelApx ? " (-mapxf kernel)" : ""}, guest APX ${s.guest.apx ? "on" : "off"}${s.pre ? ", PRE" : ""}`);
+  if (s.description) out.push(`  ${s.description}`);
+  let n = 0;
+  for (const e of run.events) {
+    out.push("", `event ${e.index}: ${e.description}`);
+    for (const t of e.steps) {
+      const cache = [
+        t.availSet ? `avail+${t.availSet.join(",")}` : "",
+        t.availCleared ? `avail-${t.availCleared.join(",")}` : "",
+        t.dirtySet ? `dirty+${t.dirtySet.join(",")}` : "",
+        t.dirtyCleared ? `dirty-${t.dirtyCleared.join(",")}` : "",
+      ].filter(Boolean).join(" ").replaceAll("VCPU_REG_", "").replaceAll("VCPU_EXREG_", "");
+      out.push(
+        `  ${String(n++).padStart(4)} ${t.site.padEnd(26)} ${t.kind.padEnd(5)} XCR0 ${hex(t.xcr0).padEnd(8)} R16-R31 ${egprOwners(t.egprTags).padEnd(12)} ${t.description}${cache ? `  [${cache}]` : ""}`,
+      );
+      for (const v of t.violations ?? []) out.push(`       !! ${v.invariant}: ${v.message}`);
+    }
+  }
+  out.push("");
+  if (run.violations.length === 0) out.push("no violations");
+  else {
+    out.push(`${run.violations.length} violation(s):`);
+    for (const v of run.violations) out.push(`  step ${v.step} (event ${v.event}, ${v.site}): ${v.invariant} — ${v.message}`);
+  }
+  if (s.expect) out.push(run.expectationFailures.length ? `expectation FAILED: ${run.expectationFailures.join("; ")}` : "expectation holds");
+  return out.join("\n") + "\n";
+}
