@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { builtinDesign, createMachine, cpuProfile, type Design, type KvmxEvent } from "@kvmx/core";
+import { builtinDesign, createMachine, cpuProfile, parseScenario, runScenario, type Design, type KvmxEvent } from "@kvmx/core";
 import { vmxBackend } from "@kvmx/vmx";
 import { svmBackend } from "@kvmx/svm";
 import { machineProvider } from "../src/machine/machine-provider.js";
@@ -63,5 +63,27 @@ describe("machineProvider over the real Machine", () => {
     expect(full.xsetbv).toBe(0);
     const off = runCell(provider, cell("asm-conditional", "vmx", H_APX, false), { depth: 0 });
     expect(off.cost!.perTrip["full-exit"]!.egprLoads).toBe(0);
+  });
+});
+
+describe("counterexample scenario files", () => {
+  it("parse with core's scenario reader and replay to the same violation", () => {
+    const provider = machineProvider({ backends: [vmxBackend, svmBackend] });
+    const r = runCell(provider, cell("asm-unconditional", "vmx"), { depth: 2 });
+    const text = r.counterexample!.scenario;
+    const s = parseScenario(text, "ce.yaml", { backend: (n) => [vmxBackend, svmBackend].find((b) => b.name === n) });
+    const run = runScenario(s);
+    expect(run.ok).toBe(true);
+    expect(run.violations.map((v) => v.invariant)).toContain(r.invariant);
+    expect(run.violations.every((v) => v.event === r.counterexample!.failingStep)).toBe(true);
+  });
+
+  it("inline a design that is not built in", () => {
+    const provider = machineProvider({ backends: [vmxBackend], designs: [mutated()] });
+    const r = runCell(provider, cell("early-xcr0-load-moved", "vmx"), { depth: 1 });
+    expect(r.counterexample!.scenario).toContain("early-xcr0-load-moved");
+    const s = parseScenario(r.counterexample!.scenario, "ce.yaml", { backend: () => vmxBackend });
+    expect(s.design.actions).toEqual(mutated().actions);
+    expect(runScenario(s).ok).toBe(true);
   });
 });

@@ -23,7 +23,7 @@ export function toyProvider(): CheckProvider {
       const subject: CheckSubject<ToyState, ToyEvent> = {
         model,
         start: toyStart(),
-        scenario: (events, expect) => `design: ${cell.design}\nevents:\n${events.map((e) => `  - ${e.op}\n`).join("")}expect: ${expect.invariant}\n`,
+        scenario: (events, expect) => `design: ${cell.design}\nevents:\n${events.map((e) => `  - ${e.op}\n`).join("")}expect: ${expect.violations.join(",")}\n`,
         costProbes: () => [
           { kind: "fastpath", setup: [{ op: "inc-x" }], trip: [{ op: "noop" }] },
           { kind: "full-exit", setup: [], trip: [{ op: "inc-y" }, { op: "arm" }] },

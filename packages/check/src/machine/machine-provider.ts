@@ -96,7 +96,7 @@ export function machineProvider(o: MachineProviderOptions): CheckProvider {
       const subject: CheckSubject<MachineState, KvmxEvent> = {
         model: m,
         start,
-        scenario: (events, expect) => machineScenario(cell, m, events, expect.invariant),
+        scenario: (events, expect) => machineScenario(cell, m, events, expect.violations),
         costProbes: () => costProbes(m, start, cell),
       };
       return subject as CheckSubject;

@@ -1,15 +1,32 @@
-import type { InvariantName, KvmxEvent, Machine } from "@kvmx/core";
+import { DEFAULT_MODEL_OPTIONS as DEFAULTS, scenarioToYaml, INVARIANTS, type InvariantName, type KvmxEvent, type Machine } from "@kvmx/core";
 import type { CellSpec } from "../matrix/cell.js";
+import { cellId } from "../matrix/cell.js";
 
-/** The scenario file of a counterexample: backend, design, profiles, events, and the expected violation. */
-export function machineScenario(cell: CellSpec, m: Machine, events: readonly KvmxEvent[], invariant: InvariantName): string {
-  const doc = {
-    backend: cell.backend,
-    design: cell.design,
-    host: { cpu: m.config.hostCpu.name, kernelApx: cell.host.kernelApx },
-    guest: { apx: cell.guest.apx },
-    events,
-    expect: { violation: invariant },
-  };
-  return JSON.stringify(doc, null, 2) + "\n";
+/**
+ * The scenario file of a counterexample (core's scenario writer): backend, design (by name when
+ * built in, inline otherwise), host and guest profiles, the model options in force, the events, and
+ * the violation `kvmx run` must reproduce.
+ */
+export function machineScenario(cell: CellSpec, m: Machine, events: readonly KvmxEvent[], violations: readonly InvariantName[]): string {
+  const cfg = m.config;
+  return scenarioToYaml(
+    {
+      name: [cellId(cell), ...violations.slice(0, 1)].join("."),
+      description: `kvmx check counterexample: ${violations.map((v) => INVARIANTS[v]).join("; ")}`,
+      backend: cell.backend,
+      design: cfg.design,
+      host: { cpu: cfg.hostCpu.name, kernelApx: cell.host.kernelApx },
+      guest: { apx: cell.guest.apx },
+      ...(cfg.pre ? { pre: true } : {}),
+      options: nonDefaultOptions(m),
+      events,
+      expect: { violations },
+    },
+    `Found by kvmx check; replay with: kvmx run <this file>`,
+  );
+}
+
+function nonDefaultOptions(m: Machine): Record<string, string> {
+  // Only options that differ from the defaults, so the file stays short and still exact.
+  return Object.fromEntries(Object.entries(m.config.options).filter(([k, v]) => (DEFAULTS as Record<string, string>)[k] !== v));
 }

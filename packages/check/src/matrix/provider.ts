@@ -9,8 +9,11 @@ export interface CheckSubject<S = unknown, E = unknown> {
   model: Explorable<S, E>;
   /** The start state: vCPU created, host and guest profile applied. */
   start: S;
-  /** A scenario file (YAML) that replays `events` from this start (core's scenario writer). */
-  scenario(events: readonly E[], expect: { invariant: InvariantName }): string;
+  /**
+   * A scenario file (YAML) that replays `events` from this start (core's scenario writer), expecting
+   * exactly `violations` (every invariant the failing event breaks, the counterexample's first).
+   */
+  scenario(events: readonly E[], expect: { violations: readonly InvariantName[] }): string;
   /** Representative round trips for the cost model (DESIGN.md "Cost"). */
   costProbes(): readonly CostProbe<E>[];
 }

@@ -59,12 +59,14 @@ export function counterexampleReport<S, E>(subject: CheckSubject<S, E>, ce: Coun
   const events = minimiseEvents(subject.model, subject.start, ce.events, ce.invariant);
   const run = replay(subject.model, subject.start, events, { invariant: ce.invariant });
   const hit = run.firstViolation?.violation ?? ce.violation;
+  // A replay of the scenario sees every violation of its events; the last event may break several invariants.
+  const others = [...new Set(run.steps.flatMap((s) => s.violations.map((v) => v.invariant)))].filter((i) => i !== ce.invariant);
   const report: CounterexampleReport = {
     invariant: ce.invariant as InvariantName,
     message: hit.message,
     events: events as unknown[],
     failingStep: events.length - 1,
-    scenario: subject.scenario(events, { invariant: ce.invariant }),
+    scenario: subject.scenario(events, { violations: [ce.invariant, ...others] }),
     trace: run.steps.map((s) => ({ event: s.event as unknown, steps: s.trace })),
   };
   if (hit.site !== undefined) report.site = hit.site;
