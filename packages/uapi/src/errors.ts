@@ -39,6 +39,8 @@ export class KvmError extends KvmxError {
   ) {
     const name = errnoName(errno);
     super(`${operation}: ${name} (errno ${errno})`, category);
+    // bundlers rename classes with static members (esbuild: _KvmError); keep the public name stable
+    this.name = "KvmError";
     this.errnoName = name;
   }
 

@@ -30,7 +30,7 @@ function human(p: KvmProbe, device: string): string {
     lines.push(`  KVM_CAP_${name.padEnd(16)} ${capText(name, value)}`);
   }
   lines.push("", `supported XCR0 (KVM_GET_SUPPORTED_CPUID 0xD.0 EDX:EAX): ${hex(p.supportedXcr0)}`, "");
-  const t = new Table({ head: ["leaf", "sub", "flags", "eax", "ebx", "ecx", "edx"], style: { head: [], border: [] } });
+  const t = new Table({ head: ["leaf", "sub", "flags", "eax", "ebx", "ecx", "edx"], style: { head: [], border: [], compact: true } });
   for (const e of p.cpuid) t.push([hex(e.function, 8), String(e.index), String(e.flags), hex(e.eax, 8), hex(e.ebx, 8), hex(e.ecx, 8), hex(e.edx, 8)]);
   lines.push(`KVM_GET_SUPPORTED_CPUID (${p.cpuid.length} entries):`, t.toString());
   return lines.join("\n") + "\n";

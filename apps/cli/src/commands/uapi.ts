@@ -45,7 +45,7 @@ export function register(program: Command, io: Io): void {
       for (const [name, spec] of Object.entries(KVM_STRUCTS) as [StructName, StructSpec][]) {
         const c = spec.c.member ? `${spec.c.type}.${spec.c.member}` : spec.c.type;
         out.push(`${name} (${c}), ${spec.size} bytes`);
-        const t = new Table({ head: ["offset", "size", "field", "type"], style: { head: [], border: [] } });
+        const t = new Table({ head: ["offset", "size", "field", "type"], style: { head: [], border: [], compact: true } });
         for (const f of spec.fields) t.push([String(f.offset), String(f.unionSize ?? elementSize(f.type) * (f.count ?? 1)), f.name, typeText(f)]);
         if (spec.flex) t.push([String(spec.flex.offset), "…", `${spec.flex.name}[]`, typeof spec.flex.type === "object" ? `struct ${spec.flex.type.struct}` : spec.flex.type]);
         out.push(t.toString(), "");
@@ -63,7 +63,7 @@ export function register(program: Command, io: Io): void {
         io.out(toJson({ schemaVersion: 1, ioctls: Object.fromEntries(names.map((n) => [n, hex(KVM_IOCTL[n])])) }));
         return;
       }
-      const t = new Table({ head: ["ioctl", "number", "dir", "struct", "fd"], style: { head: [], border: [] } });
+      const t = new Table({ head: ["ioctl", "number", "dir", "struct", "fd"], style: { head: [], border: [], compact: true } });
       for (const n of names) {
         const s = KVM_IOCTL_SPECS[n];
         t.push([n, hex(KVM_IOCTL[n]), s.dir, "struct" in s ? s.struct : "", s.fd.join(",")]);
