@@ -5,3 +5,7 @@ export * from "./vmx-cache-reg.js";
 export * from "./vmx-run.js";
 export * from "./vmx-exits.js";
 export * from "./backend.js";
+export * from "./nested/vmcs12.js";
+export * from "./nested/switch-vmcs.js";
+export * from "./nested/nested-vmx.js";
+export * from "./nested/nested-backend.js";

@@ -1,0 +1,104 @@
+/**
+ * Nested VM-entry and VM-exit as L0 KVM performs them (nested.c; FACTS.md §1, §3):
+ *
+ * nested_vmx_enter_non_root_mode (L1 VMLAUNCH/VMRESUME): vmx_switch_vmcs(vmcs02), then
+ *   prepare_vmcs02 writes L2's RSP/RIP/RFLAGS from vmcs12 through the dirtying accessors, so they
+ *   reach vmcs02 at the next VM-entry write-back.
+ * nested_vmx_vmexit (an L2 exit L1 wants): sync_vmcs02_to_vmcs12 reads RSP/RIP/RFLAGS through the
+ *   register cache (cache_reg from vmcs02 — made current BEFORE the switch), prepare_vmcs12 copies
+ *   the exit information (the extended instruction information at offset 336 only when L1's CPUID
+ *   has APX), vmx_switch_vmcs(vmcs01), load_vmcs12_host_state writes L1's RSP/RIP.
+ * GPRs (R0–R15 and, under a regs[] design, R16–R31) are not switched by VMX: L2 inherits L1's and
+ * L1 sees L2's at the exit, so EGPRs simply follow the running design.
+ */
+import {
+  RunCtx, ripRead, ripWrite, rspRead, rspWrite,
+  type VendorCtx,
+} from "@kvmx/core";
+import { EXIT_REASON } from "../exit-reasons.js";
+import { vmcsRead } from "../vmcs-fields.js";
+import { vmxSwitchVmcs, type SwitchVmcsRegsVariant } from "./switch-vmcs.js";
+import { isGuestMode, setGuestMode, vmcs12Read, vmcs12Write } from "./vmcs12.js";
+
+const RSP = 4;
+const hex = (v: bigint): string => `0x${v.toString(16)}`;
+
+/** VMX basic exit reasons for L1's VMX instructions (SDM appendix C). */
+export const NESTED_EXIT_REASON = { VMLAUNCH: 20, VMRESUME: 24 } as const;
+
+/**
+ * nested_vmx_l1_wants_exit for the model's L1 (a KVM-like hypervisor): CPUID and XSETBV always exit
+ * to L1; L1 sets HLT exiting, unconditional I/O exiting and intercepts the MSRs the guests touch.
+ * NMIs, external interrupts and L0's preemption timer are L0's (nested_vmx_l0_wants_exit).
+ */
+export function l1WantsExit(reason: number): boolean {
+  switch (reason) {
+    case EXIT_REASON.CPUID:
+    case EXIT_REASON.XSETBV:
+    case EXIT_REASON.HLT:
+    case EXIT_REASON.IO_INSTRUCTION:
+    case EXIT_REASON.MSR_READ:
+    case EXIT_REASON.MSR_WRITE:
+    case EXIT_REASON.MSR_READ_IMM:
+    case EXIT_REASON.MSR_WRITE_IMM:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** The guest's expected view follows an architectural level change: new RSP, and RIP if the guest runs again in this event. */
+function retargetGuestView(ctx: VendorCtx, rip: bigint, rsp: bigint): void {
+  ctx.st.expected[RSP] = rsp;
+  if (ctx instanceof RunCtx) ctx.expectedGuestRip = rip;
+}
+
+export interface NestedVariant {
+  /** How vmx_switch_vmcs resets the register cache (tests use the broken one). */
+  readonly switchRegs?: SwitchVmcsRegsVariant;
+}
+
+/** nested_vmx_enter_non_root_mode: L1 → L2. */
+export function nestedVmxEnterNonRootMode(ctx: VendorCtx, variant: NestedVariant = {}): void {
+  const v = ctx.vcpu;
+  vmxSwitchVmcs(ctx, "vmcs02", variant.switchRegs);
+  // prepare_vmcs02: through kvm_rsp_write/kvm_rip_write — dirty, written to vmcs02 before VM-entry.
+  const rsp = vmcs12Read(v, "guest_rsp");
+  const rip = vmcs12Read(v, "guest_rip");
+  rspWrite(ctx, rsp);
+  ripWrite(ctx, rip);
+  v.rflags = vmcs12Read(v, "guest_rflags") | 2n;
+  setGuestMode(v, true);
+  vmcs12Write(v, "launch_state", 1n);
+  retargetGuestView(ctx, rip, rsp);
+  ctx.note(`nested VM-entry: L2 at RIP ${hex(rip)} RSP ${hex(rsp)} (dirty, for vmcs02)`);
+}
+
+/** nested_vmx_vmexit: L2 → L1, reflecting the exit vmcs02 holds. */
+export function nestedVmxVmexit(ctx: VendorCtx, variant: NestedVariant = {}): void {
+  const v = ctx.vcpu;
+  // sync_vmcs02_to_vmcs12: read through the cache while vmcs02 is still loaded.
+  vmcs12Write(v, "guest_rsp", rspRead(ctx));
+  vmcs12Write(v, "guest_rip", ripRead(ctx));
+  vmcs12Write(v, "guest_rflags", v.rflags);
+  // prepare_vmcs12: exit information.
+  vmcs12Write(v, "vm_exit_reason", vmcsRead(v, "VM_EXIT_REASON"));
+  vmcs12Write(v, "exit_qualification", vmcsRead(v, "EXIT_QUALIFICATION"));
+  vmcs12Write(v, "vm_exit_instruction_len", vmcsRead(v, "VM_EXIT_INSTRUCTION_LEN"));
+  vmcs12Write(v, "vmx_instruction_info", vmcsRead(v, "VMX_INSTRUCTION_INFO"));
+  const apx = v.cpuid.apx;
+  if (apx) vmcs12Write(v, "extended_instruction_info", vmcsRead(v, "EXTENDED_INSTRUCTION_INFO"));
+  vmxSwitchVmcs(ctx, "vmcs01", variant.switchRegs);
+  const hostRsp = vmcs12Read(v, "host_rsp");
+  const hostRip = vmcs12Read(v, "host_rip");
+  rspWrite(ctx, hostRsp);
+  ripWrite(ctx, hostRip);
+  setGuestMode(v, false);
+  retargetGuestView(ctx, hostRip, hostRsp);
+  ctx.note(
+    `nested VM-exit to L1 (reason ${vmcs12Read(v, "vm_exit_reason")}); vmcs12 extended instruction info (offset 336) ${apx ? "copied" : "not copied: L1's CPUID lacks APX"}`,
+  );
+}
+
+/** The vCPU runs L2 now (is_guest_mode). */
+export const inL2 = (ctx: VendorCtx): boolean => isGuestMode(ctx.vcpu);
