@@ -7,6 +7,9 @@ import { register as registerXsave } from "./xsave.js";
 import { register as registerXcr0 } from "./xcr0.js";
 import { register as registerRun } from "./run.js";
 import { register as registerDesigns } from "./designs.js";
+import { register as registerCheck } from "./check.js";
+import { register as registerCost } from "./cost.js";
+import { register as registerDiff } from "./diff.js";
 
 /**
  * Each command module exports `register(program, io)`. A command's action returns its exit code
@@ -22,4 +25,7 @@ export const commands: RegisterCommand[] = [
   registerXcr0,
   registerRun,
   registerDesigns,
+  registerCheck,
+  registerCost,
+  registerDiff,
 ];

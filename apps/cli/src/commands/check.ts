@@ -1,0 +1,318 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
+import { join, resolve } from "node:path";
+import { BUILTIN_DESIGNS, builtinDesign, InputError, KvmxError, parseDesignFile, type Design } from "@kvmx/core";
+import {
+  cellId,
+  chromeTrace,
+  costRows,
+  costTableCells,
+  COSTED_HOST,
+  DEFAULT_WEIGHTS,
+  eventLabel,
+  isCheckWorker,
+  machineProvider,
+  mergeReports,
+  parseShard,
+  parseWeights,
+  profileLabel,
+  profileTag,
+  readReport,
+  renderHtmlReport,
+  reportFailed,
+  runMatrix,
+  serveCheckWorker,
+  verdictGrid,
+  verdictText,
+  type CellResult,
+  type CheckProvider,
+  type CheckReport,
+  type CostWeights,
+  type MatrixProgress,
+} from "@kvmx/check";
+import type { Command } from "commander";
+import Table from "cli-table3";
+import pc from "picocolors";
+import { parse as parseYaml } from "yaml";
+import { CommandExit, ExitCode } from "../exit-codes.js";
+import { toJson, type Io } from "../io.js";
+import { BACKENDS } from "../backends.js";
+
+/** Default exploration depth of `kvmx check` (events per sequence; see the bench for its cost). */
+export const DEFAULT_DEPTH = 4;
+
+// Worker threads load this very module (the built main.js) and serve cells; see runMatrix.
+if (isCheckWorker()) serveCheckWorker((init) => buildCheckProvider(init as CheckProviderInit));
+
+interface CheckOptions {
+  design?: string[];
+  backend?: string[];
+  depth: string;
+  json?: boolean;
+  html?: string;
+  traceOut?: string;
+  shard?: string;
+  merge?: string[];
+  workers?: string;
+  weights?: string;
+  allInvariants?: boolean;
+  maxStates?: string;
+}
+
+export function register(program: Command, io: Io): void {
+  program
+    .command("check")
+    .description(
+      "Explore every event sequence up to --depth for each design × backend × host/guest profile and report the verdict matrix, " +
+        "shortest counterexamples and costs. Exits 1 when any cell has a violation (the default matrix includes designs that are unsafe by construction).",
+    )
+    .option("--design <name|file...>", "built-in design names or design files (YAML/JSON); default: all built-ins")
+    .option("--backend <name...>", "backends to run on; default: all")
+    .option("--depth <n>", "longest event sequence explored", String(DEFAULT_DEPTH))
+    .option("--json", "print the result as JSON (schemaVersion 1)")
+    .option("--html <file>", "write a self-contained HTML report with timelines")
+    .option("--trace-out <dir>", "write each counterexample as a scenario file (kvmx run replays it) and a Chrome trace")
+    .option("--shard <i/n>", "check only the i-th of n slices of the matrix")
+    .option("--merge <files...>", "combine shard results (--json files) into one report instead of checking")
+    .option("--workers <n>", "worker threads (0 or 1: in this thread); default: one per core")
+    .option("--weights <file>", "cycle weights for the cost estimate (JSON/YAML)")
+    .option("--all-invariants", "keep exploring after a violation and report the shortest counterexample of every invariant")
+    .option("--max-states <n>", "stop a cell after this many distinct states (its verdict is then bounded)")
+    .action(async (opts: CheckOptions) => {
+      const weights = opts.weights ? await readWeightsFile(io, opts.weights) : DEFAULT_WEIGHTS;
+      const report = opts.merge ? await mergeFiles(io, opts) : await check(io, opts, weights);
+      if (opts.traceOut) await writeTraces(io, report, opts.traceOut);
+      if (opts.html) await writeFile(resolve(io.cwd, opts.html), renderHtmlReport(report, { title: "kvmx check", weights }));
+      if (opts.json) io.out(toJson(report));
+      else io.out(renderHuman(report, io.stderrIsTty));
+      if (reportFailed(report)) throw new CommandExit(ExitCode.checkFailed);
+    });
+}
+
+async function check(io: Io, opts: CheckOptions, weights: CostWeights): Promise<CheckReport> {
+  const depth = positiveInt(opts.depth, "--depth", 0);
+  const designArgs = opts.design ?? [];
+  const init: CheckProviderInit = { designFiles: await loadDesignFiles(io, designArgs) };
+  const provider = buildCheckProvider(init);
+  const designs = designArgs.length > 0 ? resolveDesignNames(designArgs, init) : undefined;
+  const progress = startProgress(io, !opts.json);
+  try {
+    return await runMatrix(provider, {
+      depth,
+      collect: opts.allInvariants ? "per-invariant" : "first",
+      weights,
+      ...(designs ? { designs } : {}),
+      ...(opts.backend ? { backends: opts.backend } : {}),
+      ...(opts.shard ? { shard: parseShard(opts.shard) } : {}),
+      ...(opts.maxStates ? { maxStates: positiveInt(opts.maxStates, "--max-states", 1) } : {}),
+      ...workerOptions(opts, init),
+      onProgress: progress.update,
+    });
+  } finally {
+    progress.stop();
+  }
+}
+
+/** Worker threads need built JavaScript (a worker cannot load TypeScript sources, as under vitest). */
+function workerOptions(opts: CheckOptions, init: CheckProviderInit) {
+  const url = new URL(import.meta.url);
+  const runsBuilt = url.pathname.endsWith(".js");
+  const requested = opts.workers !== undefined ? positiveInt(opts.workers, "--workers", 0) : Math.min(availableParallelism(), 8);
+  return runsBuilt ? { workers: requested, worker: { url, init } } : { workers: 0 };
+}
+
+function resolveDesignNames(args: readonly string[], init: CheckProviderInit): string[] {
+  // A file argument stands for the design it defines; a name stands for itself.
+  return args.map((a) => init.designFiles.find((f) => f.arg === a)?.name ?? a);
+}
+
+async function mergeFiles(io: Io, opts: CheckOptions): Promise<CheckReport> {
+  if (opts.shard || opts.design || opts.backend) {
+    throw new KvmxError("--merge combines existing results; it takes no --shard, --design or --backend", "usage");
+  }
+  const parts = [];
+  for (const file of opts.merge ?? []) parts.push({ report: readReport((await io.readInput(file)).toString("utf8"), file), file });
+  return mergeReports(parts);
+}
+
+export async function readWeightsFile(io: Io, file: string): Promise<CostWeights> {
+  const text = await readText(io, file, "weights file");
+  let data: unknown;
+  try {
+    data = parseYaml(text); // YAML is a superset of JSON
+  } catch (err) {
+    throw new InputError(`weights: ${err instanceof Error ? err.message : String(err)}`, { file }, { cause: err });
+  }
+  return parseWeights(data, file);
+}
+
+async function readText(io: Io, file: string, what: string): Promise<string> {
+  try {
+    return (await io.readInput(file)).toString("utf8");
+  } catch (err) {
+    throw new InputError(`cannot read ${what}: ${err instanceof Error ? err.message : String(err)}`, { file }, { cause: err });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The provider: core's Machine over the CLI's backends, the built-in designs and any design files.
+
+/** What a worker thread needs to build the same provider (structured-cloneable). */
+export interface CheckProviderInit {
+  /** Design files named on the command line: the argument, the file and its text, the design's name. */
+  designFiles: { arg: string; file: string; text: string; name: string }[];
+}
+
+export function buildCheckProvider(init: CheckProviderInit): CheckProvider {
+  const designs: Design[] = [...BUILTIN_DESIGNS];
+  for (const f of init.designFiles) designs.push(parseDesignFile(f.text, f.file));
+  return machineProvider({ backends: BACKENDS, designs });
+}
+
+/**
+ * `--design` arguments: a built-in name stays a name; anything else must be a readable design file
+ * (YAML or JSON, validated by core: a bad file is exit 65 with file:line:column).
+ */
+export async function loadDesignFiles(io: Io, args: readonly string[]): Promise<CheckProviderInit["designFiles"]> {
+  const out: CheckProviderInit["designFiles"] = [];
+  for (const arg of args) {
+    if (builtinDesign(arg)) continue;
+    const looksLikeFile = /[./\\]/.test(arg);
+    if (!looksLikeFile) {
+      throw new InputError(`unknown design "${arg}": not a built-in (${BUILTIN_DESIGNS.map((d) => d.name).join(", ")}) and not a file path`);
+    }
+    const text = await readText(io, arg, "design file");
+    const design = parseDesignFile(text, arg);
+    if (builtinDesign(design.name) || out.some((f) => f.name === design.name)) {
+      throw new InputError(`design name "${design.name}" is already taken (built-in or another file); rename it`, { file: arg });
+    }
+    out.push({ arg, file: arg, text, name: design.name });
+  }
+  return out;
+}
+
+/** --trace-out: a scenario file and a Chrome trace per counterexample; their paths go into the report. */
+async function writeTraces(io: Io, report: CheckReport, dir: string): Promise<void> {
+  const abs = resolve(io.cwd, dir);
+  await mkdir(abs, { recursive: true });
+  for (const cell of report.cells) {
+    const ces = [cell.counterexample, ...(cell.otherCounterexamples ?? [])];
+    for (const [k, ce] of ces.entries()) {
+      if (!ce) continue;
+      const base = `${cellId(cell)}${k === 0 ? "" : `.${ce.invariant}`}`;
+      ce.scenarioFile = join(dir, `${base}.scenario.yaml`);
+      ce.chromeTraceFile = join(dir, `${base}.trace.json`);
+      await writeFile(join(abs, `${base}.scenario.yaml`), ce.scenario);
+      await writeFile(join(abs, `${base}.trace.json`), toJson(chromeTrace(ce, `${cell.design} on ${cell.backend}, ${profileLabel(cell)}: ${ce.invariant}`)));
+    }
+  }
+}
+
+export function positiveInt(text: string, flag: string, min: number): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < min) {
+    throw new KvmxError(`${flag} expects an integer ≥ ${min}, got "${text}"`, "usage");
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Human output
+
+export function renderHuman(report: CheckReport, colour: boolean): string {
+  const c = colour ? pc : pc.createColors(false);
+  const out: string[] = [];
+  const grid = verdictGrid(report);
+  // One table per backend keeps each within a terminal's width (six profile columns each).
+  for (const backend of report.backends) {
+    const cols = grid.columns.map((col, i) => ({ ...col, i })).filter((col) => col.backend === backend);
+    if (cols.length === 0) continue;
+    const table = new Table({
+      head: [c.bold(backend), ...cols.map((col) => profileTag(col.profile))],
+      style: { head: [], border: [] },
+    });
+    for (const row of grid.rows) {
+      table.push([row.design, ...cols.map((col) => paint(c, row.cells[col.i]))]);
+    }
+    out.push(table.toString());
+  }
+  out.push(c.dim("H- host CPU without APX · H+ APX CPU, today's kernel · Hk APX CPU, -mapxf kernel · g+/g- guest CPUID with/without APX"));
+  // Counterexamples, identical ones grouped across profiles.
+  const groups = new Map<string, { cells: CellResult[]; ce: NonNullable<CellResult["counterexample"]> }>();
+  for (const cell of report.cells) {
+    for (const ce of [cell.counterexample, ...(cell.otherCounterexamples ?? [])]) {
+      if (!ce) continue;
+      const key = `${cell.design}|${cell.backend}|${ce.invariant}|${JSON.stringify(ce.events)}`;
+      const g = groups.get(key);
+      if (g) g.cells.push(cell);
+      else groups.set(key, { cells: [cell], ce });
+    }
+  }
+  if (groups.size > 0) out.push("", c.bold("Counterexamples (shortest, minimised):"));
+  for (const { cells, ce } of groups.values()) {
+    const first = cells[0]!;
+    out.push(
+      "",
+      `${c.bold(`${first.design} on ${first.backend}`)} [${cells.map((x) => profileTag(x)).join(", ")}]: ${c.red(ce.invariant)} — ${ce.message}`,
+    );
+    ce.events.forEach((e, i) => {
+      const line = `  ${i + 1}. ${eventLabel(e)}`;
+      out.push(i === ce.failingStep ? c.red(`${line}   ← breaks${ce.site ? ` at ${ce.site}` : ""}`) : line);
+    });
+    if (ce.scenarioFile) out.push(c.dim(`  replay: kvmx run ${ce.scenarioFile}`));
+  }
+  const cost = renderCostTable(report, colour);
+  if (cost) out.push("", c.bold(`Cost per round trip (host: APX CPU, ${COSTED_HOST.kernelApx ? "-mapxf" : "today's"} kernel):`), cost);
+  const states = report.cells.reduce((n, x) => n + x.states, 0);
+  const transitions = report.cells.reduce((n, x) => n + x.transitions, 0);
+  const failed = report.cells.filter((x) => x.verdict === "violation").length;
+  out.push(
+    "",
+    `depth ${report.depth}: ${report.cells.length} cells, ${failed} with a violation; ${states.toLocaleString("en")} states, ` +
+      `${transitions.toLocaleString("en")} transitions in ${(report.elapsedMs / 1000).toFixed(2)} s (${report.statesPerSecond.toLocaleString("en")} states/s)` +
+      (report.shard ? `; shard ${report.shard.index}/${report.shard.count}` : ""),
+  );
+  return out.join("\n") + "\n";
+}
+
+function paint(c: ReturnType<typeof pc.createColors>, cell: CellResult | undefined): string {
+  const text = verdictText(cell);
+  if (!cell) return "";
+  if (cell.verdict === "safe") return c.green(text);
+  if (cell.verdict === "violation") return c.red(text);
+  return c.dim(text);
+}
+
+/** The cost table (also `kvmx cost`), or "" when nothing was priced. */
+export function renderCostTable(report: CheckReport, colour: boolean): string {
+  const rows = costRows(report);
+  if (rows.length === 0) return "";
+  const c = colour ? pc : pc.createColors(false);
+  const { head, body } = costTableCells(rows);
+  const table = new Table({ head: head.map((h) => c.bold(h)), style: { head: [], border: [] } });
+  for (const r of body) table.push(r);
+  return table.toString();
+}
+
+/** An ora spinner on stderr with states/s, only on a terminal and never with --json. */
+function startProgress(io: Io, enabled: boolean): { update: (p: MatrixProgress) => void; stop: () => void } {
+  if (!enabled || !io.stderrIsTty) return { update: () => {}, stop: () => {} };
+  let spinner: { text: string; stop(): void } | undefined;
+  let pending: MatrixProgress | undefined;
+  void import("ora").then(({ default: ora }) => {
+    spinner = ora({ stream: process.stderr, text: "checking…" }).start();
+    if (pending) spinner.text = progressText(pending);
+  });
+  return {
+    update: (p) => {
+      pending = p;
+      if (spinner) spinner.text = progressText(p);
+    },
+    stop: () => spinner?.stop(),
+  };
+}
+
+function progressText(p: MatrixProgress): string {
+  const rate = p.elapsedMs > 0 ? Math.round((p.states / p.elapsedMs) * 1000) : 0;
+  return `checking: ${p.cellsDone}/${p.cellsTotal} cells, ${p.states.toLocaleString("en")} states (${rate.toLocaleString("en")} states/s)`;
+}

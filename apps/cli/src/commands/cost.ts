@@ -1,0 +1,46 @@
+import { costRows, DEFAULT_WEIGHTS, runMatrix, SCHEMA_VERSION, type CostWeights } from "@kvmx/check";
+import type { Command } from "commander";
+import { toJson, type Io } from "../io.js";
+import { buildCheckProvider, loadDesignFiles, readWeightsFile, renderCostTable } from "./check.js";
+
+interface CostOptions {
+  design?: string[];
+  backend?: string[];
+  json?: boolean;
+  weights?: string;
+}
+
+/**
+ * `kvmx cost`: the cost table alone — representative round trips (guest APX on/off × fastpath and
+ * full exit) run on the model for each design and backend, counters read from the Machine, weighed
+ * into ~cycles with a documented, overridable table. No exploration, so it is fast.
+ */
+export function register(program: Command, io: Io): void {
+  program
+    .command("cost")
+    .description("Price each design per VM-exit round trip (XSETBVs, EGPR moves, PUSH2/POP2, branches, XSAVE bytes, ~cycles).")
+    .option("--design <name|file...>", "built-in design names or design files; default: all built-ins")
+    .option("--backend <name...>", "backends; default: all")
+    .option("--json", "print rows as JSON (schemaVersion 1)")
+    .option("--weights <file>", "cycle weights (JSON/YAML) overriding the defaults")
+    .action(async (opts: CostOptions) => {
+      const weights: CostWeights = opts.weights ? await readWeightsFile(io, opts.weights) : DEFAULT_WEIGHTS;
+      const designFiles = await loadDesignFiles(io, opts.design ?? []);
+      const provider = buildCheckProvider({ designFiles });
+      const designs = opts.design?.map((a) => designFiles.find((f) => f.arg === a)?.name ?? a);
+      // Depth 0: the start state only, no exploration; the cells' cost probes do the work.
+      const report = await runMatrix(provider, {
+        depth: 0,
+        weights,
+        ...(designs ? { designs } : {}),
+        ...(opts.backend ? { backends: opts.backend } : {}),
+      });
+      if (opts.json) {
+        io.out(toJson({ schemaVersion: SCHEMA_VERSION, host: { cpuApx: true, kernelApx: false }, rows: costRows(report), weights }));
+      } else {
+        io.out(renderCostTable(report, io.stderrIsTty) + "\n");
+        io.out("~cycles weighs the counters with estimates (kvmx cost --json shows each weight's source; --weights FILE overrides).\n");
+      }
+    });
+}
+
