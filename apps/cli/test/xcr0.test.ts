@@ -40,4 +40,16 @@ describe("kvmx xcr0 check", () => {
       expect(r.out).toBe("");
     }
   });
+  it("--profile takes a CPUID dump file (kvmx probe --json shape)", async () => {
+    const { cpuProfile } = await import("@kvmx/core");
+    const dump = JSON.stringify({ schemaVersion: 1, cpuid: cpuProfile("dmr").cpuid });
+    const io = captureIo({ "host-cpuid.json": dump });
+    expect(await main(["xcr0", "check", "0x80007", "--profile", "host-cpuid.json", "--json"], io)).toBe(0);
+    expect(JSON.parse(io.stdout())).toMatchObject({ profile: "host-cpuid.json", supported: "0xe02e7", valid: true });
+    const bad = captureIo({ "bad.json": "[1]" });
+    expect(await main(["xcr0", "check", "0x7", "--profile", "bad.json"], bad)).toBe(65);
+    const missing = captureIo();
+    expect(await main(["xcr0", "check", "0x7", "--profile", "./nope.json"], missing)).toBe(65);
+    expect(missing.stderr()).toMatch(/not a built-in profile/);
+  });
 });

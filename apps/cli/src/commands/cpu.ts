@@ -1,5 +1,10 @@
 import {
   CPU_PROFILE_NAMES,
+  InputError,
+  cpuidDumpFromJson,
+  isCpuProfileName,
+  profileFromCpuid,
+  type CpuProfile,
   INSTRUCTION_EXAMPLES,
   INSTRUCTION_OPS,
   INSTRUCTIONS,
@@ -12,6 +17,28 @@ import {
 import type { Command } from "commander";
 import Table from "cli-table3";
 import { toJson, type Io } from "../io.js";
+
+/**
+ * `--profile` values: a built-in profile name, or a JSON file with a CPUID dump (`kvmx probe --json`
+ * output or an array of kvm_cpuid_entry2-shaped entries), e.g. a real KVM_GET_SUPPORTED_CPUID.
+ */
+export async function loadProfile(io: Io, spec: string): Promise<CpuProfile> {
+  if (isCpuProfileName(spec) || !/[./]/.test(spec)) return cpuProfile(spec);
+  let text: string;
+  try {
+    text = (await io.readInput(spec)).toString("utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputError(`--profile ${spec}: not a built-in profile (${CPU_PROFILE_NAMES.join(", ")}) and not readable (${code ?? "error"})`, undefined, { cause: e });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new InputError(`${spec}: not JSON (${(e as Error).message})`, undefined, { cause: e });
+  }
+  return profileFromCpuid(cpuidDumpFromJson(json, spec), { name: spec });
+}
 
 const plainTable = (head: string[]) => new Table({ head, style: { head: [], border: [] } });
 

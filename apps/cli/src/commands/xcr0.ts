@@ -1,7 +1,6 @@
 import {
   InputError,
   archXsetbvCheck,
-  cpuProfile,
   describeXcr0Rule,
   guestSupportedXcr0,
   kvmSetXcrCheck,
@@ -13,6 +12,7 @@ import {
 import type { Command } from "commander";
 import { CommandExit, ExitCode } from "../exit-codes.js";
 import { toJson, type Io } from "../io.js";
+import { loadProfile } from "./cpu.js";
 
 /** Parses an XCR0 value as the user typed it: hex with or without 0x. */
 export function parseXcr0Arg(text: string): bigint {
@@ -39,13 +39,13 @@ export function register(program: Command, io: Io): void {
     .command("check")
     .description("check an XCR0 value against the XSETBV rules; exit 1 when it would #GP")
     .argument("<hex>", "the XCR0 value, hex")
-    .requiredOption("--profile <name>", "CPU profile (see `kvmx cpu profiles`)")
+    .requiredOption("--profile <name>", "CPU profile (see `kvmx cpu profiles`) or a CPUID dump JSON file")
     .option("--kvm <vendor>", "apply KVM's __kvm_set_xcr rules as the vmx or svm backend would")
     .option("--index <n>", "the XCR index (ECX)", "0")
     .option("--json", "machine-readable output")
-    .action((hex: string, opts: CheckOptions) => {
+    .action(async (hex: string, opts: CheckOptions) => {
       const value = parseXcr0Arg(hex);
-      const profile = cpuProfile(opts.profile);
+      const profile = await loadProfile(io, opts.profile);
       if (!/^\d+$/.test(opts.index)) throw new InputError(`--index "${opts.index}" is not a number`);
       const index = Number(opts.index);
       let rules: string;

@@ -3,7 +3,6 @@ import {
   KvmxError,
   bytesToHex,
   componentName,
-  cpuProfile,
   decodeXsave,
   hexToBytes,
   u64Hex,
@@ -15,6 +14,7 @@ import {
 import type { Command } from "commander";
 import Table from "cli-table3";
 import { toJson, type Io } from "../io.js";
+import { loadProfile } from "./cpu.js";
 import { parseXcr0Arg } from "./xcr0.js";
 
 /** Default profile for images: the class of machine kvmx was built on (FACTS.md §8). */
@@ -94,12 +94,12 @@ export function register(program: Command, io: Io): void {
   xsave
     .command("layout")
     .description("where each state component sits for a CPU profile and XCR0")
-    .requiredOption("--profile <name>", "CPU profile (see `kvmx cpu profiles`)")
+    .requiredOption("--profile <name>", "CPU profile (see `kvmx cpu profiles`) or a CPUID dump JSON file")
     .option("--xcr0 <hex>", "requested-feature bitmap (default: the profile's supported XCR0)")
     .option("--compacted", "the compacted format (XSAVEC/XSAVES) instead of the standard one")
     .option("--json", "machine-readable output")
-    .action((opts: LayoutOptions) => {
-      const profile = cpuProfile(opts.profile);
+    .action(async (opts: LayoutOptions) => {
+      const profile = await loadProfile(io, opts.profile);
       const xcr0 = opts.xcr0 === undefined ? profile.supportedXcr0 : parseXcr0Arg(opts.xcr0);
       const format = opts.compacted ? "compacted" : "standard";
       const layout = xsaveLayout(profile, xcr0, format);
@@ -117,11 +117,11 @@ export function register(program: Command, io: Io): void {
     .description("decode an XSAVE image (e.g. a KVM_GET_XSAVE dump) into its parts")
     .argument("<file>", "image file, or - for standard input")
     .option("--input <format>", "bin or hex (default: hex when the input is only hex digits, else bin)")
-    .option("--profile <name>", "CPU profile giving sizes and offsets", DEFAULT_PROFILE)
+    .option("--profile <name>", "CPU profile giving sizes and offsets, or a CPUID dump JSON file", DEFAULT_PROFILE)
     .option("--xcr0 <hex>", "standard format: components to lay out (default: the profile's supported XCR0)")
     .option("--json", "machine-readable output; `kvmx xsave encode` turns it back into the exact bytes")
     .action(async (file: string, opts: DecodeOptions) => {
-      const profile = cpuProfile(opts.profile);
+      const profile = await loadProfile(io, opts.profile);
       const raw = await readInputFile(io, file);
       const where = file === "-" ? "<stdin>" : file;
       const bytes = imageBytes(raw, opts.input, where);

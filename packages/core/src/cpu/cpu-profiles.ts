@@ -222,3 +222,37 @@ export function cpuProfile(name: string, options: ModelOptions = DEFAULT_MODEL_O
   const spec: BuiltinProfileSpec = CPU_PROFILES[name];
   return profileFromCpuid(spec.cpuid(options), { name, description: spec.description });
 }
+
+/**
+ * Reads a CPUID dump from parsed JSON: an array of kvm_cpuid_entry2-shaped objects, or an object with
+ * a `cpuid` array (the shape of `kvmx probe --json`). Fields are numbers or "0x…" strings.
+ */
+export function cpuidDumpFromJson(json: unknown, where = "CPUID dump"): CpuidEntry[] {
+  const list = Array.isArray(json)
+    ? json
+    : typeof json === "object" && json !== null && Array.isArray((json as { cpuid?: unknown }).cpuid)
+      ? (json as { cpuid: unknown[] }).cpuid
+      : undefined;
+  if (!list) throw new InputError(`${where}: expected an array of CPUID entries or an object with a "cpuid" array`);
+  const u32 = (v: unknown, path: string): number => {
+    const n = typeof v === "string" && /^0x[0-9a-f]+$/i.test(v) ? Number(BigInt(v)) : v;
+    if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > 0xffff_ffff) {
+      throw new InputError(`${path}: expected a u32, got ${JSON.stringify(v)}`);
+    }
+    return n;
+  };
+  return list.map((raw, k) => {
+    const p = `${where}[${k}]`;
+    if (typeof raw !== "object" || raw === null) throw new InputError(`${p}: expected an object`);
+    const e = raw as Record<string, unknown>;
+    return {
+      function: u32(e.function, `${p}.function`),
+      index: u32(e.index ?? 0, `${p}.index`),
+      flags: u32(e.flags ?? 0, `${p}.flags`),
+      eax: u32(e.eax, `${p}.eax`),
+      ebx: u32(e.ebx, `${p}.ebx`),
+      ecx: u32(e.ecx, `${p}.ecx`),
+      edx: u32(e.edx, `${p}.edx`),
+    };
+  });
+}

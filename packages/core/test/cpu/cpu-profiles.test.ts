@@ -75,3 +75,16 @@ describe("profileFromCpuid", () => {
     }
   });
 });
+
+describe("cpuidDumpFromJson", () => {
+  it("reads `kvmx probe --json` output and plain arrays, numbers or 0x strings", async () => {
+    const { cpuidDumpFromJson } = await import("../../src/index.js");
+    const spr = cpuProfile("spr");
+    const probe = JSON.parse(JSON.stringify({ schemaVersion: 1, cpuid: spr.cpuid }));
+    expect(profileFromCpuid(cpuidDumpFromJson(probe)).supportedXcr0).toBe(0xe7n);
+    const hexed = spr.cpuid.map((e) => ({ ...e, eax: `0x${e.eax.toString(16)}` }));
+    expect(cpuidDumpFromJson(hexed)).toEqual(spr.cpuid);
+    expect(() => cpuidDumpFromJson({ nope: 1 })).toThrow(InputError);
+    expect(() => cpuidDumpFromJson([{ function: 1, eax: -1, ebx: 0, ecx: 0, edx: 0 }])).toThrow(/\[0\]\.eax/);
+  });
+});
