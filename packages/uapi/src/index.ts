@@ -9,3 +9,4 @@ export type * from "./api.js";
 export * from "./host/index.js";
 export * from "./guest/index.js";
 export * from "./model/index.js";
+export * from "./diff/index.js";

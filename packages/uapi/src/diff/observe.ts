@@ -1,0 +1,260 @@
+import { insn, xsaveLayout, type CpuProfile, type SourceLocation } from "@kvmx/core";
+import type { Kvm, KvmRegs, Vcpu, Vm } from "../api.js";
+import { KvmError } from "../errors.js";
+import { exitReasonName } from "../exit-reasons.js";
+import { KVM_CAP } from "../caps.js";
+import { KVM_XSAVE_REGION_SIZE } from "../structs/flexible.js";
+import type { KvmExit } from "../structs/kvm-run.js";
+import {
+  cpuidLoopProgram,
+  faultProgram,
+  GUEST_MEMORY_SIZE,
+  loadGuestProgram,
+  longModeProgram,
+  movProgram,
+  xsetbvProgram,
+  type GuestProgram,
+} from "../guest/guest-program.js";
+import { GUEST_REPORT_PORT, GUEST_VECTOR_PORT } from "../guest/long-mode.js";
+import type { GuestMemory } from "../api.js";
+import type { ProgramSpec, RealScenario, RealStep, XsaveSpec } from "./real-scenario.js";
+
+/**
+ * Running a differential scenario on one kernel (real or model) and writing down everything
+ * userspace can observe, step by step, as "key → text" pairs: errno names, register values, XCR0,
+ * XSAVE regions, exits, fault vectors. Two runs are compared key by key (compare.ts).
+ */
+export interface StepObservation {
+  readonly index: number;
+  readonly kind: RealStep["kind"];
+  readonly at: SourceLocation;
+  readonly obs: Readonly<Record<string, string>>;
+}
+
+const hex = (v: bigint | number): string => `0x${v.toString(16)}`;
+const bytesHex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
+
+const GPR_INDEX: Readonly<Record<string, number>> = Object.fromEntries(
+  ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
+    "r16", "r17", "r18", "r19", "r20", "r21", "r22", "r23", "r24", "r25", "r26", "r27", "r28", "r29", "r30", "r31"].map((n, i) => [n, i]),
+);
+
+/** The guest program a step names (src/guest programs, so both kernels run the same bytes). */
+export function programFor(spec: ProgramSpec): GuestProgram {
+  switch (spec.program) {
+    case "xsetbv":
+      return xsetbvProgram(spec.xcr0);
+    case "xgetbv":
+      // XGETBV(0) → EDX:EAX, reports AL (XCR0's low byte) and halts; at CPL 3 the OUT itself #GPs
+      return longModeProgram((a) => a.insn(insn.movImm(1, 0n)).insn(insn.xgetbv()).insn(insn.outImm8(GUEST_REPORT_PORT)).insn(insn.hlt()), { cpl: spec.cpl });
+    case "mov":
+      return movProgram(new Map(Object.entries(spec.regs).map(([k, v]) => [GPR_INDEX[k]!, v])), { cpl: spec.cpl });
+    case "fault":
+      return faultProgram(spec.fault, { cpl: spec.cpl });
+    case "cpuid-loop":
+      return cpuidLoopProgram(spec.iterations);
+  }
+}
+
+export function describeExit(e: KvmExit): string {
+  switch (e.kind) {
+    case "io":
+      return `io ${e.direction} port=${hex(e.port)} size=${e.size} count=${e.count} data=${bytesHex(e.data)}`;
+    case "internal-error":
+      return `internal-error suberror=${e.suberror}`;
+    case "exception":
+      return `exception ${e.exception} error=${hex(e.errorCode)}`;
+    default:
+      return exitReasonName(e.exitReason).replace(/^KVM_EXIT_/, "").toLowerCase();
+  }
+}
+
+function regsObs(out: Record<string, string>, prefix: string, r: KvmRegs): void {
+  for (const [k, v] of Object.entries(r)) out[`${prefix}.${k}`] = hex(v);
+}
+
+/** XSAVE bytes as named regions: legacy fields, header, then every component of the profile's standard layout. */
+export function xsaveObs(out: Record<string, string>, bytes: Uint8Array, profile: CpuProfile, prefix = "xsave"): void {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  out[`${prefix}.size`] = String(bytes.length);
+  out[`${prefix}.x87`] = bytesHex(Uint8Array.from([...bytes.subarray(0, 24), ...bytes.subarray(32, 160)]));
+  out[`${prefix}.mxcsr`] = hex(dv.getUint32(24, true));
+  out[`${prefix}.mxcsr_mask`] = hex(dv.getUint32(28, true));
+  out[`${prefix}.xmm`] = bytesHex(bytes.subarray(160, 416));
+  out[`${prefix}.legacy-reserved`] = bytesHex(bytes.subarray(416, 512));
+  out[`${prefix}.xstate_bv`] = hex(dv.getBigUint64(512, true));
+  out[`${prefix}.xcomp_bv`] = hex(dv.getBigUint64(520, true));
+  out[`${prefix}.header-reserved`] = bytesHex(bytes.subarray(528, 576));
+  const layout = xsaveLayout(profile, profile.supportedXcr0 & ~profile.supportedXss, "standard");
+  let covered = 576;
+  const gaps: string[] = [];
+  for (const c of [...layout.components].filter((c) => c.index >= 2).sort((a, b) => a.offset - b.offset)) {
+    if (c.offset + c.size > bytes.length) continue;
+    if (c.offset > covered) gaps.push(`${covered}:${bytesHex(bytes.subarray(covered, c.offset))}`);
+    if (c.index === 19) {
+      const vals = Array.from({ length: 16 }, (_, k) => hex(dv.getBigUint64(c.offset + 8 * k, true)));
+      out[`${prefix}.${c.name}`] = vals.join(",");
+    } else {
+      out[`${prefix}.${c.name}`] = bytesHex(bytes.subarray(c.offset, c.offset + c.size));
+    }
+    covered = Math.max(covered, c.offset + c.size);
+  }
+  if (covered < bytes.length) gaps.push(`${covered}:${bytesHex(bytes.subarray(covered))}`);
+  // bytes no component of the profile covers (MPX/APX bytes on a profile without them, the tail)
+  out[`${prefix}.other`] = gaps.map((g) => g.replace(/:(00)+$/, ":0")).join(" ");
+}
+
+/** A zeroed standard image with the spec's header, MXCSR and R16..R31 at component 19's standard offset. */
+export function xsaveImageFor(spec: XsaveSpec, apxOffset: number, size = KVM_XSAVE_REGION_SIZE): Uint8Array {
+  const b = new Uint8Array(size);
+  const dv = new DataView(b.buffer);
+  dv.setUint16(0, 0x37f, true);
+  dv.setUint32(24, spec.mxcsr >>> 0, true);
+  dv.setUint32(28, 0xffff, true);
+  dv.setBigUint64(512, spec.xstateBv, true);
+  dv.setBigUint64(520, spec.xcompBv, true);
+  b[528] = spec.reservedByte;
+  spec.apx?.forEach((v, k) => dv.setBigUint64(apxOffset + 8 * k, v, true));
+  return b;
+}
+
+/** One VM, one vCPU, 2 MiB of guest memory: what every differential scenario runs on. */
+interface Rig {
+  vm: Vm;
+  vcpu: Vcpu;
+  mem: GuestMemory;
+}
+
+function setCpuid(kvm: Kvm, vcpu: Vcpu, xcr0Mask: bigint | undefined): void {
+  const entries = kvm.getSupportedCpuid().map((e) => {
+    if (xcr0Mask === undefined || e.function !== 0xd || e.index !== 0) return e;
+    return { ...e, eax: Number(xcr0Mask & 0xffff_ffffn) >>> 0, edx: Number(xcr0Mask >> 32n) >>> 0 };
+  });
+  vcpu.setCpuid2(entries);
+}
+
+function runProgram(rig: Rig, spec: ProgramSpec, maxExits: number, out: Record<string, string>): void {
+  loadGuestProgram(rig.vm, rig.vcpu, programFor(spec), rig.mem);
+  for (let i = 0; i < maxExits; i++) {
+    const e = rig.vcpu.run();
+    out[`exit.${i}`] = describeExit(e);
+    if (e.kind === "io" && e.port === GUEST_VECTOR_PORT) out["fault-vector"] = String(e.data[0]);
+    if (e.kind !== "io") break;
+  }
+  regsObs(out, "regs", rig.vcpu.getRegs());
+  out.xcr0 = hex(rig.vcpu.getXcrs().xcrs.find((x) => x.xcr === 0)?.value ?? 0n);
+}
+
+function step(kvm: Kvm, rig: Rig, s: RealStep, profile: CpuProfile, apxOffset: number, out: Record<string, string>): void {
+  const v = rig.vcpu;
+  switch (s.kind) {
+    case "set-cpuid":
+      setCpuid(kvm, v, s.xcr0Mask);
+      out.errno = "ok";
+      return;
+    case "set-xcrs":
+      v.setXcrs({ flags: s.flags, xcrs: [{ xcr: 0, reserved: 0, value: s.xcr0 }] });
+      out.errno = "ok";
+      return;
+    case "get-xcrs": {
+      const x = v.getXcrs();
+      out.nr_xcrs = String(x.xcrs.length);
+      out.flags = String(x.flags);
+      for (const e of x.xcrs) out[`xcr${e.xcr}`] = hex(e.value);
+      return;
+    }
+    case "set-regs":
+      v.setRegs({ ...v.getRegs(), ...s.regs });
+      out.errno = "ok";
+      return;
+    case "get-regs":
+      regsObs(out, "regs", v.getRegs());
+      return;
+    case "get-sregs": {
+      const r = v.getSregs();
+      for (const seg of ["cs", "ds", "es", "fs", "gs", "ss", "tr", "ldt"] as const) {
+        for (const [k, x] of Object.entries(r[seg])) if (k !== "padding") out[`sregs.${seg}.${k}`] = typeof x === "bigint" ? hex(x) : String(x);
+      }
+      for (const k of ["cr0", "cr2", "cr3", "cr4", "cr8", "efer", "apic_base"] as const) out[`sregs.${k}`] = hex(r[k]);
+      out["sregs.gdt"] = `${hex(r.gdt.base)}/${hex(r.gdt.limit)}`;
+      out["sregs.idt"] = `${hex(r.idt.base)}/${hex(r.idt.limit)}`;
+      return;
+    }
+    case "get-fpu": {
+      const f = v.getFpu();
+      out.fcw = hex(f.fcw);
+      out.fsw = hex(f.fsw);
+      out.ftwx = hex(f.ftwx);
+      out.mxcsr = hex(f.mxcsr);
+      out.xmm = bytesHex(f.xmm);
+      return;
+    }
+    case "set-xsave":
+      v.setXsave(xsaveImageFor(s.image, apxOffset));
+      out.errno = "ok";
+      return;
+    case "get-xsave":
+      xsaveObs(out, v.getXsave(), profile);
+      return;
+    case "get-xsave2":
+      out.cap = String(rig.vm.checkExtension("XSAVE2"));
+      xsaveObs(out, v.getXsave2(), profile);
+      return;
+    case "run":
+      runProgram(rig, s.spec, s.maxExits, out);
+      return;
+    case "sync-regs": {
+      // a fresh report-and-halt program, then KVM_RUN with the requested valid/dirty classes
+      loadGuestProgram(rig.vm, v, programFor({ program: "mov", regs: {}, cpl: 0 }), rig.mem);
+      if (Object.keys(s.regs).length) v.syncRegs.write({ regs: { ...v.getRegs(), ...s.regs } });
+      v.syncRegs.valid = s.valid;
+      v.syncRegs.dirty = s.dirty;
+      try {
+        out["exit.0"] = describeExit(v.run());
+        out.errno = "ok";
+        if (s.valid & 1n) regsObs(out, "s.regs", v.syncRegs.read().regs);
+      } finally {
+        v.syncRegs.valid = 0n;
+        v.syncRegs.dirty = 0n;
+      }
+      regsObs(out, "regs", v.getRegs());
+      return;
+    }
+    case "check-extension":
+      out.value = String(s.cap === "XSAVE2" ? rig.vm.checkExtension(KVM_CAP[s.cap]) : kvm.checkExtension(KVM_CAP[s.cap]));
+      return;
+    case "supported-cpuid": {
+      const e = kvm.getSupportedCpuid().find((x) => x.function === s.leaf && ((x.flags & 1) === 0 || x.index === s.subleaf));
+      out.present = e ? "yes" : "no";
+      if (e) for (const r of ["eax", "ebx", "ecx", "edx"] as const) out[r] = hex(e[r]);
+      return;
+    }
+  }
+}
+
+/**
+ * Runs every step of `scenario` on `kvm` and returns what userspace saw. A step whose ioctl fails
+ * records `errno` (the kernel's answer is an observation, not an error); other errors propagate.
+ * `profile` names the XSAVE regions (the model's profile, so both sides are cut the same way).
+ */
+export function observeScenario(kvm: Kvm, scenario: RealScenario, profile: CpuProfile): StepObservation[] {
+  const vm = kvm.createVm();
+  try {
+    const vcpu = vm.createVcpu(0);
+    const mem = vm.addMemory(0, 0n, GUEST_MEMORY_SIZE);
+    const rig: Rig = { vm, vcpu, mem };
+    const apxOffset = profile.components.find((c) => c.index === 19)?.standardOffset ?? 960;
+    return scenario.steps.map((s, index) => {
+      const out: Record<string, string> = {};
+      try {
+        step(kvm, rig, s, profile, apxOffset, out);
+      } catch (err) {
+        if (!(err instanceof KvmError) || err.category === "unavailable") throw err;
+        out.errno = err.errnoName;
+      }
+      return { index, kind: s.kind, at: s.at, obs: out };
+    });
+  } finally {
+    vm.close();
+  }
+}
