@@ -10,7 +10,6 @@ import { register as registerDesigns } from "./designs.js";
 import { register as registerCheck } from "./check.js";
 import { register as registerCost } from "./cost.js";
 import { register as registerDiff } from "./diff.js";
-import { register as registerDiff } from "./diff.js";
 
 /**
  * Each command module exports `register(program, io)`. A command's action returns its exit code
@@ -28,6 +27,5 @@ export const commands: RegisterCommand[] = [
   registerDesigns,
   registerCheck,
   registerCost,
-  registerDiff,
   registerDiff,
 ];
