@@ -1,0 +1,189 @@
+import { fc, test as ftest } from "@fast-check/vitest";
+import { describe, expect, test } from "vitest";
+import { createMachine, type KvmxEvent, type MachineState, type Machine, type TraceStep } from "@kvmx/core";
+import { vmxBackend } from "../src/index.js";
+
+const machine = (design: string, kernelApx = false, extra: Partial<Parameters<typeof createMachine>[0]> = {}) =>
+  createMachine({ backend: vmxBackend, design, host: { cpu: "dmr", kernelApx }, guest: { apx: true }, ...extra });
+
+function run(m: Machine, events: readonly KvmxEvent[]) {
+  let s = m.initialState();
+  const violations = [];
+  for (const e of events) {
+    const r = m.apply(s, e);
+    s = r.state;
+    violations.push(...r.violations.map((v) => ({ ...v, event: e })));
+  }
+  return { state: s, violations };
+}
+
+/** Random event sequences from a machine's own alphabet, replayed from the initial state. */
+const seqArb = (m: Machine, len: number) => fc.array(fc.nat(), { maxLength: len }).map((picks) => {
+  let s = m.initialState();
+  const out: KvmxEvent[] = [];
+  for (const p of picks) {
+    const evs = m.events(s);
+    const e = evs[p % evs.length]!;
+    out.push(e);
+    s = m.apply(s, e).state;
+  }
+  return out;
+});
+
+describe("Machine on VMX (Explorable contract)", () => {
+  ftest.prop([fc.nat(), fc.nat({ max: 30 })], { numRuns: 40 })("apply never mutates its input state", (seed, steps) => {
+    const m = machine("asm-conditional");
+    let s: MachineState = m.initialState();
+    let x = seed;
+    for (let i = 0; i < steps; i++) {
+      const evs = m.events(s);
+      const e = evs[(x = (x * 1103515245 + 12345) >>> 0) % evs.length]!;
+      const before = m.key(s);
+      const r = m.apply(s, e);
+      expect(m.key(s)).toBe(before);
+      s = r.state;
+    }
+  });
+
+  test("key is canonical: the same history gives the same key, different guest values different keys", () => {
+    const m = machine("fpstate");
+    const a = run(m, [{ kind: "guest-xsetbv", value: "0xe02e7" }, { kind: "guest-write", reg: "r16", value: "0x1" }]).state;
+    const b = run(m, [{ kind: "guest-xsetbv", value: "0xe02e7" }, { kind: "guest-write", reg: "r16", value: "0x1" }]).state;
+    const c = run(m, [{ kind: "guest-xsetbv", value: "0xe02e7" }, { kind: "guest-write", reg: "r16", value: "0x2" }]).state;
+    expect(m.key(a)).toBe(m.key(b));
+    expect(m.key(a)).not.toBe(m.key(c));
+    expect(m.key(a).length).toBeLessThan(1200);
+  });
+
+  test("the alphabet is bounded and only offers migration once", () => {
+    const m = machine("asm-conditional");
+    const evs = m.events(m.initialState());
+    expect(evs.length).toBeLessThan(80);
+    expect(evs.filter((e) => e.kind === "migrate")).toHaveLength(1);
+    const after = run(m, [{ kind: "migrate" }]).state;
+    expect(m.events(after).filter((e) => e.kind === "migrate")).toHaveLength(0);
+  });
+
+  test("a trace records every site with kind, live XCR0 and R16–R31 provenance", () => {
+    const m = machine("asm-conditional");
+    const s = run(m, [{ kind: "guest-xsetbv", value: "0xe02e7" }, { kind: "guest-write", reg: "r16", value: "0x1111" }]).state;
+    const trace: TraceStep[] = [];
+    m.apply(s, { kind: "guest-io" }, trace);
+    const byId = new Map(trace.map((t) => [t.site, t]));
+    expect(byId.get("vmx:asm-before-vmenter")!.egprTags[0]).toBe(16); // guest(0) after the asm load
+    expect(byId.get("vmx:asm-after-vmexit")!.egprTags[0]).toBe(0); // stored, then cleared (init)
+    expect(byId.get("guest")!.xcr0).toBe(0xe02e7n);
+    expect(byId.get("x86:load-host-xfeatures")!.kind).toBe("c");
+    expect(byId.get("user:return")!.egprTags.every((t) => t === 1)).toBe(true); // VMM's own values back
+  });
+});
+
+// Event kinds a "safe" design must survive in a non--mapxf host. INIT is left out on purpose: regs[]
+// designs zero R16–R31 in kvm_vcpu_reset's memset while fpstate keeps them (see the INIT test below).
+const SAFE_KINDS = ["guest-xsetbv", "guest-write", "guest-read", "guest-wrmsrns-imm", "guest-rdmsr-imm", "guest-cpuid", "guest-hlt", "guest-io", "nmi", "preempt", "get-xsave", "set-xsave", "get-regs", "set-regs", "set-xcrs", "migrate", "reset"] as const;
+
+describe("designs agree on what the guest sees (non--mapxf host)", () => {
+  for (const design of ["fpstate", "asm-conditional", "hw-xcr0-switch"]) {
+    const m = machine(design, false, { alphabet: { include: [...SAFE_KINDS], migrateTo: ["fpstate", "asm-conditional"] } });
+    ftest.prop([seqArb(m, 12)], { numRuns: 60 })(`${design}: no violation on random sequences`, (events) => {
+      const { violations } = run(m, events);
+      expect(violations.map((v) => `${v.invariant}@${v.site}: ${v.message}`)).toEqual([]);
+    });
+  }
+});
+
+describe("designs the discussion rejected fail for the reason given", () => {
+  test("c-xfeatures: the WRMSRNS-imm fastpath reads a stale regs[16] (Chang)", () => {
+    const { violations } = run(machine("c-xfeatures"), [
+      { kind: "guest-xsetbv", value: "0xe02e7" },
+      { kind: "guest-wrmsrns-imm", reg: "r16", value: "0x1111" },
+    ]);
+    expect(violations[0]).toMatchObject({ invariant: "cache-coherence", site: "x86:fastpath" });
+  });
+
+  test("asm-unconditional: PUSH2/POP2 #UD while an APX-off guest XCR0 is live (Andrew Cooper)", () => {
+    const { violations } = run(machine("asm-unconditional"), [{ kind: "guest-io" }]);
+    expect(violations.map((v) => `${v.invariant}@${v.site}`)).toEqual(["no-host-ud@vmx:asm-before-vmenter", "no-host-ud@vmx:asm-after-vmexit"]);
+    // With APX enabled in the guest the same design is clean.
+    const ok = run(machine("asm-unconditional"), [{ kind: "guest-xsetbv", value: "0xe02e7" }, { kind: "guest-write", reg: "r16", value: "0x5" }, { kind: "guest-read", reg: "r16" }]);
+    // Only the run that executes the XSETBV (its guest XCR0 is still FP) faults; afterwards the design is clean.
+    expect(ok.violations.every((v) => v.event.kind === "guest-xsetbv" && v.invariant === "no-host-ud")).toBe(true);
+  });
+
+  test("early-xcr0 switches EGPRs next to kvm_load_xfeatures too, so the fastpath still reads regs[] early", () => {
+    const { violations } = run(machine("early-xcr0"), [
+      { kind: "guest-xsetbv", value: "0xe02e7" },
+      { kind: "guest-wrmsrns-imm", reg: "r16", value: "0x2222" },
+    ]);
+    expect(violations[0]).toMatchObject({ invariant: "cache-coherence", site: "x86:fastpath" });
+  });
+
+  test("early-xcr0-misordered: the EGPR load after the real guest XCR0 #UDs (Sean)", () => {
+    const { violations } = run(machine("early-xcr0-misordered"), [{ kind: "guest-io" }]);
+    expect(violations[0]).toMatchObject({ invariant: "no-host-ud", site: "x86:load-guest-xfeatures" });
+  });
+
+  test("-mapxf host: every design but the hardware XCR0 switch runs C with XCR0.APX=0", () => {
+    for (const d of ["fpstate", "c-xfeatures", "early-xcr0", "asm-conditional"]) {
+      const { violations } = run(machine(d, true), [{ kind: "guest-io" }]);
+      expect(violations.some((v) => v.invariant === "apxf-c-needs-apx"), d).toBe(true);
+    }
+    expect(run(machine("hw-xcr0-switch", true), [{ kind: "guest-io" }, { kind: "guest-xsetbv", value: "0xe02e7" }, { kind: "guest-write", reg: "r16", value: "0x1" }, { kind: "guest-read", reg: "r16" }]).violations).toEqual([]);
+  });
+
+  test("fpstate in a -mapxf host: C code clobbers the guest's live R16–R31 (the objection to position 1)", () => {
+    const m = machine("fpstate", true);
+    const s = run(m, [{ kind: "set-xcrs", xcr0: "0xe02e7" }, { kind: "guest-write", reg: "r16", value: "0x77" }]);
+    const { violations } = run(m, [{ kind: "set-xcrs", xcr0: "0xe02e7" }, { kind: "guest-write", reg: "r16", value: "0x77" }, { kind: "guest-read", reg: "r16" }]);
+    void s;
+    expect(violations.some((v) => v.invariant === "no-leak" || v.invariant === "guest-integrity")).toBe(true);
+  });
+});
+
+describe("uncertain facts are options whose alternatives change the outcome", () => {
+  const seq: KvmxEvent[] = [
+    { kind: "guest-xsetbv", value: "0xe02e7" },
+    { kind: "guest-write", reg: "r16", value: "0x1111" },
+    { kind: "set-xsave" }, // XSTATE_BV[19] = 0
+    { kind: "guest-read", reg: "r16" },
+    { kind: "get-xsave" },
+  ];
+  test("setXsaveApxAbsent: both behaviours are internally consistent, and they differ in what the guest reads", () => {
+    for (const alt of ["leave-unchanged", "init-zeros"] as const) {
+      const m = machine("asm-conditional", false, { options: { setXsaveApxAbsent: alt } });
+      const trace: TraceStep[] = [];
+      let s = m.initialState();
+      for (const e of seq) {
+        const r = m.apply(s, e, e.kind === "guest-read" ? trace : undefined);
+        expect(r.violations).toEqual([]);
+        s = r.state;
+      }
+      const read = trace.find((t) => t.site === "guest")!.description;
+      expect(read).toContain(alt === "init-zeros" ? "r16 = 0x0" : "r16 = 0x1111");
+    }
+  });
+
+  test("egprInitValue=kept: INIT zeroes regs[16..31] (memset) but not the fpstate — the designs disagree", () => {
+    const ev: KvmxEvent[] = [
+      { kind: "set-xcrs", xcr0: "0xe02e7" },
+      { kind: "guest-write", reg: "r16", value: "0x1111" },
+      { kind: "init" },
+      { kind: "guest-read", reg: "r16" },
+    ];
+    expect(run(machine("fpstate"), ev).violations).toEqual([]);
+    expect(run(machine("asm-conditional"), ev).violations[0]).toMatchObject({ invariant: "guest-integrity" });
+    expect(run(machine("asm-conditional", false, { options: { egprInitValue: "zeros" } }), ev).violations).toEqual([]);
+  });
+
+  test("xcr0ApxDisable=clear: KVM keeps regs[] across the toggle, so the guest sees stale values", () => {
+    const ev: KvmxEvent[] = [
+      { kind: "guest-xsetbv", value: "0xe02e7" },
+      { kind: "guest-write", reg: "r16", value: "0x1111" },
+      { kind: "guest-xsetbv", value: "0x602e7" },
+      { kind: "guest-xsetbv", value: "0xe02e7" },
+      { kind: "guest-read", reg: "r16" },
+    ];
+    expect(run(machine("asm-conditional"), ev).violations).toEqual([]);
+    expect(run(machine("asm-conditional", false, { options: { xcr0ApxDisable: "clear" } }), ev).violations[0]).toMatchObject({ invariant: "guest-integrity" });
+  });
+});
