@@ -88,6 +88,14 @@ export const ASSUMPTIONS = {
     tag: "[?]",
     fact: "INIT leaves XSAVE-managed state alone, so R16–R31 keep their values (KVM's regs[] memset would zero them)",
   }),
+  /** FACTS.md §5 (not stated): what the TDX module leaves in R16–R31 after a TD exit when XFAM has APX. */
+  tdxModuleHostEgprs: spec({
+    name: "tdxModuleHostEgprs",
+    alternatives: ["restored", "cleared"],
+    default: "restored",
+    tag: "[?]",
+    fact: "TD exit (TDH.VP.ENTER return): host R16–R31 restored like the other SEAMCALL-preserved GPRs, or cleared to 0",
+  }),
 } as const;
 
 export type AssumptionName = keyof typeof ASSUMPTIONS;

@@ -9,3 +9,7 @@ export * from "./nested/vmcs12.js";
 export * from "./nested/switch-vmcs.js";
 export * from "./nested/nested-vmx.js";
 export * from "./nested/nested-backend.js";
+export * from "./tdx/td-state.js";
+export * from "./tdx/tdvmcall.js";
+export * from "./tdx/tdx-run.js";
+export * from "./tdx/tdx-backend.js";
