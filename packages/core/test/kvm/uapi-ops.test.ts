@@ -1,0 +1,177 @@
+import { describe, expect, test } from "vitest";
+import { cpuProfile } from "../../src/cpu/cpu-profiles.js";
+import { XFEATURE_MASK } from "../../src/cpu/xfeatures.js";
+import { KVM_SUPPORTED_XCR0 } from "../../src/cpu/xcr0-rules.js";
+import { createVcpu } from "../../src/kvm/vcpu.js";
+import { withOptions, type ModelOptions } from "../../src/model-options.js";
+import {
+  kvmCheckSyncRegs, kvmGetRegs, kvmGetXcrs, kvmGetXsave, kvmSetRegs, kvmSetXcrs, kvmSetXsave, kvmXsave2Size,
+  type VcpuIoctlCtx,
+} from "../../src/kvm/uapi-ops.js";
+import { markAvailable } from "../../src/kvm/register-cache.js";
+import type { EgprHome } from "../../src/kvm/designs.js";
+
+function ctxFor(opts: { home?: EgprHome; options?: Partial<ModelOptions>; protectedState?: boolean; profile?: string } = {}) {
+  const profile = cpuProfile(opts.profile ?? "dmr");
+  const supported = profile.supportedXcr0 & KVM_SUPPORTED_XCR0;
+  const home = opts.home ?? "regs";
+  const vcpu = createVcpu({ id: 0, design: "t", egprsInRegs: home === "regs", fpstateHasApx: home === "fpstate", cpuid: { xcr0Mask: supported, apx: true } });
+  const warnings: string[] = [];
+  const ctx: VcpuIoctlCtx = {
+    vcpu, profile, supportedXcr0: supported, options: withOptions(opts.options), egprHome: home,
+    protectedState: opts.protectedState ?? false, guestTag: 16,
+    cacheReg: (reg) => markAvailable(vcpu, reg), warn: (m) => warnings.push(m),
+  };
+  return { ctx, vcpu, warnings };
+}
+
+const imageWith = (c: VcpuIoctlCtx, edit: (bytes: Uint8Array, dv: DataView) => void): Uint8Array => {
+  const r = kvmGetXsave(c, kvmXsave2Size(c));
+  if (!r.ok) throw new Error(r.reason);
+  const b = r.value.image.bytes.slice();
+  edit(b, new DataView(b.buffer));
+  return b;
+};
+
+describe("KVM_GET_XSAVE / KVM_GET_XSAVE2", () => {
+  test("XSAVE2 size is max(4096, standard size of supported XCR0); GET_XSAVE with 4096 fails when AMX makes it bigger", () => {
+    const { ctx } = ctxFor();
+    expect(kvmXsave2Size(ctx)).toBe(2816 + 8192);
+    const r = kvmGetXsave(ctx, 4096);
+    expect(r.ok ? "ok" : r.errno).toBe("EINVAL");
+    const spr = ctxFor({ profile: "spr" }).ctx;
+    expect(kvmXsave2Size(spr)).toBe(4096);
+    expect(kvmGetXsave(spr, 4096).ok).toBe(true);
+  });
+
+  test("init legacy fields for absent FP/SSE, XCOMP_BV 0, component 19 synthesised from regs[16..31]", () => {
+    const { ctx, vcpu } = ctxFor();
+    vcpu.regs[16] = 0x1616n;
+    vcpu.regs[31] = 0x3131n;
+    const r = kvmGetXsave(ctx, kvmXsave2Size(ctx));
+    if (!r.ok) throw new Error(r.reason);
+    const img = r.value.image;
+    expect(img.fcw).toBe(0x37f);
+    expect(img.mxcsr).toBe(0x1f80);
+    expect(img.xcompBv).toBe(0n);
+    expect(img.xstateBv & XFEATURE_MASK.APX).toBe(XFEATURE_MASK.APX); // regs[] design: always reported
+    expect(img.apxRegisters()![0]).toBe(0x1616n);
+    expect(img.apxRegisters()![15]).toBe(0x3131n);
+    expect(img.xstateBv & XFEATURE_MASK.PKRU).toBe(XFEATURE_MASK.PKRU); // from KVM's pkru
+  });
+
+  test("fpstate home: XSTATE_BV[19] only when the fpstate holds component 19", () => {
+    const { ctx, vcpu } = ctxFor({ home: "fpstate" });
+    let r = kvmGetXsave(ctx, kvmXsave2Size(ctx));
+    expect(r.ok && r.value.image.xstateBv & XFEATURE_MASK.APX).toBe(0n);
+    vcpu.fpstate.xstateBv |= XFEATURE_MASK.APX;
+    vcpu.fpstate.egpr[0] = 0x42n;
+    r = kvmGetXsave(ctx, kvmXsave2Size(ctx));
+    expect(r.ok && r.value.image.apxRegisters()![0]).toBe(0x42n);
+  });
+
+  test("a guest whose CPUID lacks APX never sees component 19 in GET", () => {
+    const { ctx, vcpu } = ctxFor();
+    vcpu.cpuid = { xcr0Mask: ctx.supportedXcr0 & ~XFEATURE_MASK.APX, apx: false };
+    vcpu.regs[16] = 0x99n;
+    const r = kvmGetXsave(ctx, kvmXsave2Size(ctx));
+    expect(r.ok && r.value.image.xstateBv & XFEATURE_MASK.APX).toBe(0n);
+    expect(r.ok && r.value.image.apxRegisters()![0]).toBe(0n);
+  });
+});
+
+describe("KVM_SET_XSAVE", () => {
+  test("-EINVAL rules: XSTATE_BV outside KVM-supported, XCOMP_BV ≠ 0, reserved header byte, MXCSR reserved bits", () => {
+    const { ctx } = ctxFor();
+    const errno = (b: Uint8Array) => {
+      const r = kvmSetXsave(ctx, b, 16);
+      return r.ok ? "ok" : r.errno;
+    };
+    expect(errno(imageWith(ctx, () => undefined))).toBe("ok");
+    expect(errno(imageWith(ctx, (_b, dv) => dv.setBigUint64(512, XFEATURE_MASK.BNDREGS | 3n, true)))).toBe("EINVAL");
+    expect(errno(imageWith(ctx, (_b, dv) => dv.setBigUint64(520, 1n, true)))).toBe("EINVAL");
+    expect(errno(imageWith(ctx, (b) => (b[560] = 1)))).toBe("EINVAL");
+    expect(errno(imageWith(ctx, (_b, dv) => { dv.setBigUint64(512, 3n, true); dv.setUint32(24, 0x1_0000, true); }))).toBe("EINVAL");
+    // MXCSR is only checked when FP/SSE/YMM are present.
+    expect(errno(imageWith(ctx, (_b, dv) => { dv.setBigUint64(512, 0n, true); dv.setUint32(24, 0x1_0000, true); }))).toBe("ok");
+  });
+
+  test("XSTATE_BV is checked against KVM-supported, not guest-supported XCR0", () => {
+    const { ctx, vcpu } = ctxFor();
+    vcpu.cpuid = { xcr0Mask: 3n, apx: false };
+    const r = kvmSetXsave(ctx, imageWith(ctx, (_b, dv) => dv.setBigUint64(512, 3n | XFEATURE_MASK.APX, true)), 16);
+    expect(r.ok).toBe(true);
+  });
+
+  test("component 19 present: regs[16..31] set; absent: ASSUMPTIONS.setXsaveApxAbsent decides", () => {
+    for (const alt of ["leave-unchanged", "init-zeros"] as const) {
+      const { ctx, vcpu } = ctxFor({ options: { setXsaveApxAbsent: alt } });
+      const set = imageWith(ctx, (_b, dv) => { dv.setBigUint64(512, 3n | XFEATURE_MASK.APX, true); dv.setBigUint64(960, 0xabcn, true); });
+      expect(kvmSetXsave(ctx, set, 16).ok).toBe(true);
+      expect(vcpu.regs[16]).toBe(0xabcn);
+      const absent = imageWith(ctx, (_b, dv) => dv.setBigUint64(512, 3n, true));
+      expect(kvmSetXsave(ctx, absent, 16).ok).toBe(true);
+      expect(vcpu.regs[16]).toBe(alt === "init-zeros" ? 0n : 0xabcn);
+    }
+  });
+
+  test("PKRU changes only when its XSTATE_BV bit is set", () => {
+    const { ctx, vcpu } = ctxFor();
+    vcpu.pkru = 0x55;
+    expect(kvmSetXsave(ctx, imageWith(ctx, (_b, dv) => { dv.setBigUint64(512, 3n, true); dv.setUint32(2688, 0x77, true); }), 16).ok).toBe(true);
+    expect(vcpu.pkru).toBe(0x55);
+    expect(kvmSetXsave(ctx, imageWith(ctx, (_b, dv) => { dv.setBigUint64(512, 3n | XFEATURE_MASK.PKRU, true); dv.setUint32(2688, 0x77, true); }), 16).ok).toBe(true);
+    expect(vcpu.pkru).toBe(0x77);
+  });
+
+  test("SET-then-GET round-trips the non-APX bytes userspace set", () => {
+    const { ctx } = ctxFor();
+    const img = imageWith(ctx, (b, dv) => { dv.setBigUint64(512, 7n, true); b[600] = 0xee; b[32] = 0x12; });
+    expect(kvmSetXsave(ctx, img, 16).ok).toBe(true);
+    const back = kvmGetXsave(ctx, kvmXsave2Size(ctx));
+    expect(back.ok && back.value.image.bytes[600]).toBe(0xee);
+    expect(back.ok && back.value.image.bytes[32]).toBe(0x12);
+  });
+
+  test("protected vCPUs: every state ioctl is -EINVAL", () => {
+    const { ctx } = ctxFor({ protectedState: true });
+    for (const r of [kvmGetXsave(ctx), kvmSetXsave(ctx, new Uint8Array(4096), 16), kvmGetXcrs(ctx), kvmSetXcrs(ctx, { nrXcrs: 1, flags: 0, xcrs: [] }), kvmGetRegs(ctx)]) {
+      expect(r.ok ? "ok" : r.errno).toBe("EINVAL");
+    }
+  });
+});
+
+describe("KVM_GET/SET_XCRS, KVM_GET/SET_REGS, sync_regs", () => {
+  test("SET_XCRS: nr_xcrs > 16 or flags → EINVAL; __kvm_set_xcr failure → EINVAL; other indices ignored", () => {
+    const { ctx, vcpu } = ctxFor();
+    const e = (x: Parameters<typeof kvmSetXcrs>[1]) => { const r = kvmSetXcrs(ctx, x); return r.ok ? "ok" : r.errno; };
+    expect(e({ nrXcrs: 17, flags: 0, xcrs: [] })).toBe("EINVAL");
+    expect(e({ nrXcrs: 1, flags: 1, xcrs: [{ xcr: 0, value: 3n }] })).toBe("EINVAL");
+    expect(e({ nrXcrs: 1, flags: 0, xcrs: [{ xcr: 0, value: 2n }] })).toBe("EINVAL"); // FP clear
+    expect(e({ nrXcrs: 2, flags: 0, xcrs: [{ xcr: 1, value: 0xffn }, { xcr: 0, value: 7n }] })).toBe("ok");
+    expect(vcpu.xcr0).toBe(7n);
+    const g = kvmGetXcrs(ctx);
+    expect(g.ok && g.value).toEqual({ nrXcrs: 1, flags: 0, xcrs: [{ xcr: 0, value: 7n }] });
+  });
+
+  test("SET_REGS: GPRs without dirty bits, RSP/RIP dirty, RFLAGS | 0x2; GET_REGS in struct order", () => {
+    const { ctx, vcpu } = ctxFor();
+    vcpu.regsDirty = 0n;
+    const regs = Object.fromEntries(["rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip", "rflags"].map((k, i) => [k, BigInt(i + 1)]));
+    expect(kvmSetRegs(ctx, regs as never, 16).ok).toBe(true);
+    expect(vcpu.regs[3]).toBe(2n); // rbx is kvm_regs field 1, enum 3
+    expect(vcpu.regsDirty).toBe((1n << 4n) | (1n << BigInt(vcpu.layout.RIP)));
+    expect(vcpu.rflags).toBe(18n | 2n);
+    const g = kvmGetRegs(ctx);
+    expect(g.ok && Object.keys(g.value)).toEqual(["rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip", "rflags"]);
+    expect(g.ok && g.value.rsp).toBe(7n);
+  });
+
+  test("sync_regs: bits outside REGS|SREGS|EVENTS → EINVAL; any bit for protected vCPUs", () => {
+    expect(kvmCheckSyncRegs(7, 7, false).ok).toBe(true);
+    expect(kvmCheckSyncRegs(8, 0, false).ok).toBe(false);
+    expect(kvmCheckSyncRegs(0, 16, false).ok).toBe(false);
+    expect(kvmCheckSyncRegs(1, 0, true).ok).toBe(false);
+    expect(kvmCheckSyncRegs(0, 0, true).ok).toBe(true);
+  });
+});
