@@ -3,10 +3,10 @@
  * core, uapi and check receive the backend they run on. Add a backend by adding it to BACKENDS.
  */
 import type { VendorOps } from "@kvmx/core";
-import { vmxBackend } from "@kvmx/vmx";
+import { tdxBackend, vmxBackend, vmxNestedBackend } from "@kvmx/vmx";
 import { sevEsBackend, svmApxBackend, svmBackend } from "@kvmx/svm";
 
-export const BACKENDS: readonly VendorOps[] = [vmxBackend, svmBackend, svmApxBackend, sevEsBackend];
+export const BACKENDS: readonly VendorOps[] = [vmxBackend, vmxNestedBackend, tdxBackend, svmBackend, svmApxBackend, sevEsBackend];
 
 export function backendByName(name: string): VendorOps | undefined {
   return BACKENDS.find((b) => b.name === name);
