@@ -9,7 +9,7 @@
  * because the hypervisor emulates them (FACTS.md §6: "CR4.OSXSAVE=0 → #UD before any exit").
  */
 import { DEFAULT_MODEL_OPTIONS, type ModelOptions } from "../model-options.js";
-import { hasCpuidFeature, supportedXcr0FromCpuid, type CpuidResult } from "./cpuid.js";
+import { CPUID_FEATURE, type CpuidFeatureName, type CpuidResult } from "./cpuid.js";
 import { EGPR_FIRST, NR_GPRS } from "./gpr.js";
 import { INSTRUCTIONS, usesApxEncoding, type Instruction, type MemOperand } from "./instructions.js";
 import type { PhysicalCpu } from "./physical-cpu.js";
@@ -57,6 +57,18 @@ export interface ExecEnv {
   intercepts?(insn: Instruction): boolean;
   /** Model assumptions (ASSUMPTIONS table); DEFAULT_MODEL_OPTIONS when absent. */
   readonly options?: ModelOptions;
+}
+
+/** A CPUID feature bit as this CPU (env) reports it. */
+function envHas(env: ExecEnv, name: CpuidFeatureName): boolean {
+  const f = CPUID_FEATURE[name];
+  return ((env.cpuid(f.leaf, f.subleaf)[f.reg] >>> f.bit) & 1) === 1;
+}
+
+/** CPUID.(0xD,0) EDX:EAX: the XCR0 bits XSETBV accepts on this CPU. */
+function envSupportedXcr0(env: ExecEnv): bigint {
+  const r = env.cpuid(0xd, 0);
+  return (BigInt(r.edx >>> 0) << 32n) | BigInt(r.eax >>> 0);
 }
 
 const ud = (reason: string): ExecOutcome => ({ kind: "fault", vector: "UD", reason });
@@ -128,7 +140,7 @@ function decodeTimeFault(cpu: PhysicalCpu, i: Instruction, env: ExecEnv): ExecOu
       return undefined;
     case "rdmsr-imm":
     case "wrmsrns-imm":
-      if (!hasCpuidFeature(env.cpuid.bind(env), "MSR_IMM")) return ud(`${i.op} on a CPU without MSR_IMM`);
+      if (!envHas(env, "MSR_IMM")) return ud(`${i.op} on a CPU without MSR_IMM`);
       return undefined;
     case "vmcall":
       if (!env.intercepts?.(i)) return ud("vmcall outside a guest that a hypervisor intercepts");
@@ -186,7 +198,7 @@ export function execute(cpu: PhysicalCpu, i: Instruction, env: ExecEnv): ExecOut
     case "xsetbv": {
       const index = Number((cpu.gpr[RCX] ?? 0n) & MASK32);
       const value = edxEax(cpu);
-      const failed = archXsetbvCheck(index, value, supportedXcr0FromCpuid(env.cpuid.bind(env)));
+      const failed = archXsetbvCheck(index, value, envSupportedXcr0(env));
       if (failed) return gp(`xsetbv: ${failed} (${describeXcr0Rule(failed)})`);
       const wasApx = hasApx(cpu.xcr0);
       cpu.xcr0 = value;
@@ -199,7 +211,7 @@ export function execute(cpu: PhysicalCpu, i: Instruction, env: ExecEnv): ExecOut
     case "xgetbv": {
       const index = Number((cpu.gpr[RCX] ?? 0n) & MASK32);
       if (index === 0) writeEdxEax(cpu, cpu.xcr0, env.actor);
-      else if (index === 1 && hasCpuidFeature(env.cpuid.bind(env), "XGETBV_ECX1")) writeEdxEax(cpu, cpu.xcr0 & cpu.xinuse, env.actor);
+      else if (index === 1 && envHas(env, "XGETBV_ECX1")) writeEdxEax(cpu, cpu.xcr0 & cpu.xinuse, env.actor);
       else return gp(`xgetbv with ECX=${index}`);
       return OK;
     }
@@ -335,7 +347,7 @@ function xrstor(cpu: PhysicalCpu, m: MemOperand, env: ExecEnv): ExecOutcome {
   const compacted = (xcompBv >> 63n) !== 0n;
   let apxOffset: number;
   if (compacted) {
-    if (!hasCpuidFeature(env.cpuid.bind(env), "XSAVEC")) return gp("xrstor: compacted form on a CPU without XSAVEC");
+    if (!envHas(env, "XSAVEC")) return gp("xrstor: compacted form on a CPU without XSAVEC");
     const comp = xcompBv & ~(1n << 63n);
     if ((comp & ~cpu.xcr0) !== 0n) return gp(`xrstor: XCOMP_BV 0x${xcompBv.toString(16)} has bits outside XCR0`);
     if ((xstateBv & ~comp) !== 0n) return gp(`xrstor: XSTATE_BV 0x${xstateBv.toString(16)} has bits outside XCOMP_BV`);

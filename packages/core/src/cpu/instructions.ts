@@ -346,7 +346,28 @@ export function namedGprs(i: Instruction): number[] {
 
 /** Whether the instruction names any of R16–R31 (FACTS.md §1 access gate). */
 export function touchesEgpr(i: Instruction): boolean {
-  return namedGprs(i).some((r) => r >= 16);
+  // Allocation-free: the executor asks this for every instruction it runs.
+  switch (i.op) {
+    case "mov-r64-imm64":
+    case "rdmsr-imm":
+      return i.dst >= 16;
+    case "mov-r64-r64":
+      return i.dst >= 16 || i.src >= 16;
+    case "mov-m64-r64":
+      return i.mem.base >= 16 || i.src >= 16;
+    case "mov-r64-m64":
+      return i.dst >= 16 || i.mem.base >= 16;
+    case "push2":
+    case "pop2":
+      return i.first >= 16 || i.second >= 16;
+    case "wrmsrns-imm":
+      return i.src >= 16;
+    case "xsave":
+    case "xrstor":
+      return i.mem.base >= 16;
+    default:
+      return false;
+  }
 }
 
 /**
