@@ -70,8 +70,15 @@ export const REAL_STEP_KINDS = [
 const TOP_KEYS = ["name", "description", "model", "steps"] as const;
 const REG_NAMES: readonly string[] = KVM_REGS_FIELDS;
 
+/** The source text of the scalar at `path` (YAML reads 0xffffffffffffffff as a lossy float; the text is exact). */
+function scalarText(src: YamlSource, path: YamlPath): string | undefined {
+  const node = src.doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
+  return node?.range ? src.text.slice(node.range[0], node.range[1]) : undefined;
+}
+
 function u64(src: YamlSource, v: unknown, path: YamlPath, what: string): bigint {
   if (typeof v === "number" && Number.isSafeInteger(v) && v >= 0) return BigInt(v);
+  if (typeof v === "number") v = scalarText(src, path) ?? v;
   if (typeof v === "string" && /^(0x[0-9a-fA-F]+|[0-9]+)$/.test(v.trim())) {
     const x = BigInt(v.trim());
     if (x >> 64n === 0n) return x;
