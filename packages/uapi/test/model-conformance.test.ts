@@ -1,0 +1,9 @@
+import { vmxBackend } from "@kvmx/vmx";
+import { ModelKvm } from "../src/model/model-kvm.js";
+import { kvmConformance } from "./api-conformance.js";
+
+/**
+ * The simulated /dev/kvm (spr profile, VMX backend) against the same conformance suite the real
+ * binding runs: one API, two kernels, one set of expectations (FACTS.md §6, §8).
+ */
+kvmConformance("simulated /dev/kvm (spr, vmx)", () => new ModelKvm({ backend: vmxBackend, cpu: "spr" }), undefined);
