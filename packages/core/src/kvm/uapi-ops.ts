@@ -84,14 +84,18 @@ export function kvmGetXsave(ctx: VcpuIoctlCtx, size: number = KVM_XSAVE_SIZE): U
   const v = ctx.vcpu;
   const image = new XsaveImage(new Uint8Array(size), layout, ctx.profile.name);
   const rest = restTable[v.fpstate.restId]!;
-  if (rest.bytes.length) image.bytes.set(rest.bytes.subarray(0, Math.min(size, rest.bytes.length)));
   const mask = vcpuGuestSupportedXcr0(v, ctx.supportedXcr0) | XFEATURE_MASK_FPSSE;
   let xstateBv = (rest.xstateBv | (v.fpstate.xstateBv & ~XFEATURE_MASK.APX)) & mask & ~XFEATURE_MASK.APX & ~PKRU_MASK;
-  // Components not in XSTATE_BV are zero-filled (gaps included: everything past the header we do not set).
-  for (const c of layout.components) {
-    if (c.index >= 2 && (xstateBv & (1n << BigInt(c.index))) === 0n) image.bytes.fill(0, c.offset, c.offset + c.size);
+  // Built fresh: the legacy area and present components come from the fpstate; header, absent
+  // components and every gap between components are zero (copy_xstate_to_uabi_buf's fill_gap).
+  if (rest.bytes.length) {
+    image.bytes.set(rest.bytes.subarray(0, 512));
+    for (const c of layout.components) {
+      if (c.index >= 2 && (xstateBv & (1n << BigInt(c.index))) !== 0n && c.offset + c.size <= rest.bytes.length) {
+        image.bytes.set(rest.bytes.subarray(c.offset, c.offset + c.size), c.offset);
+      }
+    }
   }
-  image.bytes.fill(0, XSAVE_EXTENDED_OFFSET - 64, XSAVE_EXTENDED_OFFSET);
   if ((xstateBv & XFEATURE_MASK.FP) === 0n) {
     image.bytes.fill(0, 0, 24);
     image.bytes.fill(0, 32, 160);

@@ -175,3 +175,17 @@ describe("KVM_GET/SET_XCRS, KVM_GET/SET_REGS, sync_regs", () => {
     expect(kvmCheckSyncRegs(0, 0, true).ok).toBe(true);
   });
 });
+
+describe("KVM_GET_XSAVE zero-fills gaps", () => {
+  test("bytes userspace put in a gap or an absent component come back as zero", () => {
+    const { ctx } = ctxFor();
+    // 832..959 lies between YMM (576..831) and APX (960..): a gap on an APX part without MPX.
+    const img = imageWith(ctx, (b, dv) => { dv.setBigUint64(512, 3n, true); b[900] = 0xaa; b[600] = 0xbb; b[100] = 0xcc; });
+    expect(kvmSetXsave(ctx, img, 16).ok).toBe(true);
+    const back = kvmGetXsave(ctx, kvmXsave2Size(ctx));
+    if (!back.ok) throw new Error(back.reason);
+    expect(back.value.image.bytes[900]).toBe(0);
+    expect(back.value.image.bytes[600]).toBe(0); // YMM absent from XSTATE_BV
+    expect(back.value.image.bytes[100]).toBe(0xcc); // legacy area (SSE present) kept
+  });
+});
