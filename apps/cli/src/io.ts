@@ -1,6 +1,8 @@
 /** Where a command writes. Tests pass a capturing Io; the binary passes the process streams. */
 export interface Io {
   out(text: string): void;
+  /** Writes raw bytes to standard output (binary formats such as `xsave encode --output bin`). */
+  outBytes(data: Uint8Array): void;
   err(text: string): void;
   /** Reads a whole input file, "-" meaning standard input. */
   readInput(path: string): Promise<Buffer>;
@@ -11,6 +13,7 @@ export interface Io {
 
 export const processIo: Io = {
   out: (text) => void process.stdout.write(text),
+  outBytes: (data) => void process.stdout.write(data),
   err: (text) => void process.stderr.write(text),
   readInput: async (path) => {
     const { readFile } = await import("node:fs/promises");

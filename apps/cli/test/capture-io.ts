@@ -4,8 +4,10 @@ import type { Io } from "../src/io.js";
 export function captureIo(inputs: Record<string, Buffer | string> = {}) {
   let out = "";
   let err = "";
-  const io: Io & { stdout(): string; stderr(): string } = {
+  const bytes: Uint8Array[] = [];
+  const io: Io & { stdout(): string; stderr(): string; stdoutBytes(): Buffer } = {
     out: (t) => void (out += t),
+    outBytes: (d) => void bytes.push(Uint8Array.from(d)),
     err: (t) => void (err += t),
     readInput: async (path) => {
       const v = inputs[path];
@@ -16,6 +18,7 @@ export function captureIo(inputs: Record<string, Buffer | string> = {}) {
     stderrIsTty: false,
     cwd: process.cwd(),
     stdout: () => out,
+    stdoutBytes: () => Buffer.concat(bytes),
     stderr: () => err,
   };
   return io;

@@ -1,6 +1,5 @@
 import {
   InputError,
-  KvmxError,
   bytesToHex,
   componentName,
   decodeXsave,
@@ -133,7 +132,7 @@ export function register(program: Command, io: Io): void {
     .command("encode")
     .description("turn `kvmx xsave decode --json` output back into the image bytes")
     .argument("<file>", "JSON file, or - for standard input")
-    .option("--output <format>", "hex or bin (default: hex on stdout, bin with --out-file)")
+    .option("--output <format>", "hex or bin (default: hex on standard output, bin with --out-file)")
     .option("--out-file <path>", "write the image to this file instead of stdout")
     .action(async (file: string, opts: EncodeOptions) => {
       const where = file === "-" ? "<stdin>" : file;
@@ -154,8 +153,7 @@ export function register(program: Command, io: Io): void {
         await writeFile(resolve(io.cwd, opts.outFile), data);
         return;
       }
-      // Io.out carries text; raw bytes on a text stream would be re-encoded, so binary needs --out-file.
-      if (output === "bin") throw new KvmxError("binary output needs --out-file (standard output is text here); use --output hex", "usage");
-      io.out(bytesToHex(bytes) + "\n");
+      if (output === "bin") io.outBytes(bytes);
+      else io.out(bytesToHex(bytes) + "\n");
     });
 }
