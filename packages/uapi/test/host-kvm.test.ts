@@ -61,7 +61,7 @@ describe("the real binding without a KVM device", () => {
 
   it("a pointer ioctl on a real fd reports the kernel's errno", () => {
     const fd = libc().open("/dev/null", O_RDWR | O_CLOEXEC, 0);
-    const f = new KvmFd(fd, "/dev/null");
+    const f = new KvmFd(fd, "/dev/null", libc());
     expect(() => f.ioctlPtr("KVM_SET_XCRS", new Uint8Array(392))).toThrow(/KVM_SET_XCRS: ENOTTY/);
     expect(f.tryIoctlPtr("KVM_GET_REGS", new Uint8Array(144))).toEqual({ result: -1, errno: 25 });
     f.close();
@@ -86,7 +86,7 @@ describe("the real binding without a KVM device", () => {
   });
 
   it("a Mapping is writable, and after unmap it is gone from /proc/self/maps and its view refuses access", () => {
-    const m = Mapping.map("test", 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+    const m = Mapping.map(libc(), "test", 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1);
     m.bytes[8191] = 7;
     expect(m.bytes[8191]).toBe(7);
     const start = m.address.toString(16);
@@ -99,7 +99,7 @@ describe("the real binding without a KVM device", () => {
   });
 
   it("a failed mmap is a KvmError with the errno", () => {
-    expect(() => Mapping.map("zero", 0, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1)).toThrow(/mmap zero: EINVAL/);
+    expect(() => Mapping.map(libc(), "zero", 0, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1)).toThrow(/mmap zero: EINVAL/);
   });
 });
 

@@ -1,6 +1,6 @@
 import { KvmError } from "../errors.js";
 import { KVM_IOCTL, writesCallerData, type KvmIoctlName } from "../ioctls.js";
-import { libc } from "./libc.js";
+import type { Libc } from "./libc.js";
 
 /**
  * A KVM file descriptor owned by one object: ioctls by name, failures as KvmError, and a close
@@ -11,6 +11,7 @@ export class KvmFd {
   constructor(
     fd: number,
     readonly what: string,
+    readonly libc: Libc,
   ) {
     this.#fd = fd;
   }
@@ -26,28 +27,28 @@ export class KvmFd {
 
   /** An ioctl with an integer (or no) argument; returns the kernel's non-negative result. */
   ioctlInt(name: KvmIoctlName, arg = 0): number {
-    const r = libc().ioctlInt(this.fd, KVM_IOCTL[name], arg);
-    if (r < 0) throw KvmError.fromIoctl(name, libc().errno(), writesCallerData(name));
+    const r = this.libc.ioctlInt(this.fd, KVM_IOCTL[name], arg);
+    if (r < 0) throw KvmError.fromIoctl(name, this.libc.errno(), writesCallerData(name));
     return r;
   }
 
   /** An ioctl whose argument points at `buf` (read, written or both by the kernel). */
   ioctlPtr(name: KvmIoctlName, buf: Uint8Array): number {
-    const r = libc().ioctlPtr(this.fd, KVM_IOCTL[name], buf);
-    if (r < 0) throw KvmError.fromIoctl(name, libc().errno(), writesCallerData(name));
+    const r = this.libc.ioctlPtr(this.fd, KVM_IOCTL[name], buf);
+    if (r < 0) throw KvmError.fromIoctl(name, this.libc.errno(), writesCallerData(name));
     return r;
   }
 
   /** Like ioctlPtr but returns the errno instead of throwing (for retry-on-E2BIG loops). */
   tryIoctlPtr(name: KvmIoctlName, buf: Uint8Array): { result: number; errno: number } {
-    const r = libc().ioctlPtr(this.fd, KVM_IOCTL[name], buf);
-    return r < 0 ? { result: r, errno: libc().errno() } : { result: r, errno: 0 };
+    const r = this.libc.ioctlPtr(this.fd, KVM_IOCTL[name], buf);
+    return r < 0 ? { result: r, errno: this.libc.errno() } : { result: r, errno: 0 };
   }
 
   close(): void {
     if (this.#fd < 0) return;
     const fd = this.#fd;
     this.#fd = -1;
-    if (libc().close(fd) < 0) throw new KvmError(`close ${this.what}`, libc().errno(), "internal");
+    if (this.libc.close(fd) < 0) throw new KvmError(`close ${this.what}`, this.libc.errno(), "internal");
   }
 }

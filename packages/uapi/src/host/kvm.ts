@@ -3,7 +3,7 @@ import { KvmError } from "../errors.js";
 import { decodeKvmCpuid2, encodeKvmCpuid2, type KvmCpuidEntry2 } from "../structs/flexible.js";
 import { closeAll } from "./close-all.js";
 import { KvmFd } from "./fd-ioctl.js";
-import { libc, O_CLOEXEC, O_RDWR } from "./libc.js";
+import { libc, O_CLOEXEC, O_RDWR, type Libc } from "./libc.js";
 import { capNumber, HostVm } from "./vm.js";
 
 export const DEFAULT_KVM_PATH = "/dev/kvm";
@@ -12,7 +12,7 @@ const E2BIG = 7;
 const CPUID_START = 256;
 const CPUID_MAX = 4096;
 
-function loadLibc() {
+function loadLibc(): Libc {
   try {
     return libc();
   } catch (err) {
@@ -26,16 +26,22 @@ export class HostKvm implements Kvm {
   readonly #vms = new Set<HostVm>();
   #mmapSize: number | undefined;
 
-  private constructor(fd: number, readonly path: string) {
-    this.#fd = new KvmFd(fd, path);
+  private constructor(
+    fd: number,
+    readonly path: string,
+    readonly libc: Libc,
+  ) {
+    this.#fd = new KvmFd(fd, path, libc);
   }
 
-  /** Opens the device; a missing or inaccessible device is KvmError category "unavailable". */
-  static open(path = DEFAULT_KVM_PATH): HostKvm {
-    const c = loadLibc();
+  /**
+   * Opens the device; a missing or inaccessible device is KvmError category "unavailable". `c` is the
+   * libc to call (koffi's by default; tests pass a simulated one to drive the error paths).
+   */
+  static open(path = DEFAULT_KVM_PATH, c: Libc = loadLibc()): HostKvm {
     const fd = c.open(path, O_RDWR | O_CLOEXEC, 0);
     if (fd < 0) throw KvmError.fromOpen(path, c.errno());
-    return new HostKvm(fd, path);
+    return new HostKvm(fd, path, c);
   }
 
   apiVersion(): number {
@@ -64,7 +70,7 @@ export class HostKvm implements Kvm {
   createVm(): HostVm {
     const mmapSize = this.vcpuMmapSize();
     const fd = this.#fd.ioctlInt("KVM_CREATE_VM", 0);
-    const vm = new HostVm(fd, mmapSize, (v) => this.#vms.delete(v));
+    const vm = new HostVm(this.libc, fd, mmapSize, (v) => this.#vms.delete(v));
     this.#vms.add(vm);
     return vm;
   }

@@ -1,5 +1,5 @@
 import { KvmError } from "../errors.js";
-import { libc, MAP_FAILED } from "./libc.js";
+import { MAP_FAILED, type Libc } from "./libc.js";
 
 /**
  * An mmap'ed range owned by one object. `bytes` is a view straight onto the mapping; after unmap()
@@ -13,18 +13,19 @@ export class Mapping {
     addr: bigint,
     readonly length: number,
     readonly what: string,
+    readonly libc: Libc,
   ) {
     this.#addr = addr;
-    this.#bytes = new Uint8Array(libc().view(addr, length));
+    this.#bytes = new Uint8Array(libc.view(addr, length));
   }
 
-  static map(what: string, length: number, prot: number, flags: number, fd: number): Mapping {
-    const addr = libc().mmap(null, length, prot, flags, fd, 0);
-    if (addr === MAP_FAILED || addr === 0n) throw new KvmError(`mmap ${what}`, libc().errno(), "internal");
+  static map(libc: Libc, what: string, length: number, prot: number, flags: number, fd: number): Mapping {
+    const addr = libc.mmap(null, length, prot, flags, fd, 0);
+    if (addr === MAP_FAILED || addr === 0n) throw new KvmError(`mmap ${what}`, libc.errno(), "internal");
     try {
-      return new Mapping(addr, length, what);
+      return new Mapping(addr, length, what, libc);
     } catch (err) {
-      libc().munmap(addr, length);
+      libc.munmap(addr, length);
       throw err;
     }
   }
@@ -46,6 +47,6 @@ export class Mapping {
   unmap(): void {
     if (this.#bytes === undefined) return;
     this.#bytes = undefined;
-    if (libc().munmap(this.#addr, this.length) < 0) throw new KvmError(`munmap ${this.what}`, libc().errno(), "internal");
+    if (this.libc.munmap(this.#addr, this.length) < 0) throw new KvmError(`munmap ${this.what}`, this.libc.errno(), "internal");
   }
 }

@@ -26,7 +26,7 @@ import type { StructName, StructValue } from "../structs/layout.js";
 import { KVM_STRUCTS } from "../structs/layout.js";
 import { closeAll } from "./close-all.js";
 import { KvmFd } from "./fd-ioctl.js";
-import { MAP_SHARED, PROT_READ, PROT_WRITE } from "./libc.js";
+import { MAP_SHARED, PROT_READ, PROT_WRITE, type Libc } from "./libc.js";
 import { Mapping } from "./mapping.js";
 import type { KvmIoctlName } from "../ioctls.js";
 
@@ -41,10 +41,10 @@ export class HostVcpu implements Vcpu {
   readonly syncRegs: SyncRegsAccess;
 
   /** Takes ownership of `fd`; closes it if the kvm_run mapping cannot be made. */
-  constructor(readonly id: number, fd: number, mmapSize: number, xsave2Size: () => number, onClose: (v: HostVcpu) => void) {
-    this.#fd = new KvmFd(fd, `vcpu ${id}`);
+  constructor(libc: Libc, readonly id: number, fd: number, mmapSize: number, xsave2Size: () => number, onClose: (v: HostVcpu) => void) {
+    this.#fd = new KvmFd(fd, `vcpu ${id}`, libc);
     try {
-      this.#run = Mapping.map(`kvm_run of vcpu ${id}`, mmapSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
+      this.#run = Mapping.map(libc, `kvm_run of vcpu ${id}`, mmapSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
     } catch (err) {
       closeAll([() => this.#fd.close()]);
       throw err;

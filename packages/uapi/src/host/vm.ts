@@ -4,7 +4,7 @@ import { KvmError } from "../errors.js";
 import { encodeStruct } from "../structs/codec.js";
 import { closeAll } from "./close-all.js";
 import { KvmFd } from "./fd-ioctl.js";
-import { MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "./libc.js";
+import { MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE, type Libc } from "./libc.js";
 import { Mapping } from "./mapping.js";
 import { HostVcpu } from "./vcpu.js";
 
@@ -54,8 +54,13 @@ export class HostVm implements Vm {
   readonly #onClose: (vm: HostVm) => void;
   #xsave2Size: number | undefined;
 
-  constructor(fd: number, mmapSize: number, onClose: (vm: HostVm) => void) {
-    this.#fd = new KvmFd(fd, "vm");
+  constructor(
+    readonly libc: Libc,
+    fd: number,
+    mmapSize: number,
+    onClose: (vm: HostVm) => void,
+  ) {
+    this.#fd = new KvmFd(fd, "vm", libc);
     this.#mmapSize = mmapSize;
     this.#onClose = onClose;
   }
@@ -68,7 +73,7 @@ export class HostVm implements Vm {
     if (!Number.isSafeInteger(size) || size <= 0 || size % PAGE !== 0 || guestPhysAddr % BigInt(PAGE) !== 0n) {
       throw new KvmError(`guest memory: size ${size} and address 0x${guestPhysAddr.toString(16)} must be page multiples`, 22, "bad-input");
     }
-    const mapping = Mapping.map(`guest memory slot ${slot}`, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1);
+    const mapping = Mapping.map(this.libc, `guest memory slot ${slot}`, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1);
     try {
       const region = encodeStruct("kvm_userspace_memory_region", {
         slot,
@@ -90,7 +95,7 @@ export class HostVm implements Vm {
   createVcpu(id: number): HostVcpu {
     const fd = this.#fd.ioctlInt("KVM_CREATE_VCPU", id);
     // HostVcpu owns fd from here: it closes it itself if mapping kvm_run fails
-    const vcpu = new HostVcpu(id, fd, this.#mmapSize, () => this.#xsave2(), (v) => this.#vcpus.delete(v));
+    const vcpu = new HostVcpu(this.libc, id, fd, this.#mmapSize, () => this.#xsave2(), (v) => this.#vcpus.delete(v));
     this.#vcpus.add(vcpu);
     return vcpu;
   }
