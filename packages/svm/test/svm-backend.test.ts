@@ -1,6 +1,8 @@
 import { describe, expect } from "vitest";
 import { fc, test } from "@fast-check/vitest";
-import { XFEATURE_MASK, XFEATURE_MASK_MPX, createMachine } from "@kvmx/core";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { XFEATURE_MASK, XFEATURE_MASK_MPX, createMachine, parseScenario, runScenario } from "@kvmx/core";
 import { createSvmBackend, svmApxBackend, svmBackend, svmSupportedXcr0 } from "../src/index.js";
 
 describe("SVM supported XCR0 (FACTS.md §1, §6: SVM removes MPX and APX)", () => {
@@ -34,5 +36,18 @@ describe("SVM supported XCR0 (FACTS.md §1, §6: SVM removes MPX and APX)", () =
     expect(svmBackend.hasProtectedState(m.initialState().vcpus[0]!)).toBe(false);
     expect(svmBackend.lazyAvailMask(l)).toBe(1n << BigInt(l.PDPTR));
     expect(createSvmBackend().name).toBe("svm");
+  });
+});
+
+describe("scenarios/svm-guest-basic.yaml produces its documented outcome", () => {
+  test("no violation; the XSETBV with APX is refused (#GP) because SVM masks APX", () => {
+    const file = fileURLToPath(new URL("../../../scenarios/svm-guest-basic.yaml", import.meta.url));
+    const sc = parseScenario(readFileSync(file, "utf8"), file, { backend: (n) => [svmBackend, svmApxBackend].find((b) => b.name === n) });
+    const r = runScenario(sc);
+    expect(r.expectationFailures).toEqual([]);
+    expect(r.violations).toEqual([]);
+    expect(r.ok).toBe(true);
+    const xsetbvApx = r.events.find((e) => e.description === "guest-xsetbv value=0x80007")!;
+    expect(xsetbvApx.steps.find((s) => s.site === "x86:handle-exit")!.description).toMatch(/#GP/);
   });
 });
