@@ -47,7 +47,8 @@ export class GuestPhysSpace {
     }
     const end = gpa + BigInt(size);
     for (const s of this.slots) {
-      if (s.slot === slot) throw new KvmError(`KVM_SET_USER_MEMORY_REGION: slot ${slot} already exists`, ERRNO.EEXIST, "bad-input");
+      // a new mapping for an existing slot changes its userspace_addr, which kvm_set_memory_region refuses
+      if (s.slot === slot) throw new KvmError(`KVM_SET_USER_MEMORY_REGION: slot ${slot} already exists`, ERRNO.EINVAL, "bad-input");
       // KVM refuses overlapping slots with EEXIST (kvm_set_memory_region)
       if (gpa < s.guestPhysAddr + BigInt(s.size) && s.guestPhysAddr < end) {
         throw new KvmError(`KVM_SET_USER_MEMORY_REGION: 0x${gpa.toString(16)}+${size} overlaps slot ${s.slot}`, ERRNO.EEXIST, "bad-input");
