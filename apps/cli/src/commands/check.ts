@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
-import { BUILTIN_DESIGNS, builtinDesign, InputError, KvmxError, parseDesignFile, type Design } from "@kvmx/core";
+import { BUILTIN_DESIGNS, builtinDesign, EVENT_KINDS, InputError, KvmxError, parseDesignFile, type CoreEventKind, type Design } from "@kvmx/core";
 import {
   cellId,
   chromeTrace,
@@ -39,7 +39,7 @@ import { toJson, type Io } from "../io.js";
 import { BACKENDS } from "../backends.js";
 
 /** Default exploration depth of `kvmx check` (events per sequence; see the bench for its cost). */
-export const DEFAULT_DEPTH = 4;
+export const DEFAULT_DEPTH = 2;
 
 // Worker threads load this very module (the built main.js) and serve cells; see runMatrix.
 if (isCheckWorker()) serveCheckWorker((init) => buildCheckProvider(init as CheckProviderInit));
@@ -57,6 +57,7 @@ interface CheckOptions {
   weights?: string;
   allInvariants?: boolean;
   maxStates?: string;
+  exclude?: string[];
 }
 
 export function register(program: Command, io: Io): void {
@@ -78,6 +79,7 @@ export function register(program: Command, io: Io): void {
     .option("--weights <file>", "cycle weights for the cost estimate (JSON/YAML)")
     .option("--all-invariants", "keep exploring after a violation and report the shortest counterexample of every invariant")
     .option("--max-states <n>", "stop a cell after this many distinct states (its verdict is then bounded)")
+    .option("--exclude <event-kinds...>", "leave these event kinds out of the explored alphabet (e.g. migrate nmi)")
     .action(async (opts: CheckOptions) => {
       const weights = opts.weights ? await readWeightsFile(io, opts.weights) : DEFAULT_WEIGHTS;
       const report = opts.merge ? await mergeFiles(io, opts) : await check(io, opts, weights);
@@ -92,7 +94,7 @@ export function register(program: Command, io: Io): void {
 async function check(io: Io, opts: CheckOptions, weights: CostWeights): Promise<CheckReport> {
   const depth = positiveInt(opts.depth, "--depth", 0);
   const designArgs = opts.design ?? [];
-  const init: CheckProviderInit = { designFiles: await loadDesignFiles(io, designArgs) };
+  const init: CheckProviderInit = { designFiles: await loadDesignFiles(io, designArgs), exclude: eventKinds(opts.exclude ?? []) };
   const provider = buildCheckProvider(init);
   const designs = designArgs.length > 0 ? resolveDesignNames(designArgs, init) : undefined;
   const progress = startProgress(io, !opts.json);
@@ -161,12 +163,21 @@ async function readText(io: Io, file: string, what: string): Promise<string> {
 export interface CheckProviderInit {
   /** Design files named on the command line: the argument, the file and its text, the design's name. */
   designFiles: { arg: string; file: string; text: string; name: string }[];
+  /** Event kinds left out of the alphabet. */
+  exclude?: CoreEventKind[];
+}
+
+function eventKinds(names: readonly string[]): CoreEventKind[] {
+  for (const n of names) {
+    if (!(EVENT_KINDS as readonly string[]).includes(n)) throw new KvmxError(`--exclude: unknown event kind "${n}" (known: ${EVENT_KINDS.join(", ")})`, "usage");
+  }
+  return names as CoreEventKind[];
 }
 
 export function buildCheckProvider(init: CheckProviderInit): CheckProvider {
   const designs: Design[] = [...BUILTIN_DESIGNS];
   for (const f of init.designFiles) designs.push(parseDesignFile(f.text, f.file));
-  return machineProvider({ backends: BACKENDS, designs });
+  return machineProvider({ backends: BACKENDS, designs, ...(init.exclude?.length ? { alphabet: { exclude: init.exclude } } : {}) });
 }
 
 /**

@@ -110,12 +110,15 @@ export function machineProvider(o: MachineProviderOptions): CheckProvider {
  * follows with an OUT — priced as the difference to a plain OUT trip).
  */
 function costProbes(m: Machine, start: MachineState, cell: CellSpec): CostProbe<KvmxEvent>[] {
-  const setup: KvmxEvent[] = [];
-  if (cell.guest.apx) {
-    // Take the APX-enabling XSETBV from the model's own alphabet, so the value is one it accepts.
-    const enable = m.events(start).find((e): e is Extract<KvmxEvent, { kind: "guest-xsetbv" }> => e.kind === "guest-xsetbv" && (BigInt((e as { value: string }).value) & APX_BIT) !== 0n);
-    if (enable) setup.push(enable, { kind: "guest-write", reg: "r16", value: "0x1111" });
-  }
+  // A booted guest enables every XCR0 feature it has (with APX only if its CPUID has it); take that
+  // XSETBV from the model's own alphabet, so the value is one the model accepts. On an APX host a
+  // guest without APX thus runs with XCR0 ≠ host XCR0, and kvm_load_xfeatures' XSETBVs are priced.
+  const xsetbvs = m.events(start).filter((e): e is Extract<KvmxEvent, { kind: "guest-xsetbv" }> => e.kind === "guest-xsetbv");
+  const widest = xsetbvs
+    .filter((e) => ((BigInt(e.value) & APX_BIT) !== 0n) === cell.guest.apx)
+    .sort((a, b) => (BigInt(b.value) > BigInt(a.value) ? 1 : -1))[0];
+  const setup: KvmxEvent[] = widest ? [widest] : [];
+  if (cell.guest.apx) setup.push({ kind: "guest-write", reg: "r16", value: "0x1111" });
   const reg = cell.guest.apx ? "r16" : "rax";
   return [
     { kind: "full-exit", setup, trip: [{ kind: "guest-io" }] },

@@ -30,7 +30,7 @@ export interface CellCost {
   perTrip: Partial<Record<CostKind, CostCounters>>;
   /** Weighted estimate per kind (see cost/weights.ts), cycles. */
   cycles?: Partial<Record<CostKind, number>>;
-  /** Set when a probe could not run (e.g. the design breaks an invariant on that very trip). */
+  /** Set when a probe broke an invariant (the design is unsafe on that very trip; counters are still given). */
   note?: string;
 }
 

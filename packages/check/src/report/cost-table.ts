@@ -32,7 +32,7 @@ export function costRows(report: CheckReport): CostRow[] {
       if (counters) row.counters = counters;
       const cycles = c.cost.cycles?.[kind];
       if (cycles !== undefined) row.cycles = cycles;
-      if (!counters && c.cost.note) row.note = c.cost.note;
+      if (c.cost.note) row.note = c.cost.note;
       rows.push(row);
     }
   }
@@ -43,12 +43,12 @@ export function costRows(report: CheckReport): CostRow[] {
 export function costTableCells(rows: readonly CostRow[]): { head: string[]; body: string[][] } {
   const head = ["design", "backend", "guest", "trip", ...COST_COLUMNS.map((c) => c.title), "~cycles"];
   const body = rows.map((r) => [
-    r.verdict === "violation" ? `${r.design} (unsafe)` : r.design,
+    r.verdict === "violation" || r.note ? `${r.design} (unsafe)` : r.design,
     r.backend,
     r.guestApx ? "apx" : "no-apx",
     r.kind,
     ...COST_COLUMNS.map((c) => (r.counters ? String(r.counters[c.key]) : "—")),
-    r.cycles !== undefined ? String(r.cycles) : (r.note ?? "—"),
+    r.cycles !== undefined ? String(r.cycles) : "—",
   ]);
   return { head, body };
 }

@@ -1,0 +1,142 @@
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { main } from "../src/main.js";
+import { captureIo } from "./capture-io.js";
+
+const dir = mkdtempSync(join(tmpdir(), "kvmx-check-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+type Cell = {
+  design: string;
+  backend: string;
+  host: { cpuApx: boolean; kernelApx: boolean };
+  guest: { apx: boolean };
+  verdict: string;
+  invariant?: string;
+  reason?: string;
+  counterexample?: { events: unknown[]; failingStep: number; scenarioFile?: string; chromeTraceFile?: string; scenario: string };
+  states: number;
+  transitions: number;
+  cost?: { perTrip: Record<string, Record<string, number>> };
+};
+type Report = { schemaVersion: number; depth: number; cells: Cell[]; elapsedMs: number; statesPerSecond: number };
+
+async function run(args: string[]) {
+  const io = captureIo();
+  const code = await main(args, io);
+  return { code, out: io.stdout(), err: io.stderr() };
+}
+
+describe("kvmx check", () => {
+  it("exits 0 and prints the table when every requested cell is safe or n/a", async () => {
+    const r = await run(["check", "--design", "asm-conditional", "hw-xcr0-switch", "--backend", "vmx", "--depth", "1"]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("asm-conditional");
+    expect(r.out).toMatch(/H\+ g\+/);
+    expect(r.out).toContain("n.a.");
+    expect(r.out).not.toContain("violation (");
+    expect(r.out).toContain("Cost per round trip");
+    // No colour codes when stdout is not a terminal.
+    expect(r.out).not.toContain("\u001b[");
+  });
+
+  it("exits 1 with a violation; JSON follows the schema and carries the counterexample", async () => {
+    const r = await run(["check", "--design", "asm-unconditional", "--backend", "vmx", "svm", "--depth", "1", "--json"]);
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.out) as Report;
+    expect(report.schemaVersion).toBe(1);
+    expect(report.depth).toBe(1);
+    expect(report.cells).toHaveLength(2 * 6);
+    expect(typeof report.statesPerSecond).toBe("number");
+    const bad = report.cells.find((c) => c.backend === "vmx" && c.host.cpuApx && !c.host.kernelApx && !c.guest.apx)!;
+    expect(bad.verdict).toBe("violation");
+    expect(bad.invariant).toBe("no-host-ud");
+    expect(bad.counterexample!.events.length).toBe(1);
+    const na = report.cells.find((c) => c.backend === "svm" && c.guest.apx && c.host.cpuApx)!;
+    expect(na.verdict).toBe("n/a");
+    expect(na.reason).toMatch(/svm/);
+    // Nothing animated or chatty on stderr with --json.
+    expect(r.err).toBe("");
+  });
+
+  it("--trace-out writes scenario files that kvmx run replays to the same violation, and Chrome traces", async () => {
+    const out = join(dir, "traces");
+    const r = await run(["check", "--design", "asm-unconditional", "early-xcr0-misordered", "--backend", "vmx", "--depth", "1", "--json", "--trace-out", out]);
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.out) as Report;
+    const ces = report.cells.filter((c) => c.counterexample);
+    expect(ces.length).toBeGreaterThan(0);
+    expect(readdirSync(out).filter((f) => f.endsWith(".scenario.yaml"))).toHaveLength(ces.length);
+    for (const c of ces) {
+      const replay = await run(["run", c.counterexample!.scenarioFile!, "--json"]);
+      // Exit 0: the scenario's expectation (this violation) holds.
+      expect(replay.code).toBe(0);
+      const rj = JSON.parse(replay.out) as { violations: { invariant: string; event: number }[] };
+      expect(rj.violations.map((v) => v.invariant)).toContain(c.invariant);
+      expect(Math.min(...rj.violations.map((v) => v.event))).toBe(c.counterexample!.failingStep);
+      const trace = JSON.parse(readFileSync(c.counterexample!.chromeTraceFile!, "utf8")) as { traceEvents: { ph: string }[] };
+      expect(trace.traceEvents.some((e) => e.ph === "X")).toBe(true);
+    }
+  });
+
+  it("--html writes one self-contained page with the matrix and timelines", async () => {
+    const file = join(dir, "report.html");
+    const r = await run(["check", "--design", "asm-unconditional", "--backend", "vmx", "--depth", "1", "--html", file]);
+    expect(r.code).toBe(1);
+    const html = readFileSync(file, "utf8");
+    expect(html).toContain("Verdict matrix");
+    expect(html).toContain("<svg");
+    expect(html).not.toMatch(/<script|<link/i);
+  });
+
+  it("--shard 1/2 + 2/2 merged with --merge equals the unsharded run", async () => {
+    const args = ["check", "--design", "asm-unconditional", "c-xfeatures", "--backend", "vmx", "--depth", "1", "--json"];
+    const whole = JSON.parse((await run(args)).out) as Report;
+    const files: string[] = [];
+    for (const i of [1, 2]) {
+      const r = await run([...args, "--shard", `${i}/2`]);
+      const f = join(dir, `shard${i}.json`);
+      writeFileSync(f, r.out);
+      files.push(f);
+    }
+    const merged = await run(["check", "--merge", ...files, "--json"]);
+    expect(merged.code).toBe(whole.cells.some((c) => c.verdict === "violation") ? 1 : 0);
+    const strip = (r: Report) => r.cells.map(({ ...c }) => ({ ...c, elapsedMs: 0 }));
+    expect(strip(JSON.parse(merged.out) as Report)).toEqual(strip(whole));
+  });
+
+  it("checks a user's design file; a bad one exits 65 with file:line:column", async () => {
+    const good = join(dir, "my-design.yaml");
+    writeFileSync(
+      good,
+      [
+        "name: my-asm",
+        "description: asm-conditional with the store moved into C after the host XCR0 load",
+        "source: test",
+        "egprHome: regs",
+        "actions:",
+        "  - { anchor: asm-before-vmenter, op: load-egprs, when: guest-xcr0-apx }",
+        "  - { anchor: post-host-xfeatures, op: store-egprs, when: guest-xcr0-apx }",
+        "",
+      ].join("\n"),
+    );
+    const r = await run(["check", "--design", good, "--backend", "vmx", "--depth", "2", "--json"]);
+    const report = JSON.parse(r.out) as Report;
+    expect(report.cells.every((c) => c.design === "my-asm")).toBe(true);
+    expect([0, 1]).toContain(r.code);
+    const bad = join(dir, "bad-design.yaml");
+    writeFileSync(bad, "name: broken\negprHome: nowhere\nactions: []\n");
+    const b = await run(["check", "--design", bad, "--backend", "vmx", "--depth", "1"]);
+    expect(b.code).toBe(65);
+    expect(b.err).toContain("bad-design.yaml:");
+  });
+
+  it("usage errors exit 2", async () => {
+    expect((await run(["check", "--depth", "x"])).code).toBe(2);
+    expect((await run(["check", "--shard", "3/2"])).code).toBe(2);
+    expect((await run(["check", "--backend", "nope", "--depth", "0"])).code).toBe(2);
+    expect((await run(["check", "--merge", "a.json", "--shard", "1/2"])).code).toBe(2);
+  });
+});
