@@ -264,7 +264,7 @@ export function renderHuman(report: CheckReport, colour: boolean): string {
     const first = cells[0]!;
     out.push(
       "",
-      `${c.bold(`${first.design} on ${first.backend}`)} [${cells.map((x) => profileTag(x)).join(", ")}]: ${c.red(ce.invariant)} — ${ce.message}`,
+      `${c.bold(`${first.design} on ${first.backend}`)} [${cells.map((x) => profileTag(x)).join(", ")}]: ${c.red(ce.invariant)}${ce.alsoBroken ? ` (also ${ce.alsoBroken.join(", ")})` : ""} — ${ce.message}`,
     );
     ce.events.forEach((e, i) => {
       const line = `  ${i + 1}. ${eventLabel(e)}`;

@@ -72,7 +72,8 @@ export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOp
         const result = applyOrExplain(model, start, visited, id, state, event);
         transitions++;
         if (result.violations.length > 0) {
-          for (const v of result.violations) {
+          // "first": one counterexample (the event's other violations show up when it is replayed).
+          for (const v of collect === "first" ? result.violations.slice(0, 1) : result.violations) {
             if (found.has(v.invariant)) continue;
             found.set(v.invariant, { events: [...pathEvents(model, start, visited.pathTo(id)), event], invariant: v.invariant, violation: v });
           }

@@ -70,5 +70,6 @@ export function counterexampleReport<S, E>(subject: CheckSubject<S, E>, ce: Coun
     trace: run.steps.map((s) => ({ event: s.event as unknown, steps: s.trace })),
   };
   if (hit.site !== undefined) report.site = hit.site;
+  if (others.length > 0) report.alsoBroken = others;
   return report;
 }

@@ -11,6 +11,8 @@ export interface CounterexampleReport {
   invariant: InvariantName;
   message: string;
   site?: string;
+  /** Other invariants the failing event breaks as well. */
+  alsoBroken?: InvariantName[];
   /** Events from the start state; the last one breaks the invariant. */
   events: unknown[];
   /** Index (in `events`) of the failing event — always the last. */

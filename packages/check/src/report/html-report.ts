@@ -57,7 +57,7 @@ export function renderHtmlReport(report: CheckReport, opts: { title?: string; we
   h.push(`<h2>Counterexamples</h2>`);
   if (ces.length === 0) h.push(`<p>None: every explored cell is safe up to depth ${report.depth}.</p>`);
   for (const { cell, ce, anchor } of ces) {
-    h.push(`<section class="ce" id="${escapeHtml(anchor)}"><h3>${escapeHtml(`${cell.design} on ${cell.backend}, ${profileLabel(cell)}`)}: <span class="inv">${escapeHtml(ce.invariant)}</span></h3>`);
+    h.push(`<section class="ce" id="${escapeHtml(anchor)}"><h3>${escapeHtml(`${cell.design} on ${cell.backend}, ${profileLabel(cell)}`)}: <span class="inv">${escapeHtml(ce.invariant)}</span>${ce.alsoBroken ? ` <small>(also ${escapeHtml(ce.alsoBroken.join(", "))})</small>` : ""}</h3>`);
     h.push(`<p class="why">${escapeHtml(INVARIANTS[ce.invariant] ?? "")}</p>`);
     h.push(`<p>${escapeHtml(ce.message)}${ce.site ? ` <code>@ ${escapeHtml(ce.site)}</code>` : ""}</p><ol class="events">`);
     ce.events.forEach((e, i) => h.push(`<li${i === ce.failingStep ? ` class="failing"` : ""}><code>${escapeHtml(eventLabel(e))}</code>${i === ce.failingStep ? " ← breaks" : ""}</li>`));
