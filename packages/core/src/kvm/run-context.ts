@@ -35,8 +35,11 @@ export const HOST_ADDR = {
   scratch: 0xffff_8880_0040_0000n,
 } as const;
 
-const XSAVE_HDR = 512n;
-const APX_OFF = 960n;
+const REGS_LO = HOST_ADDR.regs;
+const REGS_HI = HOST_ADDR.regs + 8n * 64n;
+const FP_LO = HOST_ADDR.guestFpstate;
+const FP_HI = HOST_ADDR.userFpstate + 4096n;
+const INIT_WORD: TaggedWord = Object.freeze({ value: 0n, tag: Tag.init });
 
 /** A guest-program step: one instruction plus what it architecturally means for the guest's view. */
 export interface GuestOp {
@@ -209,52 +212,62 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
 
   memLoad(addr: bigint): TaggedWord {
     const v = this.vcpu;
-    const r = addr - HOST_ADDR.regs;
-    if (r >= 0n && r < BigInt(8 * v.regs.length) && (r & 7n) === 0n) {
-      const i = Number(r >> 3n);
-      return { value: v.regs[i]!, tag: v.regsTag[i]! };
+    if (addr >= REGS_LO && addr < REGS_HI) {
+      const i = Number(addr - REGS_LO) >>> 3;
+      if (i < v.regs.length) return { value: v.regs[i]!, tag: v.regsTag[i]! };
+    } else if (addr >= FP_LO && addr < FP_HI) {
+      const w = this.fpLoad(addr);
+      if (w) return w;
     }
-    const g = this.fpWord(addr - HOST_ADDR.guestFpstate, "guest");
-    if (g) return g.get();
-    const u = this.fpWord(addr - HOST_ADDR.userFpstate, "user");
-    if (u) return u.get();
-    return this.stack.get(addr) ?? { value: 0n, tag: Tag.init };
+    return this.stack.get(addr) ?? INIT_WORD;
   }
   memStore(addr: bigint, value: bigint, tag: ProvenanceTag): void {
     const v = this.vcpu;
-    const r = addr - HOST_ADDR.regs;
-    if (r >= 0n && r < BigInt(8 * v.regs.length) && (r & 7n) === 0n) {
-      const i = Number(r >> 3n);
-      v.regs[i] = value;
-      v.regsTag[i] = tag;
-      return;
-    }
-    const g = this.fpWord(addr - HOST_ADDR.guestFpstate, "guest");
-    if (g) return g.set(value, tag);
-    const u = this.fpWord(addr - HOST_ADDR.userFpstate, "user");
-    if (u) return u.set(value, tag);
+    if (addr >= REGS_LO && addr < REGS_HI) {
+      const i = Number(addr - REGS_LO) >>> 3;
+      if (i < v.regs.length) {
+        v.regs[i] = value;
+        v.regsTag[i] = tag;
+        return;
+      }
+    } else if (addr >= FP_LO && addr < FP_HI && this.fpStore(addr, value, tag)) return;
     this.stack.set(addr, { value, tag });
   }
 
-  /** The modelled words of an fpstate buffer: XSTATE_BV, XCOMP_BV (always 0), and component 19. */
-  private fpWord(off: bigint, which: "guest" | "user"): { get(): TaggedWord; set(v: bigint, t: ProvenanceTag): void } | undefined {
-    if (off < 0n || off >= 4096n) return undefined;
-    const st = this.st;
-    const f = this.vcpu.fpstate;
-    if (off === XSAVE_HDR) {
-      return which === "guest"
-        ? { get: () => ({ value: f.xstateBv, tag: Tag.init }), set: (x) => void (f.xstateBv = x) }
-        : { get: () => ({ value: st.userXstateBv, tag: Tag.init }), set: (x) => void (st.userXstateBv = x) };
-    }
-    if (off === XSAVE_HDR + 8n || off === XSAVE_HDR + 16n) return { get: () => ({ value: 0n, tag: Tag.init }), set: () => undefined };
-    const k = off - APX_OFF;
-    if (k >= 0n && k < 128n && (k & 7n) === 0n) {
-      const i = Number(k >> 3n);
-      const arr = which === "guest" ? f.egpr : st.userFpEgpr;
-      const tags = which === "guest" ? f.egprTag : st.userFpEgprTag;
-      return { get: () => ({ value: arr[i]!, tag: tags[i]! }), set: (x, t) => ((arr[i] = x), (tags[i] = t)) };
+  /** The modelled words of the two fpstate buffers: XSTATE_BV, XCOMP_BV/reserved (0), component 19. */
+  private fpLoad(addr: bigint): TaggedWord | undefined {
+    const guest = addr < HOST_ADDR.userFpstate;
+    const off = Number(addr - (guest ? HOST_ADDR.guestFpstate : HOST_ADDR.userFpstate));
+    if (off >= 4096) return undefined;
+    if (off === 512) return { value: guest ? this.vcpu.fpstate.xstateBv : this.st.userXstateBv, tag: Tag.init };
+    if (off === 520 || off === 528) return INIT_WORD;
+    if (off >= 960 && off < 1088 && (off & 7) === 0) {
+      const i = (off - 960) >>> 3;
+      return guest
+        ? { value: this.vcpu.fpstate.egpr[i]!, tag: this.vcpu.fpstate.egprTag[i]! }
+        : { value: this.st.userFpEgpr[i]!, tag: this.st.userFpEgprTag[i]! };
     }
     return undefined;
+  }
+  private fpStore(addr: bigint, value: bigint, tag: ProvenanceTag): boolean {
+    const guest = addr < HOST_ADDR.userFpstate;
+    const off = Number(addr - (guest ? HOST_ADDR.guestFpstate : HOST_ADDR.userFpstate));
+    if (off >= 4096) return false;
+    if (off === 512) {
+      if (guest) this.vcpu.fpstate.xstateBv = value;
+      else this.st.userXstateBv = value;
+      return true;
+    }
+    if (off === 520 || off === 528) return true;
+    if (off >= 960 && off < 1088 && (off & 7) === 0) {
+      const i = (off - 960) >>> 3;
+      const arr = guest ? this.vcpu.fpstate.egpr : this.st.userFpEgpr;
+      const tags = guest ? this.vcpu.fpstate.egprTag : this.st.userFpEgprTag;
+      arr[i] = value;
+      tags[i] = tag;
+      return true;
+    }
+    return false;
   }
 
   // ---- execution ------------------------------------------------------------------------------
@@ -303,8 +316,9 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
     this.stepViolations.push(v);
   }
 
+  /** Appends to the current step's description (only kept when a trace is being recorded). */
   note(text: string): void {
-    this.notes.push(text);
+    if (this.trace) this.notes.push(text);
   }
 
   currentSite = "user";
@@ -314,8 +328,8 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
 
   beginStep(site: string): void {
     this.currentSite = site;
-    this.notes = [];
-    this.stepViolations = [];
+    if (this.notes.length) this.notes = [];
+    if (this.stepViolations.length) this.stepViolations = [];
     this.availBefore = this.vcpu.regsAvail;
     this.dirtyBefore = this.vcpu.regsDirty;
   }
