@@ -8,6 +8,7 @@ import {
   costRows,
   costTableCells,
   COSTED_HOST,
+  DEFAULT_DEPTH,
   DEFAULT_WEIGHTS,
   eventLabel,
   isCheckWorker,
@@ -38,8 +39,6 @@ import { CommandExit, ExitCode } from "../exit-codes.js";
 import { toJson, type Io } from "../io.js";
 import { BACKENDS } from "../backends.js";
 
-/** Default exploration depth of `kvmx check` (events per sequence; see the bench for its cost). */
-export const DEFAULT_DEPTH = 2;
 
 // Worker threads load this very module (the built main.js) and serve cells; see runMatrix.
 if (isCheckWorker()) serveCheckWorker((init) => buildCheckProvider(init as CheckProviderInit));

@@ -44,6 +44,12 @@ export type FromWorker =
 
 export const WORKER_KIND = "kvmx-check-worker";
 
+/**
+ * Default exploration depth (events per sequence) of `kvmx check`: the deepest at which the default
+ * matrix stays within its time goal on 2 cores (see bench/check.bench.ts); --depth raises it.
+ */
+export const DEFAULT_DEPTH = 2;
+
 /** Checks every requested cell of the matrix (or one shard of it) and assembles the report. */
 export async function runMatrix(provider: CheckProvider, opts: MatrixOptions): Promise<CheckReport> {
   const t0 = performance.now();
