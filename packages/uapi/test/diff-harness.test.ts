@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { compareObservations } from "../src/diff/compare.js";
 import { diffKernels } from "../src/diff/diff-kernels.js";
 import { HOST_QUIRKS } from "../src/diff/host-quirks.js";
-import type { StepObservation } from "../src/diff/observe.js";
+import { observeScenario, type StepObservation } from "../src/diff/observe.js";
 import { parseRealScenario } from "../src/diff/real-scenario.js";
 import { ModelKvm } from "../src/model/model-kvm.js";
 
@@ -105,6 +105,28 @@ steps:
       "2:errno=EINVAL|ok",
       "3:xcr0=0x1|0x2e7",
     ]);
+  });
+});
+
+describe("observations", () => {
+  it("set-xsave patches land in the image and read back as the named regions", () => {
+    const s = parseRealScenario(
+      'steps:\n  - set-cpuid\n  - set-xcrs: 0x7\n  - set-xsave: { xstateBv: 0x7, patch: { "576": "0102", "160": "ff" } }\n  - get-xsave\n',
+      "p.yaml",
+    );
+    const m = model();
+    const [, , set, get] = observeScenario(m, s, m.cfg.profile);
+    expect(set!.obs).toEqual({ errno: "ok" });
+    expect(get!.obs["xsave.YMM"]).toBe("0102" + "00".repeat(254));
+    expect(get!.obs["xsave.xmm"]).toBe("ff" + "00".repeat(255));
+    expect(get!.obs["xsave.xstate_bv"]).toBe("0x7");
+  });
+
+  it("a run records each exit, the reported fault vector, registers and XCR0", () => {
+    const s = parseRealScenario("steps:\n  - set-cpuid\n  - run: { program: fault, fault: ud2 }\n", "r.yaml");
+    const m = model();
+    const [, run] = observeScenario(m, s, m.cfg.profile);
+    expect(run!.obs).toMatchObject({ "exit.0": "io out port=0x11 size=1 count=1 data=06", "exit.1": "hlt", "fault-vector": "6", xcr0: "0x1" });
   });
 });
 

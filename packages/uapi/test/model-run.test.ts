@@ -96,6 +96,19 @@ describe("guest programs on the model", () => {
     expect(v.getRegs()).toMatchObject({ rbx: BigInt(leaf0.ebx), rdx: BigInt(leaf0.edx), rcx: BigInt(leaf0.ecx) });
   });
 
+  it("CPUID.1:ECX.OSXSAVE mirrors the guest's CR4.OSXSAVE (kvm_update_cpuid_runtime)", () => {
+    const cpuid1 = (osxsave: boolean) =>
+      longModeProgram((a) => a.insn(insn.movImm(0, 1n)).insn(insn.movImm(1, 0n)).insn(insn.cpuid()).insn(insn.hlt()), { osxsave });
+    const on = boot(spr, cpuid1(true));
+    expect(on.run().kind).toBe("hlt");
+    expect((on.getRegs().rcx >> 27n) & 1n).toBe(1n);
+    const off = boot(spr, cpuid1(false));
+    expect(off.run().kind).toBe("hlt");
+    expect((off.getRegs().rcx >> 27n) & 1n).toBe(0n);
+    // XSAVE itself (bit 26) is what KVM_SET_CPUID2 installed
+    expect((off.getRegs().rcx >> 26n) & 1n).toBe(1n);
+  });
+
   it("a load from an unmapped linear address is #PF (vector 14) with CR2 = the address", () => {
     const p = longModeProgram((a) => a.insn(insn.movImm(3, 0x4000_0000n)).insn(insn.load(0, { base: 3, disp: 8 })).insn(insn.hlt()));
     const v = boot(spr, p);

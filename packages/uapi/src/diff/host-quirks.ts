@@ -30,12 +30,15 @@ const xcr0Visible = (key: string): boolean =>
 export const HOST_QUIRKS: readonly HostQuirk[] = [
   {
     name: "cpuid2-host-leaves",
-    differs: "KVM_SET_CPUID2 leaves 1 and 0xD are replaced with host values: a narrowed guest XCR0 mask does not restrict XCR0",
+    differs: "KVM_SET_CPUID2 leaves 1 and 0xD are replaced with host values: the guest reads host leaves, and a narrowed guest XCR0 mask does not restrict XCR0",
     facts: "FACTS.md §8, first quirk",
     explains: (c) =>
-      c.cpuidRestricted &&
-      (c.step.kind === "set-xcrs" || c.step.kind === "get-xcrs" || (c.step.kind === "run" && c.step.spec.program === "xsetbv") || c.step.kind === "get-xsave" || c.step.kind === "get-xsave2") &&
-      xcr0Visible(c.key),
+      // the guest's CPUID leaves 1 and 0xD are the host's
+      (c.step.kind === "run" && c.step.spec.program === "cpuid" && (c.step.spec.leaf === 1 || c.step.spec.leaf === 0xd) && c.key.startsWith("regs.")) ||
+      // XCR0 values a narrowed leaf 0xD should have refused are accepted
+      (c.cpuidRestricted &&
+        (c.step.kind === "set-xcrs" || c.step.kind === "get-xcrs" || (c.step.kind === "run" && c.step.spec.program === "xsetbv") || c.step.kind === "get-xsave" || c.step.kind === "get-xsave2") &&
+        xcr0Visible(c.key)),
   },
   {
     name: "supported-cpuid-leaf1",

@@ -53,6 +53,11 @@ export function programFor(spec: ProgramSpec): GuestProgram {
       return faultProgram(spec.fault, { cpl: spec.cpl });
     case "cpuid-loop":
       return cpuidLoopProgram(spec.iterations);
+    case "cpuid":
+      // CPUID(leaf, subleaf) → EAX..EDX, report 5, halt
+      return longModeProgram((a) =>
+        a.insn(insn.movImm(0, BigInt(spec.leaf))).insn(insn.movImm(1, BigInt(spec.subleaf))).insn(insn.cpuid()).movAl(5).insn(insn.outImm8(GUEST_REPORT_PORT)).insn(insn.hlt()),
+      );
   }
 }
 
@@ -115,6 +120,7 @@ export function xsaveImageFor(spec: XsaveSpec, apxOffset: number, size = KVM_XSA
   dv.setBigUint64(520, spec.xcompBv, true);
   b[528] = spec.reservedByte;
   spec.apx?.forEach((v, k) => dv.setBigUint64(apxOffset + 8 * k, v, true));
+  for (const p of spec.patch ?? []) b.set(p.bytes, p.offset);
   return b;
 }
 

@@ -22,7 +22,8 @@ export type ProgramSpec =
   | { readonly program: "xgetbv"; readonly cpl: 0 | 3 }
   | { readonly program: "mov"; readonly regs: Readonly<Record<string, bigint>>; readonly cpl: 0 | 3 }
   | { readonly program: "fault"; readonly fault: "ud2" | "egpr-mov"; readonly cpl: 0 | 3 }
-  | { readonly program: "cpuid-loop"; readonly iterations: bigint };
+  | { readonly program: "cpuid-loop"; readonly iterations: bigint }
+  | { readonly program: "cpuid"; readonly leaf: number; readonly subleaf: number };
 
 export type RealStep = { readonly at: SourceLocation } & (
   | { readonly kind: "set-cpuid"; readonly xcr0Mask?: bigint }
@@ -51,6 +52,8 @@ export interface XsaveSpec {
   readonly reservedByte: number;
   /** R16..R31 for component 19 at its standard offset (missing entries 0). */
   readonly apx?: readonly bigint[];
+  /** Raw bytes written at byte offsets of the image (e.g. YMM_Hi128 at 576), applied last. */
+  readonly patch?: readonly { readonly offset: number; readonly bytes: Uint8Array }[];
 }
 
 export interface RealScenario {
@@ -111,7 +114,7 @@ const GPR_PROGRAM_REGS = [
 ];
 
 function programOf(src: YamlSource, v: unknown, path: YamlPath): { spec: ProgramSpec; maxExits: number } {
-  const m = expectMap(src, v, path, ["program", "xcr0", "cpl", "regs", "fault", "iterations", "maxExits"], "run");
+  const m = expectMap(src, v, path, ["program", "xcr0", "cpl", "regs", "fault", "iterations", "leaf", "subleaf", "maxExits"], "run");
   const maxExits = m.maxExits === undefined ? 4 : small(src, m.maxExits, [...path, "maxExits"], "maxExits", 64);
   if (maxExits < 1) src.fail("maxExits must be at least 1", [...path, "maxExits"]);
   const only = (keys: readonly string[]) => {
@@ -136,13 +139,36 @@ function programOf(src: YamlSource, v: unknown, path: YamlPath): { spec: Program
     case "cpuid-loop":
       only(["iterations"]);
       return { spec: { program: "cpuid-loop", iterations: u64(src, m.iterations ?? 1, [...path, "iterations"], "iterations") }, maxExits };
+    case "cpuid":
+      only(["leaf", "subleaf"]);
+      return {
+        spec: {
+          program: "cpuid",
+          leaf: small(src, m.leaf ?? 0, [...path, "leaf"], "leaf", 0xffff_ffff),
+          subleaf: small(src, m.subleaf ?? 0, [...path, "subleaf"], "subleaf", 0xffff_ffff),
+        },
+        maxExits,
+      };
     default:
-      return src.fail(`program must be one of xsetbv, xgetbv, mov, fault, cpuid-loop; got ${JSON.stringify(m.program)}`, [...path, "program"]);
+      return src.fail(`program must be one of xsetbv, xgetbv, mov, fault, cpuid-loop, cpuid; got ${JSON.stringify(m.program)}`, [...path, "program"]);
   }
 }
 
 function xsaveOf(src: YamlSource, v: unknown, path: YamlPath): XsaveSpec {
-  const m = expectMap(src, v, path, ["xstateBv", "xcompBv", "mxcsr", "reservedByte", "apx"], "set-xsave");
+  const m = expectMap(src, v, path, ["xstateBv", "xcompBv", "mxcsr", "reservedByte", "apx", "patch"], "set-xsave");
+  let patch: { offset: number; bytes: Uint8Array }[] | undefined;
+  if (m.patch !== undefined) {
+    const pm = expectMap(src, m.patch, [...path, "patch"], Object.keys((m.patch as object) ?? {}), "patch");
+    patch = Object.entries(pm).map(([k, hexText]) => {
+      const at = [...path, "patch", k];
+      const offset = Number(k);
+      if (!/^[0-9]+$/.test(k) || offset >= 4096) src.fail(`patch key "${k}" must be a byte offset below 4096`, at, true);
+      if (typeof hexText !== "string" || !/^([0-9a-fA-F]{2})+$/.test(hexText) || offset + hexText.length / 2 > 4096) {
+        src.fail("patch value must be hex bytes that fit in the 4096-byte image", at);
+      }
+      return { offset, bytes: Uint8Array.from(Buffer.from(hexText, "hex")) };
+    });
+  }
   let apx: bigint[] | undefined;
   if (m.apx !== undefined) {
     if (!Array.isArray(m.apx) || m.apx.length > 16) src.fail("apx must be a list of at most 16 values (R16..R31)", [...path, "apx"]);
@@ -154,6 +180,7 @@ function xsaveOf(src: YamlSource, v: unknown, path: YamlPath): XsaveSpec {
     mxcsr: m.mxcsr === undefined ? 0x1f80 : small(src, m.mxcsr, [...path, "mxcsr"], "mxcsr", 0xffff_ffff),
     reservedByte: m.reservedByte === undefined ? 0 : small(src, m.reservedByte, [...path, "reservedByte"], "reservedByte", 0xff),
     ...(apx ? { apx } : {}),
+    ...(patch ? { patch } : {}),
   };
 }
 

@@ -11,7 +11,7 @@ import {
   type KvmMsrEntry,
 } from "../structs/flexible.js";
 import {
-  decodeKvmExit,
+  KvmRunReader,
   readDirtyRegs,
   readSyncRegs,
   readValidRegs,
@@ -36,6 +36,7 @@ const EINTR = 4;
 export class HostVcpu implements Vcpu {
   readonly #fd: KvmFd;
   readonly #run: Mapping;
+  readonly #exits: KvmRunReader;
   readonly #xsave2Size: () => number;
   readonly #onClose: (v: HostVcpu) => void;
   readonly syncRegs: SyncRegsAccess;
@@ -49,6 +50,7 @@ export class HostVcpu implements Vcpu {
       closeAll([() => this.#fd.close()]);
       throw err;
     }
+    this.#exits = new KvmRunReader(this.#run.bytes);
     this.#xsave2Size = xsave2Size;
     this.#onClose = onClose;
     const run = () => this.#run.bytes;
@@ -167,7 +169,8 @@ export class HostVcpu implements Vcpu {
   }
 
   run(): KvmExit {
-    const run = this.#run.bytes;
+    // touching bytes first makes a run after close() a KvmError, not a read of unmapped memory
+    if (!this.#run.mapped) throw new KvmError(`${this.#run.what} is unmapped`, 14 /* EFAULT */, "internal");
     try {
       this.#fd.ioctlInt("KVM_RUN");
     } catch (err) {
@@ -175,7 +178,7 @@ export class HostVcpu implements Vcpu {
       if (err instanceof KvmError && err.errno === EINTR) return { kind: "intr", exitReason: KVM_EXIT.INTR };
       throw err;
     }
-    return decodeKvmExit(run);
+    return this.#exits.exit();
   }
 
   get closed(): boolean {

@@ -251,11 +251,15 @@ export function runGuest(t: GuestRunTarget): GuestStop {
       }
       case "cpuid": {
         // kvm_emulate_cpuid: the table KVM_SET_CPUID2 installed, 32-bit results zero-extended
-        const r = cpuidLookup(t.guestCpuid, Number(cpu.gpr[0]! & 0xffff_ffffn), Number(cpu.gpr[1]! & 0xffff_ffffn));
+        const leaf = Number(cpu.gpr[0]! & 0xffff_ffffn);
+        const r = cpuidLookup(t.guestCpuid, leaf, Number(cpu.gpr[1]! & 0xffff_ffffn));
+        let ecx = r.ecx >>> 0;
+        // kvm_update_cpuid_runtime: CPUID.1:ECX.OSXSAVE mirrors CR4.OSXSAVE when the guest has XSAVE
+        if (leaf === 1 && ((ecx >>> 26) & 1) === 1) ecx = cpu.cr4Osxsave ? (ecx | (1 << 27)) >>> 0 : (ecx & ~(1 << 27)) >>> 0;
         const g = Tag.guest(t.vcpu.id);
         cpu.setGpr(0, BigInt(r.eax >>> 0), g);
         cpu.setGpr(3, BigInt(r.ebx >>> 0), g);
-        cpu.setGpr(1, BigInt(r.ecx >>> 0), g);
+        cpu.setGpr(1, BigInt(ecx), g);
         cpu.setGpr(2, BigInt(r.edx >>> 0), g);
         cpu.rip = BigInt.asUintN(64, cpu.rip + BigInt(length));
         continue;
