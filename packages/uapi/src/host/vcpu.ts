@@ -11,7 +11,7 @@ import {
   type KvmMsrEntry,
 } from "../structs/flexible.js";
 import {
-  KvmRunReader,
+  decodeKvmExit,
   readDirtyRegs,
   readSyncRegs,
   readValidRegs,
@@ -36,7 +36,6 @@ const EINTR = 4;
 export class HostVcpu implements Vcpu {
   readonly #fd: KvmFd;
   readonly #run: Mapping;
-  readonly #exits: KvmRunReader;
   readonly #xsave2Size: () => number;
   readonly #onClose: (v: HostVcpu) => void;
   readonly syncRegs: SyncRegsAccess;
@@ -50,7 +49,6 @@ export class HostVcpu implements Vcpu {
       closeAll([() => this.#fd.close()]);
       throw err;
     }
-    this.#exits = new KvmRunReader(this.#run.bytes);
     this.#xsave2Size = xsave2Size;
     this.#onClose = onClose;
     const run = () => this.#run.bytes;
@@ -169,8 +167,7 @@ export class HostVcpu implements Vcpu {
   }
 
   run(): KvmExit {
-    // touching bytes first makes a run after close() a KvmError, not a read of unmapped memory
-    if (!this.#run.mapped) throw new KvmError(`${this.#run.what} is unmapped`, 14 /* EFAULT */, "internal");
+    const run = this.#run.bytes;
     try {
       this.#fd.ioctlInt("KVM_RUN");
     } catch (err) {
@@ -178,7 +175,7 @@ export class HostVcpu implements Vcpu {
       if (err instanceof KvmError && err.errno === EINTR) return { kind: "intr", exitReason: KVM_EXIT.INTR };
       throw err;
     }
-    return this.#exits.exit();
+    return decodeKvmExit(run);
   }
 
   get closed(): boolean {
