@@ -240,6 +240,7 @@ export function renderHuman(report: CheckReport, colour: boolean): string {
     const table = new Table({
       head: [c.bold(backend), ...cols.map((col) => profileTag(col.profile))],
       style: { head: [], border: [] },
+      chars: COMPACT,
     });
     for (const row of grid.rows) {
       table.push([row.design, ...cols.map((col) => paint(c, row.cells[col.i]))]);
@@ -293,13 +294,16 @@ function paint(c: ReturnType<typeof pc.createColors>, cell: CellResult | undefin
   return c.dim(text);
 }
 
+/** No rule between body rows: the tables stay as tall as their content. */
+const COMPACT = { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" };
+
 /** The cost table (also `kvmx cost`), or "" when nothing was priced. */
 export function renderCostTable(report: CheckReport, colour: boolean): string {
   const rows = costRows(report);
   if (rows.length === 0) return "";
   const c = colour ? pc : pc.createColors(false);
   const { head, body } = costTableCells(rows);
-  const table = new Table({ head: head.map((h) => c.bold(h)), style: { head: [], border: [] } });
+  const table = new Table({ head: head.map((h) => c.bold(h)), style: { head: [], border: [] }, chars: COMPACT });
   for (const r of body) table.push(r);
   return table.toString();
 }
