@@ -7,6 +7,7 @@ import { ModelKvm } from "../src/model/model-kvm.js";
 import type { ModelVcpu } from "../src/model/model-vcpu.js";
 import { decodeStruct, encodeStruct } from "../src/structs/codec.js";
 import { decodeKvmXcrs, encodeKvmXcrs } from "../src/structs/kvm-xcrs.js";
+import { decodeKvmXsave, encodeKvmXsave } from "../src/structs/flexible.js";
 import { KVM_SYNC_X86_REGS } from "../src/sync-regs.js";
 import { loadGuestProgram, movProgram } from "../src/guest/guest-program.js";
 import { arbitraryStruct } from "./struct-arbitrary.js";
@@ -161,6 +162,37 @@ describe("KVM_SET_XSAVE / KVM_GET_XSAVE(2) (spr)", () => {
     // KVM_GET_XSAVE cannot hold the uABI size there: EINVAL
     expect(errnoOf(() => vcpuOf(dmr).getXsave())).toBe("EINVAL");
   });
+});
+
+describe("PKRU and the kvm_xsave binary layer", () => {
+  it("PKRU comes from KVM's value: SET with XSTATE_BV[9] changes it, SET without it leaves it (zen, FACTS.md §6)", () => {
+    const zen = new ModelKvm({ backend: vmxBackend, cpu: "zen" });
+    const v = vcpuOf(zen);
+    const PKRU = 2688;
+    const img = image({ xstateBv: 0x203n });
+    new DataView(img.buffer).setUint32(PKRU, 0x5555_0004, true);
+    v.setXsave(img);
+    const pkruOf = (b: Uint8Array) => new DataView(b.buffer).getUint32(PKRU, true);
+    expect(pkruOf(v.getXsave())).toBe(0x5555_0004);
+    expect(new DataView(v.getXsave().buffer).getBigUint64(512, true) & 0x200n).toBe(0x200n);
+    v.setXsave(image({ xstateBv: 0x3n }));
+    expect(pkruOf(v.getXsave())).toBe(0x5555_0004);
+  });
+
+  test.prop([fc.subarray([2n, 0xe0n]), fc.uint8Array({ minLength: 256, maxLength: 256 })], { numRuns: 50 })(
+    "encodeKvmXsave → KVM_SET_XSAVE → KVM_GET_XSAVE2 → decodeKvmXsave keeps the region's header and YMM bytes",
+    (parts, ymm) => {
+      const xstateBv = parts.reduce((a, b) => a | b, 0x7n);
+      const region = image({ xstateBv });
+      region.set(ymm, 576);
+      const v = vcpuOf(spr);
+      v.setXsave(encodeKvmXsave({ region, extra: new Uint8Array(0) }));
+      const back = decodeKvmXsave(v.getXsave2(), spr.xsave2Size);
+      expect(back.extra.length).toBe(0);
+      expect(new DataView(back.region.buffer).getBigUint64(512, true)).toBe(xstateBv);
+      expect(back.region.subarray(576, 832)).toEqual(ymm);
+    },
+  );
 });
 
 describe("APX component 19 through KVM_GET/SET_XSAVE2 (dmr)", () => {
