@@ -147,7 +147,9 @@ function runInWorkers(
       w.postMessage({ type: "cell", index, cell: cells[index] as CellSpec, opts } satisfies ToWorker);
     };
     for (let i = 0; i < n; i++) {
-      const w = new Worker(spec.url, { workerData: { kind: WORKER_KIND, init: spec.init } });
+      // Node flags that only make sense for the main entry (--input-type for `node -e`) break a worker.
+      const execArgv = process.execArgv.filter((a) => !a.startsWith("--input-type"));
+      const w = new Worker(spec.url, { workerData: { kind: WORKER_KIND, init: spec.init }, execArgv });
       pool.push(w);
       w.on("message", (m: FromWorker) => {
         if (failed) return;
