@@ -88,8 +88,11 @@ function matrixCell(c: CellResult | undefined): string {
   if (!c) return `<td></td>`;
   const col = VERDICT_COLOURS[c.verdict];
   const tip = c.verdict === "n/a" ? (c.reason ?? "") : `${c.states} states, ${c.transitions} transitions`;
-  const text = escapeHtml(verdictText(c));
-  const body = c.verdict === "violation" ? `<a href="#${escapeHtml(cellId(c))}-0">${text}</a>` : text;
+  // Two lines for a violation ("violation" / invariant) keep the twelve-odd columns narrow.
+  const body =
+    c.verdict === "violation"
+      ? `<a href="#${escapeHtml(cellId(c))}-0">violation<br><small>${escapeHtml(c.invariant ?? "?")}</small></a>`
+      : escapeHtml(verdictText(c));
   return `<td class="v" style="background:${col.bg};color:${col.fg}" title="${escapeHtml(tip)}">${body}</td>`;
 }
 
@@ -102,7 +105,7 @@ const STYLE = `
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#212121;background:#fafafa}
 h1{font-size:22px;margin:0 0 8px}h2{font-size:18px;margin:28px 0 8px}h3{font-size:15px;margin:8px 0}
 table{border-collapse:collapse;background:#fff}th,td{border:1px solid #cfd8dc;padding:4px 8px;text-align:left;white-space:nowrap}
-table.matrix td.v{font-weight:600;min-width:90px}table.matrix th.design{background:#f5f5f5}
+table.matrix td.v{font-weight:600;min-width:64px;font-size:13px}table.matrix td.v small{font-weight:500}table.matrix th.design{background:#f5f5f5}
 td.v a{color:inherit}.scroll{overflow-x:auto;max-width:100%}.summary,.legend{color:#455a64}
 section.ce{background:#fff;border:1px solid #e0e0e0;border-radius:6px;padding:8px 12px;margin:12px 0}
 .inv{color:#8c1d13}.why{color:#546e7a;margin:2px 0}ol.events li.failing{color:#8c1d13;font-weight:600}
