@@ -187,3 +187,18 @@ describe("uncertain facts are options whose alternatives change the outcome", ()
     expect(run(machine("asm-conditional", false, { options: { xcr0ApxDisable: "clear" } }), ev).violations[0]).toMatchObject({ invariant: "guest-integrity" });
   });
 });
+
+describe("apply never throws on its own alphabet", () => {
+  for (const cpu of ["spr", "dmr", "zen"]) {
+    for (const kernelApx of [false, true]) {
+      test(`${cpu}${kernelApx ? " -mapxf" : ""}: every design, random sequences`, () => {
+        for (const design of ["fpstate", "c-xfeatures", "early-xcr0", "early-xcr0-misordered", "asm-conditional", "asm-unconditional", "hw-xcr0-switch"]) {
+          for (const pre of [false, true]) {
+            const m = createMachine({ backend: vmxBackend, design, host: { cpu, kernelApx }, guest: { apx: true }, pre, alphabet: { migrateTo: ["fpstate", "asm-conditional"] } });
+            fc.assert(fc.property(seqArb(m, 8), (events) => void run(m, events)), { numRuns: 8 });
+          }
+        }
+      });
+    }
+  }
+});

@@ -7,7 +7,7 @@ import { InputError } from "../errors.js";
 import { parseU64 } from "../cpu/hex-bytes.js";
 import { gprIndex, GPR_NAMES } from "../cpu/gpr.js";
 import { Tag, isHostTag } from "../cpu/provenance.js";
-import { XFEATURE_MASK, hasApx } from "../cpu/xfeatures.js";
+import { XFEATURE, XFEATURE_MASK, hasApx } from "../cpu/xfeatures.js";
 import { kvmSetXcrCheck } from "../cpu/xcr0-rules.js";
 import { cpuidLookup } from "../cpu/cpuid.js";
 import type { ApplyResult, TraceStep } from "./explorable.js";
@@ -187,7 +187,10 @@ function setXsaveEvent(ctx: RunCtx, e: Extract<KvmxEvent, { kind: "set-xsave" }>
   let bv = e.xstateBv !== undefined ? parseU64(e.xstateBv as string, "set-xsave xstateBv") : img.xstateBv;
   if (apx) {
     bv |= XFEATURE_MASK.APX;
-    for (let k = 0; k < 16; k++) img.setApxRegister(k, apx[k] === undefined ? 0n : parseU64(apx[k]!, `set-xsave apx[${k}]`));
+    // Without an APX component (a CPU without APX) the bit alone goes in: KVM must reject it.
+    if (img.component(XFEATURE.APX)) {
+      for (let k = 0; k < 16; k++) img.setApxRegister(k, apx[k] === undefined ? 0n : parseU64(apx[k]!, `set-xsave apx[${k}]`));
+    }
   } else if (e.xstateBv === undefined) {
     bv &= ~XFEATURE_MASK.APX;
   }
