@@ -74,6 +74,24 @@ describe("HostKvm/HostVm/HostVcpu resource handling", () => {
     expect(sim.fds.size).toBe(0);
   });
 
+  it("a kvm_run mapping smaller than struct kvm_run is refused and released", () => {
+    const { sim, kvm } = setup();
+    sim.mmapSize = 1024;
+    const vm = kvm.createVm();
+    expect(() => vm.createVcpu(0)).toThrow(/kvm_run: truncated/);
+    expect(sim.mappings.size).toBe(0);
+    expect(sim.fds.size).toBe(2);
+    kvm.close();
+  });
+
+  it("run() after close() is a KvmError, never a read of unmapped memory", () => {
+    const { kvm } = setup();
+    const vcpu = kvm.createVm().createVcpu(0);
+    vcpu.close();
+    expect(() => vcpu.run()).toThrow(/unmapped/);
+    kvm.close();
+  });
+
   it("a rejected memory region unmaps its memory; a duplicate vCPU id leaks nothing", () => {
     const { sim, kvm } = setup();
     const vm = kvm.createVm();

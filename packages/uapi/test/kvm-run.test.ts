@@ -4,6 +4,7 @@ import { KVM_EXIT, KVM_EXIT_IO_OUT } from "../src/exit-reasons.js";
 import { encodeStructInto, zeroStruct } from "../src/structs/codec.js";
 import {
   decodeKvmExit,
+  KvmRunReader,
   KVM_RUN_SYNC_REGS_OFFSET,
   readDirtyRegs,
   readSyncRegs,
@@ -41,6 +42,26 @@ describe("decodeKvmExit", () => {
     if (exit.kind !== "io") throw new Error("unreachable");
     exit.data.set([1, 2, 3, 4]);
     expect([...run.subarray(4096, 4100)]).toEqual([1, 2, 3, 4]);
+  });
+
+  it("a KvmRunReader follows data_offset and length from exit to exit", () => {
+    const run = mapping();
+    setReason(run, KVM_EXIT.IO);
+    const reader = new KvmRunReader(run);
+    run.set([1, 2, 3, 4], 4096);
+    run.set([9, 8], 8192);
+    encodeStructInto("kvm_run_io", { direction: 1, size: 1, port: 1, count: 2, data_offset: 4096n }, run, KVM_RUN_EXIT_UNION_OFFSET);
+    const a = reader.exit();
+    encodeStructInto("kvm_run_io", { direction: 1, size: 2, port: 1, count: 1, data_offset: 8192n }, run, KVM_RUN_EXIT_UNION_OFFSET);
+    const b = reader.exit();
+    encodeStructInto("kvm_run_io", { direction: 1, size: 4, port: 1, count: 1, data_offset: 4096n }, run, KVM_RUN_EXIT_UNION_OFFSET);
+    const c = reader.exit();
+    if (a.kind !== "io" || b.kind !== "io" || c.kind !== "io") throw new Error("unreachable");
+    expect([...a.data]).toEqual([1, 2]);
+    expect([...b.data]).toEqual([9, 8]);
+    expect([...c.data]).toEqual([1, 2, 3, 4]);
+    encodeStructInto("kvm_run_io", { direction: 1, size: 1, port: 1, count: 1, data_offset: 1n << 32n }, run, KVM_RUN_EXIT_UNION_OFFSET);
+    expect(() => reader.exit()).toThrow(/outside/);
   });
 
   it("rejects io data outside the mapping and unknown directions", () => {

@@ -11,7 +11,7 @@ import {
   type KvmMsrEntry,
 } from "../structs/flexible.js";
 import {
-  decodeKvmExit,
+  KvmRunReader,
   readDirtyRegs,
   readSyncRegs,
   readValidRegs,
@@ -36,6 +36,7 @@ const EINTR = 4;
 export class HostVcpu implements Vcpu {
   readonly #fd: KvmFd;
   readonly #run: Mapping;
+  readonly #exits: KvmRunReader;
   readonly #xsave2Size: () => number;
   readonly #onClose: (v: HostVcpu) => void;
   readonly syncRegs: SyncRegsAccess;
@@ -47,6 +48,13 @@ export class HostVcpu implements Vcpu {
       this.#run = Mapping.map(libc, `kvm_run of vcpu ${id}`, mmapSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
     } catch (err) {
       closeAll([() => this.#fd.close()]);
+      throw err;
+    }
+    try {
+      // a mapping smaller than struct kvm_run is refused here, before anyone reads it
+      this.#exits = new KvmRunReader(this.#run.bytes);
+    } catch (err) {
+      closeAll([() => this.#run.unmap(), () => this.#fd.close()]);
       throw err;
     }
     this.#xsave2Size = xsave2Size;
@@ -167,7 +175,8 @@ export class HostVcpu implements Vcpu {
   }
 
   run(): KvmExit {
-    const run = this.#run.bytes;
+    // after close() the reader's view points at unmapped memory: refuse before touching it
+    if (!this.#run.mapped) throw new KvmError(`${this.#run.what} is unmapped`, 14 /* EFAULT */, "internal");
     try {
       this.#fd.ioctlInt("KVM_RUN");
     } catch (err) {
@@ -175,7 +184,7 @@ export class HostVcpu implements Vcpu {
       if (err instanceof KvmError && err.errno === EINTR) return { kind: "intr", exitReason: KVM_EXIT.INTR };
       throw err;
     }
-    return decodeKvmExit(run);
+    return this.#exits.exit();
   }
 
   get closed(): boolean {
