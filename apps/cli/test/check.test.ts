@@ -133,6 +133,29 @@ describe("kvmx check", () => {
     expect(b.err).toContain("bad-design.yaml:");
   });
 
+  it("human output lists each counterexample's events with the failing one, and the replay command with --trace-out", async () => {
+    const out = join(dir, "human");
+    const r = await run(["check", "--design", "asm-unconditional", "--backend", "vmx", "--depth", "1", "--trace-out", out]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain("Counterexamples (shortest, minimised):");
+    expect(r.out).toMatch(/asm-unconditional on vmx \[H\+ g-[^\]]*\]: no-host-ud/);
+    expect(r.out).toMatch(/1\. guest-xsetbv value=0x[0-9a-f]+ {3}← breaks at vmx:/);
+    expect(r.out).toContain(`replay: kvmx run ${join(out, "asm-unconditional.vmx.host-apx.guest-noapx.scenario.yaml")}`);
+    expect(r.out).toMatch(/depth 1: 6 cells, \d+ with a violation/);
+  });
+
+  it("--all-invariants keeps exploring and reports more than one invariant where a design breaks several", async () => {
+    const first = JSON.parse((await run(["check", "--design", "asm-unconditional", "--backend", "vmx", "--depth", "2", "--json"])).out) as Report;
+    const all = JSON.parse((await run(["check", "--design", "asm-unconditional", "--backend", "vmx", "--depth", "2", "--json", "--all-invariants"])).out) as Report & {
+      cells: (Cell & { otherCounterexamples?: { invariant: string }[] })[];
+    };
+    const cellOf = (r: Report) => r.cells.find((c) => c.host.kernelApx && !c.guest.apx)!;
+    expect(cellOf(first).invariant).toBe(cellOf(all).invariant);
+    expect(cellOf(all).states).toBeGreaterThan(cellOf(first).states);
+    const invariants = [cellOf(all).invariant, ...((cellOf(all) as { otherCounterexamples?: { invariant: string }[] }).otherCounterexamples ?? []).map((c) => c.invariant)];
+    expect(new Set(invariants).size).toBeGreaterThan(1);
+  });
+
   it("usage errors exit 2", async () => {
     expect((await run(["check", "--depth", "x"])).code).toBe(2);
     expect((await run(["check", "--shard", "3/2"])).code).toBe(2);
