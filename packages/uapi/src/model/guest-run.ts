@@ -22,7 +22,7 @@ import { KVM_INTERNAL_ERROR } from "../exit-reasons.js";
 import { deliverException, VECTOR, type Vector } from "./fault-delivery.js";
 import { decodeExtra, executeExtra } from "./guest-extras.js";
 import type { GuestPhysSpace } from "./guest-memory.js";
-import { translate, type AccessKind, type PagingState } from "./guest-paging.js";
+import { translate, type AccessKind, type PagingState, type Translation } from "./guest-paging.js";
 import type { ResolvedModelConfig } from "./model-config.js";
 
 /**
@@ -115,27 +115,54 @@ function storeCpu(t: GuestRunTarget, cpu: PhysicalCpu): void {
   v.rflags = cpu.rflags;
 }
 
-/** Reads guest-linear bytes for a fetch; stops at the first untranslatable byte (reported in `fault`). */
-function fetch(t: GuestRunTarget, cpu: PhysicalCpu): { bytes: Uint8Array; fault?: { linear: bigint; errorCode: number } } {
-  const out: number[] = [];
-  for (let k = 0; k < MAX_INSN; k++) {
-    const lin = BigInt.asUintN(64, cpu.rip + BigInt(k));
-    const tr = translate(t.mem, pagingOf(t.sregs, cpu.cpl), lin, "fetch");
-    if (!tr.ok) return { bytes: Uint8Array.from(out), fault: { linear: lin, errorCode: tr.errorCode } };
-    const b = t.mem.readByte(tr.gpa);
-    if (b === undefined) break;
-    out.push(b);
+/**
+ * A TLB for one KVM_RUN: successful translations of 4 KiB pages by (page, access, CPL). Real TLBs may
+ * hold translations across page-table writes until INVLPG/CR3 loads, which the guest subset lacks.
+ */
+class RunTlb {
+  /** One map per (access, CPL): linear page number → guest-physical page base. */
+  readonly #maps = new Map<string, Map<bigint, bigint>>();
+  constructor(readonly t: GuestRunTarget) {}
+
+  translate(linear: bigint, access: AccessKind, cpl: number): Translation {
+    const which = `${access}${cpl}`;
+    let map = this.#maps.get(which);
+    if (!map) this.#maps.set(which, (map = new Map()));
+    const page = linear >> 12n;
+    const hit = map.get(page);
+    if (hit !== undefined) return { ok: true, gpa: hit | (linear & 0xfffn) };
+    const tr = translate(this.t.mem, pagingOf(this.t.sregs, cpl), linear, access);
+    if (tr.ok) map.set(page, tr.gpa & ~0xfffn);
+    return tr;
   }
-  return { bytes: Uint8Array.from(out) };
 }
 
-function guestEnv(t: GuestRunTarget, cpu: PhysicalCpu): ExecEnv {
+/** Reads up to 15 guest-linear bytes at RIP, a page at a time; stops at the first untranslatable byte (reported in `fault`). */
+function fetch(t: GuestRunTarget, tlb: RunTlb, cpu: PhysicalCpu): { bytes: Uint8Array; fault?: { linear: bigint; errorCode: number } } {
+  const out = new Uint8Array(MAX_INSN);
+  let k = 0;
+  while (k < MAX_INSN) {
+    const lin = BigInt.asUintN(64, cpu.rip + BigInt(k));
+    const tr = tlb.translate(lin, "fetch", cpu.cpl);
+    if (!tr.ok) return { bytes: out.subarray(0, k), fault: { linear: lin, errorCode: tr.errorCode } };
+    const slot = t.mem.slotOf(tr.gpa);
+    if (!slot) return { bytes: out.subarray(0, k) };
+    const at = Number(tr.gpa - slot.guestPhysAddr);
+    const inPage = 4096 - Number(lin & 0xfffn);
+    const n = Math.min(MAX_INSN - k, inPage, slot.size - at);
+    out.set(slot.bytes.subarray(at, at + n), k);
+    k += n;
+  }
+  return { bytes: out };
+}
+
+function guestEnv(t: GuestRunTarget, tlb: RunTlb, cpu: PhysicalCpu): ExecEnv {
   const tag = Tag.guest(t.vcpu.id);
   const phys = (addr: bigint, access: AccessKind): bigint[] => {
     const out: bigint[] = [];
     for (let k = 0n; k < 8n; k++) {
       const lin = BigInt.asUintN(64, addr + k);
-      const tr = translate(t.mem, pagingOf(t.sregs, cpu.cpl), lin, access);
+      const tr = tlb.translate(lin, access, cpu.cpl);
       if (!tr.ok) throw new GuestPageFault(lin, tr.errorCode);
       out.push(tr.gpa);
     }
@@ -167,7 +194,8 @@ const FAULT_VECTOR: Record<string, Vector> = { UD: VECTOR.UD, GP: VECTOR.GP, SS:
  */
 export function runGuest(t: GuestRunTarget): GuestStop {
   const cpu = loadCpu(t);
-  const env = guestEnv(t, cpu);
+  const tlb = new RunTlb(t);
+  const env = guestEnv(t, tlb, cpu);
   const stop = (s: GuestStop): GuestStop => {
     storeCpu(t, cpu);
     return s;
@@ -179,7 +207,7 @@ export function runGuest(t: GuestRunTarget): GuestStop {
   for (let step = 0; step < MODEL_RUN_BUDGET; step++) {
     cpu.mode = guestMode(t.sregs);
     cpu.cpl = cpu.mode === "real" ? 0 : t.sregs.cs.dpl;
-    const f = fetch(t, cpu);
+    const f = fetch(t, tlb, cpu);
     let insn: Instruction;
     let length: number;
     try {
