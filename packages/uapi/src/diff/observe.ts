@@ -86,7 +86,10 @@ export function xsaveObs(out: Record<string, string>, bytes: Uint8Array, profile
   out[`${prefix}.mxcsr`] = hex(dv.getUint32(24, true));
   out[`${prefix}.mxcsr_mask`] = hex(dv.getUint32(28, true));
   out[`${prefix}.xmm`] = bytesHex(bytes.subarray(160, 416));
-  out[`${prefix}.legacy-reserved`] = bytesHex(bytes.subarray(416, 512));
+  // FXSAVE bytes 416..463 are padding; 464..511 are the software-reserved bytes Linux fills with its
+  // fx_sw_bytes (FP_XSTATE_MAGIC1, sizes, xfeatures) in XSAVE-format uABI copies
+  out[`${prefix}.fx-padding`] = bytesHex(bytes.subarray(416, 464));
+  out[`${prefix}.fx-sw-reserved`] = bytesHex(bytes.subarray(464, 512));
   out[`${prefix}.xstate_bv`] = hex(dv.getBigUint64(512, true));
   out[`${prefix}.xcomp_bv`] = hex(dv.getBigUint64(520, true));
   out[`${prefix}.header-reserved`] = bytesHex(bytes.subarray(528, 576));
