@@ -235,7 +235,7 @@ function step(kvm: Kvm, rig: Rig, s: RealStep, profile: CpuProfile, apxOffset: n
     case "supported-cpuid": {
       const e = kvm.getSupportedCpuid().find((x) => x.function === s.leaf && ((x.flags & 1) === 0 || x.index === s.subleaf));
       out.present = e ? "yes" : "no";
-      if (e) for (const r of ["eax", "ebx", "ecx", "edx"] as const) out[r] = hex(e[r]);
+      if (e) for (const r of s.regs) out[r] = hex(e[r]);
       return;
     }
   }

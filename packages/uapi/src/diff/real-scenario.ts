@@ -39,9 +39,11 @@ export type RealStep = { readonly at: SourceLocation } & (
   | { readonly kind: "run"; readonly spec: ProgramSpec; readonly maxExits: number }
   | { readonly kind: "sync-regs"; readonly valid: bigint; readonly dirty: bigint; readonly regs: Readonly<Record<string, bigint>> }
   | { readonly kind: "check-extension"; readonly cap: KvmCapName }
-  | { readonly kind: "supported-cpuid"; readonly leaf: number; readonly subleaf: number }
+  | { readonly kind: "supported-cpuid"; readonly leaf: number; readonly subleaf: number; readonly regs: readonly CpuidReg[] }
 );
 export type RealStepKind = RealStep["kind"];
+export const CPUID_REGS = ["eax", "ebx", "ecx", "edx"] as const;
+export type CpuidReg = (typeof CPUID_REGS)[number];
 
 /** A KVM_SET_XSAVE image: a zeroed 4096-byte standard image with these fields set. */
 export interface XsaveSpec {
@@ -242,12 +244,21 @@ function stepOf(src: YamlSource, raw: unknown, path: YamlPath): RealStep {
       return { at, kind, cap: arg as KvmCapName };
     }
     case "supported-cpuid": {
-      const m = expectMap(src, arg, argPath, ["leaf", "subleaf"], "supported-cpuid");
+      const m = expectMap(src, arg, argPath, ["leaf", "subleaf", "regs"], "supported-cpuid");
+      // `regs` narrows what is compared: leaf 1 EAX/EBX, for one, are the host's identity, not a KVM rule
+      let regs: CpuidReg[] = [...CPUID_REGS];
+      if (m.regs !== undefined) {
+        if (!Array.isArray(m.regs) || m.regs.length === 0 || m.regs.some((r) => !(CPUID_REGS as readonly unknown[]).includes(r))) {
+          src.fail(`regs must be a non-empty list of ${CPUID_REGS.join(", ")}`, [...argPath, "regs"]);
+        }
+        regs = m.regs as CpuidReg[];
+      }
       return {
         at,
         kind,
         leaf: small(src, m.leaf, [...argPath, "leaf"], "leaf", 0xffff_ffff),
         subleaf: m.subleaf === undefined ? 0 : small(src, m.subleaf, [...argPath, "subleaf"], "subleaf", 0xffff_ffff),
+        regs,
       };
     }
     case "get-xcrs":
