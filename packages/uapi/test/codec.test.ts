@@ -76,6 +76,21 @@ describe("decodeStruct/encodeStruct", () => {
     expect(() => encodeStruct("kvm_regs", null as never)).toThrow(UapiEncodeError);
   });
 
+  it.each([1.5, -1, NaN, Infinity, 0x1_0000_0000, "1", 1n])("rejects %s in a u32 field", (bad) => {
+    const e = { ...zeroStruct("kvm_cpuid_entry2"), eax: bad as number };
+    expect(() => encodeStruct("kvm_cpuid_entry2", e)).toThrow(/eax: expected a u32 integer/);
+  });
+
+  it("names the path into nested structs and arrays", () => {
+    const x = zeroStruct("kvm_xcrs");
+    x.xcrs[3] = { xcr: 0, reserved: 0, value: -1n };
+    expect(() => encodeStruct("kvm_xcrs", x)).toThrow(/xcrs\[3\]\.value: expected a u64/);
+    const sync = zeroStruct("kvm_sync_regs");
+    sync.sregs.gdt.padding = [0, 0, 0x10000];
+    expect(() => encodeStruct("kvm_sync_regs", sync)).toThrow(/sregs\.gdt\.padding\[2\]: expected a u16/);
+    expect(() => encodeStruct("kvm_regs", { ...zeroStruct("kvm_regs"), rip: undefined } as never)).toThrow(/rip: expected a u64 bigint, got undefined/);
+  });
+
   it("encodeStructInto writes at an offset and zeroes unnamed padding", () => {
     const target = new Uint8Array(40).fill(0xaa);
     encodeStructInto("kvm_run_fail_entry", { hardware_entry_failure_reason: 7n, cpu: 3 }, target, 8);

@@ -145,6 +145,54 @@ function encodeAt(name: StructName, dv: DataView, bytes: Uint8Array, base: numbe
   }
 }
 
+type Encoder = (dv: DataView, bytes: Uint8Array, base: number, v: unknown) => boolean;
+const compiledEncoders = new Map<StructName, Encoder>();
+
+/**
+ * The fast encoder of one struct, generated from the layout table like the decoders: it checks and
+ * writes every field inline and returns false at the first value that does not fit. The caller then
+ * re-runs the generic encoder above, whose only job left is to say which field and why.
+ */
+function encoderFor(name: StructName): Encoder {
+  const hit = compiledEncoders.get(name);
+  if (hit) return hit;
+  const nested: Encoder[] = [];
+  const WRITE: Readonly<Record<Scalar, string>> = { u8: "setUint8", u16: "setUint16", u32: "setUint32", u64: "setBigUint64" };
+  const scalar = (type: Scalar, val: string, at: string): string => {
+    const check =
+      type === "u64"
+        ? `typeof ${val} !== "bigint" || ${val} < 0n || ${val} > M`
+        : `typeof ${val} !== "number" || !(${val} >= 0 && ${val} <= ${SCALAR_MAX[type]}) || !Number.isInteger(${val})`;
+    const endian = type === "u8" ? "" : ", true";
+    return `if (${check}) return false; dv.${WRITE[type]}(${at}, ${val}${endian});`;
+  };
+  const element = (type: FieldSpec["type"], val: string, at: string): string => {
+    if (typeof type === "string") return scalar(type, val, at);
+    nested.push(encoderFor(type.struct as StructName));
+    return `if (!n[${nested.length - 1}](dv, bytes, ${at}, ${val})) return false;`;
+  };
+  const lines = (KVM_STRUCTS[name].fields as readonly FieldSpec[]).map((f) => {
+    const at = `base + ${f.offset}`;
+    if (f.count === undefined) return `x = v.${f.name}; ${element(f.type, "x", at)}`;
+    if (f.type === "u8") return `x = v.${f.name}; if (!(x instanceof Uint8Array) || x.byteLength !== ${f.count}) return false; bytes.set(x, ${at});`;
+    const size = elementSize(f.type);
+    const items = Array.from({ length: f.count }, (_, i) => `y = x[${i}]; ${element(f.type, "y", `base + ${f.offset + i * size}`)}`);
+    return `x = v.${f.name}; if (!Array.isArray(x) || x.length !== ${f.count}) return false; ${items.join(" ")}`;
+  });
+  const body = `return function encode_${name}(dv, bytes, base, v) { if (typeof v !== "object" || v === null) return false; let x, y; ${lines.join("\n")} return true; };`;
+  const encoder = (new Function("n", "M", body) as (n: Encoder[], m: bigint) => Encoder)(nested, U64_MAX);
+  compiledEncoders.set(name, encoder);
+  return encoder;
+}
+
+/** Encodes with the fast encoder; if it refuses, the generic one throws the error naming the field. */
+function encodeChecked(name: StructName, target: Uint8Array, offset: number, value: unknown): void {
+  const dv = view(target);
+  if (encoderFor(name)(dv, target, offset, value)) return;
+  withPath(name, () => encodeAt(name, dv, target, offset, value));
+  throw new UapiEncodeError(name, "value rejected by the compiled encoder but not by the generic one");
+}
+
 /** Runs an encode, turning a FieldProblem into a UapiEncodeError that names the field path. */
 function withPath(root: string, run: () => void): void {
   try {
@@ -163,13 +211,13 @@ export function encodeStructInto<N extends StructName>(name: N, value: StructVal
     throw new UapiEncodeError(name, `target too small: needs ${size} bytes at offset ${offset}`);
   }
   target.fill(0, offset, offset + size);
-  withPath(name, () => encodeAt(name, view(target), target, offset, value));
+  encodeChecked(name, target, offset, value);
 }
 
 /** Encodes struct `name` into a fresh buffer of exactly its size. */
 export function encodeStruct<N extends StructName>(name: N, value: StructValue<N>): Uint8Array {
   const out = new Uint8Array(KVM_STRUCTS[name].size);
-  withPath(name, () => encodeAt(name, view(out), out, 0, value));
+  encodeChecked(name, out, 0, value);
   return out;
 }
 
