@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { builtinDesign, createMachine, cpuProfile, parseScenario, runScenario, type Design, type KvmxEvent } from "@kvmx/core";
 import { vmxBackend } from "@kvmx/vmx";
-import { svmBackend } from "@kvmx/svm";
+import { sevEsBackend, svmBackend } from "@kvmx/svm";
+import { runMatrix } from "../src/matrix/run-matrix.js";
 import { machineProvider } from "../src/machine/machine-provider.js";
 import { runCell } from "../src/matrix/run-cell.js";
 import { replay } from "../src/engine/replay.js";
@@ -85,5 +86,22 @@ describe("counterexample scenario files", () => {
     const s = parseScenario(r.counterexample!.scenario, "ce.yaml", { backend: () => vmxBackend });
     expect(s.design.actions).toEqual(mutated().actions);
     expect(runScenario(s).ok).toBe(true);
+  });
+});
+
+describe("the built-in designs on vmx and sev-es, depth 2", () => {
+  it("every counterexample's scenario replays on a fresh Machine to exactly its expected violations, at its failing event", async () => {
+    const backends = [vmxBackend, sevEsBackend];
+    const r = await runMatrix(machineProvider({ backends }), { depth: 2, cost: false });
+    const ces = r.cells.filter((c) => c.counterexample);
+    expect(ces.length).toBeGreaterThan(10);
+    for (const c of ces) {
+      const ce = c.counterexample!;
+      const run = runScenario(parseScenario(ce.scenario, `${c.design}.yaml`, { backend: (n) => backends.find((b) => b.name === n) }));
+      expect(run.ok, `${c.design} on ${c.backend}: ${run.expectationFailures.join("; ")}`).toBe(true);
+      expect(Math.min(...run.violations.map((v) => v.event))).toBe(ce.failingStep);
+    }
+    // And safe cells really are safe: no verdict is given without exploring (states counted).
+    for (const c of r.cells.filter((x) => x.verdict === "safe")) expect(c.states).toBeGreaterThan(1);
   });
 });
