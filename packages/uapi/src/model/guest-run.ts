@@ -113,6 +113,8 @@ function storeCpu(t: GuestRunTarget, cpu: PhysicalCpu): void {
   }
   v.rip = cpu.rip;
   v.rflags = cpu.rflags;
+  // an XSETBV the backend does not intercept changed the CPU's XCR0 directly
+  v.xcr0 = cpu.xcr0;
 }
 
 /**
