@@ -1,6 +1,6 @@
 /**
- * Runs every release step even if some fail, then rethrows the first failure (the others are
- * attached as its `cause` chain would hide them, so they ride along in an AggregateError).
+ * Runs every release step even if some fail (so one bad close never strands the other fds and
+ * mappings), then rethrows the first failure; any later failures ride along on it as `others`.
  */
 export function closeAll(steps: readonly (() => void)[]): void {
   const errors: unknown[] = [];
@@ -11,6 +11,8 @@ export function closeAll(steps: readonly (() => void)[]): void {
       errors.push(err);
     }
   }
-  if (errors.length === 1) throw errors[0];
-  if (errors.length > 1) throw errors[0] instanceof Error ? Object.assign(errors[0], { others: errors.slice(1) }) : errors[0];
+  const [first, ...others] = errors;
+  if (errors.length === 0) return;
+  if (others.length > 0 && first instanceof Error) Object.assign(first, { others });
+  throw first;
 }
