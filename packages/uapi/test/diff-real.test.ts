@@ -10,6 +10,7 @@ import { parseRealScenario } from "../src/diff/real-scenario.js";
 import { KvmError } from "../src/errors.js";
 import { kvmUnavailableReason, openKvm } from "../src/host/kvm.js";
 import { ModelKvm } from "../src/model/model-kvm.js";
+import { writeImmediateExit } from "../src/structs/kvm-run.js";
 import { arbitraryStruct } from "./struct-arbitrary.js";
 
 /**
@@ -67,12 +68,15 @@ describe.skipIf(reason !== undefined)("model = real /dev/kvm", () => {
       fc.oneof(fc.constant(0n), fc.bigInt({ min: 1n, max: (1n << 64n) - 1n })),
       fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 255 })),
       fc.oneof(fc.constant(0x1f80), fc.integer({ min: 0, max: 0xffff_ffff })),
+      fc.uint8Array({ minLength: 256, maxLength: 256 }),
+      fc.uint8Array({ minLength: 64, maxLength: 64 }),
     ],
     { numRuns: 200 },
-  )("KVM_SET_XSAVE headers: same errno, same KVM_GET_XSAVE bytes after", (xstateBv, xcompBv, reservedByte, mxcsr) => {
+  )("KVM_SET_XSAVE images: same errno, same KVM_GET_XSAVE bytes after", (xstateBv, xcompBv, reservedByte, mxcsr, ymm, opmask) => {
     const [m, r] = both((_k, v) => {
       v.setXcrs({ flags: 0, xcrs: [{ xcr: 0, reserved: 0, value: 0xe7n }] });
-      const e = errno(() => v.setXsave(xsaveImageFor({ xstateBv, xcompBv, reservedByte, mxcsr }, 960)));
+      const patch = [{ offset: 576, bytes: ymm }, { offset: 1088, bytes: opmask }];
+      const e = errno(() => v.setXsave(xsaveImageFor({ xstateBv, xcompBv, reservedByte, mxcsr, patch }, 960)));
       return [e, Buffer.from(v.getXsave()).toString("hex")];
     });
     expect(m).toEqual(r);
@@ -85,6 +89,23 @@ describe.skipIf(reason !== undefined)("model = real /dev/kvm", () => {
     });
     expect(m).toEqual(r);
   });
+
+  test.prop([fc.bigInt({ min: 0n, max: 0x1fn }), fc.bigInt({ min: 0n, max: 0x1fn }), arbitraryStruct("kvm_regs")], { numRuns: 50 })(
+    "KVM_RUN with sync regs: same errno for any valid/dirty mask, same exit and s.regs",
+    (valid, dirty, regs) => {
+      const [m, r] = both((_k, v) => {
+        v.setRegs(regs);
+        v.syncRegs.write({ regs: v.getRegs(), sregs: v.getSregs(), events: v.getVcpuEvents() });
+        v.syncRegs.valid = valid;
+        v.syncRegs.dirty = dirty;
+        // immediate_exit: the run returns before entering the guest, so no program is needed
+        writeImmediateExit((v as unknown as { kvmRun: Uint8Array }).kvmRun, 1);
+        const e = errno(() => v.run());
+        return [e, valid & 1n && e === "ok" ? v.syncRegs.read().regs : undefined];
+      });
+      expect(m).toEqual(r);
+    },
+  );
 
   const dir = fileURLToPath(new URL("../../../scenarios/real/", import.meta.url));
   for (const f of readdirSync(dir).filter((x) => x.endsWith(".yaml"))) {
