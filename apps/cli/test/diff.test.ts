@@ -53,6 +53,17 @@ describe("kvmx diff", () => {
     expect(io.stdout()).toMatch(/no differences/);
   });
 
+  it("--quirks lists the named host quirks with their FACTS.md references", async () => {
+    const io = captureIo();
+    expect(await main(["diff", "--quirks"], io)).toBe(0);
+    const lines = io.stdout().trim().split("\n");
+    expect(lines).toHaveLength(7);
+    expect(lines[0]).toMatch(/^cpuid2-host-leaves +KVM_SET_CPUID2 leaves 1 and 0xD .*\(FACTS\.md §8, first quirk\)$/);
+    const j = captureIo();
+    expect(await main(["diff", "--quirks", "--json"], j)).toBe(0);
+    expect(JSON.parse(j.stdout()).hostQuirks.map((q: { name: string }) => q.name)).toContain("get-fpu-mxcsr-zero");
+  });
+
   it("rejects an unknown assumption with exit 65", async () => {
     const io = captureIo();
     expect(await main(["diff", REAL("guest-programs.yaml"), "--against-model", "colour=red"], io)).toBe(65);

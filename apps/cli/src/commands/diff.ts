@@ -25,6 +25,7 @@ import { toJson, type Io } from "../io.js";
 
 interface DiffOptions {
   json?: boolean;
+  quirks?: boolean;
   device: string;
   againstModel?: string[];
 }
@@ -68,11 +69,18 @@ export function register(program: Command, io: Io): void {
   program
     .command("diff")
     .description("Run a differential scenario on the model and on the real /dev/kvm; print every observable difference")
-    .argument("<file>", "differential scenario YAML (see scenarios/real/README.md)")
+    .argument("[file]", "differential scenario YAML (see scenarios/real/README.md)")
     .option("--json", "machine-readable output (schemaVersion 1)")
+    .option("--quirks", "list the named host quirks (FACTS.md §8) the comparison may use, and exit")
     .option("--device <path>", "KVM device node", DEFAULT_KVM_PATH)
     .option("--against-model <assignment...>", "compare with a second model using these assumptions (e.g. setXsaveApxAbsent=init-zeros) instead of the real kernel")
-    .action(async (file: string, opts: DiffOptions) => {
+    .action(async (file: string | undefined, opts: DiffOptions) => {
+      if (opts.quirks) {
+        const rows = HOST_QUIRKS.map((q) => ({ name: q.name, differs: q.differs, facts: q.facts }));
+        io.out(opts.json ? toJson({ schemaVersion: 1, hostQuirks: rows }) : rows.map((q) => `${q.name.padEnd(24)} ${q.differs} (${q.facts})`).join("\n") + "\n");
+        return;
+      }
+      if (file === undefined) throw new InputError("kvmx diff needs a scenario file (or --quirks)");
       const path = file === "-" ? "<stdin>" : resolve(io.cwd, file);
       const text = (await io.readInput(file === "-" ? "-" : path)).toString("utf8");
       const scenario = parseRealScenario(text, path);
