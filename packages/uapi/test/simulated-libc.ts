@@ -28,6 +28,7 @@ export class SimulatedLibc implements Libc {
   /** KVM_GET_SUPPORTED_CPUID needs this many entries (E2BIG below). */
   cpuidEntries = 300;
   xsave2Size = 4096;
+  supportedXcr0 = 0xe7n;
   mmapSize = 3 * 4096;
   /** Exits KVM_RUN produces, in order; each writes kvm_run like the kernel would. */
   readonly exits: ((run: Uint8Array) => void | number)[] = [];
@@ -156,6 +157,11 @@ export class SimulatedLibc implements Libc {
         if (nent < this.cpuidEntries) return this.#err(ERRNO.E2BIG);
         dv.setUint32(0, this.cpuidEntries, true);
         for (let i = 0; i < this.cpuidEntries; i++) dv.setUint32(8 + i * 40, i, true);
+        // entry 13 is leaf 0xD.0: supported XCR0 = EDX:EAX = this.supportedXcr0
+        if (this.cpuidEntries > 13) {
+          dv.setUint32(8 + 13 * 40 + 12, Number(this.supportedXcr0 & 0xffffffffn), true);
+          dv.setUint32(8 + 13 * 40 + 24, Number(this.supportedXcr0 >> 32n), true);
+        }
         return 0;
       }
       case "KVM_GET_MSRS": {

@@ -24,7 +24,8 @@ function capText(name: KvmCapName, value: number): string {
   }
 }
 
-function human(p: KvmProbe, device: string): string {
+/** The human report of `kvmx probe`. */
+export function formatProbe(p: KvmProbe, device: string): string {
   const lines = [`${device}: KVM API version ${p.apiVersion}`, "", "capabilities (KVM_CHECK_EXTENSION):"];
   for (const [name, value] of Object.entries(p.caps) as [KvmCapName, number][]) {
     lines.push(`  KVM_CAP_${name.padEnd(16)} ${capText(name, value)}`);
@@ -34,6 +35,18 @@ function human(p: KvmProbe, device: string): string {
   for (const e of p.cpuid) t.push([hex(e.function, 8), String(e.index), String(e.flags), hex(e.eax, 8), hex(e.ebx, 8), hex(e.ecx, 8), hex(e.edx, 8)]);
   lines.push(`KVM_GET_SUPPORTED_CPUID (${p.cpuid.length} entries):`, t.toString());
   return lines.join("\n") + "\n";
+}
+
+/** The `--json` document of `kvmx probe` (schemaVersion 1; u64 values become "0x…" in toJson). */
+export function probeJson(p: KvmProbe, device: string) {
+  return {
+    schemaVersion: 1,
+    device,
+    apiVersion: p.apiVersion,
+    caps: p.caps,
+    supportedXcr0: p.supportedXcr0,
+    cpuid: p.cpuid.map(({ function: fn, index, flags, eax, ebx, ecx, edx }) => ({ function: fn, index, flags, eax, ebx, ecx, edx })),
+  };
 }
 
 /** `kvmx probe`: what the real /dev/kvm here supports. No device → KvmError "unavailable" → exit 69. */
@@ -51,19 +64,6 @@ export function register(program: Command, io: Io): void {
       } finally {
         kvm.close();
       }
-      if (opts.json) {
-        io.out(
-          toJson({
-            schemaVersion: 1,
-            device: opts.device,
-            apiVersion: result.apiVersion,
-            caps: result.caps,
-            supportedXcr0: result.supportedXcr0,
-            cpuid: result.cpuid.map(({ function: fn, index, flags, eax, ebx, ecx, edx }) => ({ function: fn, index, flags, eax, ebx, ecx, edx })),
-          }),
-        );
-      } else {
-        io.out(human(result, opts.device));
-      }
+      io.out(opts.json ? toJson(probeJson(result, opts.device)) : formatProbe(result, opts.device));
     });
 }
