@@ -156,6 +156,16 @@ describe("kvmx check", () => {
     expect(new Set(invariants).size).toBeGreaterThan(1);
   });
 
+  it("--option runs another alternative of a model assumption, and the scenario file records it", async () => {
+    const args = ["check", "--design", "asm-conditional", "--backend", "vmx", "--depth", "1", "--json", "--option", "setXsaveApxAbsent=init-zeros"];
+    const r = await run(args);
+    expect([0, 1]).toContain(r.code);
+    const report = JSON.parse(r.out) as Report;
+    for (const c of report.cells.filter((x) => x.counterexample)) expect(c.counterexample!.scenario).toContain("setXsaveApxAbsent: init-zeros");
+    expect((await run(["check", "--option", "setXsaveApxAbsent=maybe", "--depth", "0"])).code).toBe(2);
+    expect((await run(["check", "--option", "noSuchFact=1", "--depth", "0"])).code).toBe(2);
+  });
+
   it("usage errors exit 2", async () => {
     expect((await run(["check", "--depth", "x"])).code).toBe(2);
     expect((await run(["check", "--shard", "3/2"])).code).toBe(2);

@@ -1,7 +1,18 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
-import { BUILTIN_DESIGNS, builtinDesign, EVENT_KINDS, InputError, KvmxError, parseDesignFile, type CoreEventKind, type Design } from "@kvmx/core";
+import {
+  ASSUMPTIONS,
+  BUILTIN_DESIGNS,
+  builtinDesign,
+  EVENT_KINDS,
+  InputError,
+  KvmxError,
+  parseDesignFile,
+  type CoreEventKind,
+  type Design,
+  type ModelOptions,
+} from "@kvmx/core";
 import {
   cellId,
   chromeTrace,
@@ -57,6 +68,7 @@ interface CheckOptions {
   allInvariants?: boolean;
   maxStates?: string;
   exclude?: string[];
+  option?: string[];
 }
 
 export function register(program: Command, io: Io): void {
@@ -79,6 +91,7 @@ export function register(program: Command, io: Io): void {
     .option("--all-invariants", "keep exploring after a violation and report the shortest counterexample of every invariant")
     .option("--max-states <n>", "stop a cell after this many distinct states (its verdict is then bounded)")
     .option("--exclude <event-kinds...>", "leave these event kinds out of the explored alphabet (e.g. migrate nmi)")
+    .option("--option <name=value...>", "choose an alternative of a model assumption (kvmx check --option setXsaveApxAbsent=init-zeros)")
     .action(async (opts: CheckOptions) => {
       const weights = opts.weights ? await readWeightsFile(io, opts.weights) : DEFAULT_WEIGHTS;
       const report = opts.merge ? await mergeFiles(io, opts) : await check(io, opts, weights);
@@ -93,7 +106,11 @@ export function register(program: Command, io: Io): void {
 async function check(io: Io, opts: CheckOptions, weights: CostWeights): Promise<CheckReport> {
   const depth = positiveInt(opts.depth, "--depth", 0);
   const designArgs = opts.design ?? [];
-  const init: CheckProviderInit = { designFiles: await loadDesignFiles(io, designArgs), exclude: eventKinds(opts.exclude ?? []) };
+  const init: CheckProviderInit = {
+    designFiles: await loadDesignFiles(io, designArgs),
+    exclude: eventKinds(opts.exclude ?? []),
+    options: modelOptions(opts.option ?? []),
+  };
   const provider = buildCheckProvider(init);
   const designs = designArgs.length > 0 ? resolveDesignNames(designArgs, init) : undefined;
   const progress = startProgress(io, !opts.json);
@@ -164,6 +181,23 @@ export interface CheckProviderInit {
   designFiles: { arg: string; file: string; text: string; name: string }[];
   /** Event kinds left out of the alphabet. */
   exclude?: CoreEventKind[];
+  /** Model assumptions set to a non-default alternative (ASSUMPTIONS in core's model-options.ts). */
+  options?: Partial<ModelOptions>;
+}
+
+/** `--option name=value`: each must name an ASSUMPTIONS entry and one of its alternatives. */
+export function modelOptions(pairs: readonly string[]): Partial<ModelOptions> {
+  const out: Record<string, string> = {};
+  for (const pair of pairs) {
+    const [name = "", value = ""] = pair.split("=", 2);
+    const spec = (ASSUMPTIONS as Record<string, { alternatives: readonly string[] }>)[name];
+    if (!spec) throw new KvmxError(`--option: unknown assumption "${name}" (known: ${Object.keys(ASSUMPTIONS).join(", ")})`, "usage");
+    if (!spec.alternatives.includes(value)) {
+      throw new KvmxError(`--option ${name}: "${value}" is not one of ${spec.alternatives.join(", ")}`, "usage");
+    }
+    out[name] = value;
+  }
+  return out as Partial<ModelOptions>;
 }
 
 function eventKinds(names: readonly string[]): CoreEventKind[] {
@@ -176,7 +210,12 @@ function eventKinds(names: readonly string[]): CoreEventKind[] {
 export function buildCheckProvider(init: CheckProviderInit): CheckProvider {
   const designs: Design[] = [...BUILTIN_DESIGNS];
   for (const f of init.designFiles) designs.push(parseDesignFile(f.text, f.file));
-  return machineProvider({ backends: BACKENDS, designs, ...(init.exclude?.length ? { alphabet: { exclude: init.exclude } } : {}) });
+  return machineProvider({
+    backends: BACKENDS,
+    designs,
+    ...(init.exclude?.length ? { alphabet: { exclude: init.exclude } } : {}),
+    ...(init.options && Object.keys(init.options).length > 0 ? { options: init.options } : {}),
+  });
 }
 
 /**

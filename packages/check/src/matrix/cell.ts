@@ -45,5 +45,3 @@ export function cellComparator(designs: readonly string[], backends: readonly st
     x.backend.localeCompare(y.backend) ||
     profileIndex(x) - profileIndex(y);
 }
-
-export { PROFILES };

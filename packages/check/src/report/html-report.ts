@@ -1,4 +1,4 @@
-import { INVARIANTS } from "@kvmx/core";
+import { INVARIANTS, Tag } from "@kvmx/core";
 import { cellId } from "../matrix/cell.js";
 import { profileLabel, profileTag } from "../matrix/profiles.js";
 import { DEFAULT_WEIGHTS, type CostWeights } from "../cost/weights.js";
@@ -8,7 +8,6 @@ import { COSTED_HOST, costRows, costTableCells } from "./cost-table.js";
 import { escapeHtml } from "./escape-html.js";
 import { tagColour, timelineSvg } from "./timeline-svg.js";
 import { verdictGrid, verdictText } from "./verdict-grid.js";
-import { Tag } from "@kvmx/core";
 
 /** Matrix colours (the screenshot test looks for them). */
 export const VERDICT_COLOURS = {
