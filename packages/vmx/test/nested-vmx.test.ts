@@ -6,7 +6,7 @@ import {
   type KvmxEvent, type Machine, type MachineState, type TraceStep, type VendorOps, type Violation,
 } from "@kvmx/core";
 import {
-  L1_HOST_RIP, L2_ENTRY, VMCS12_EXTENDED_INSTRUCTION_INFO_OFFSET, createNestedVmxBackend, decodeExtendedInfo, isGuestMode,
+  L1_CRS, L1_HOST_RIP, L2_ENTRY, VMCS12_EXTENDED_INSTRUCTION_INFO_OFFSET, createNestedVmxBackend, decodeExtendedInfo, isGuestMode,
   vmcs12Read, vmxBackend, vmxNestedBackend,
 } from "../src/index.js";
 
@@ -70,6 +70,19 @@ describe("nested VM-exit (nested_vmx_vmexit) and L0-handled L2 exits", () => {
     expect(vmcs12Read(v, "guest_rip")).toBe(0x10_0000n);
     expect(v.rip).toBe(L1_HOST_RIP);
     expect(note(traces[1]!, "x86:handle-exit")).toMatch(/vmx_switch_vmcs → vmcs01.*nested VM-exit to L1/);
+  });
+
+  test("CR3 and the PDPTRs are made current from vmcs02 before the switch; L1 gets its own CRs back", () => {
+    const m = machine();
+    const { s, violations } = run(m, [LAUNCH, { kind: "vmx-nested:l2-exit-reflected" }]);
+    expect(violations).toEqual([]);
+    const v = s.vcpus[0]!;
+    // CR3 was lazily cleared at the exit; sync_vmcs02_to_vmcs12 read it through vmx_cache_reg from vmcs02.
+    expect(vmcs12Read(v, "guest_cr3")).toBe(L2_ENTRY.cr3);
+    expect(v.vendor["vmcs02.GUEST_CR3"]).toBe(L2_ENTRY.cr3);
+    expect(v.cr3).toBe(L1_CRS.cr3);
+    expect(v.vendor["GUEST_CR3"]).toBe(L1_CRS.cr3);
+    expect(vmcs12Read(v, "guest_cr4")).toBe(L1_CRS.cr4);
   });
 
   test("L0 handles its preemption timer and NMIs for L2; L2 stays loaded; only the timer may use the fastpath", () => {

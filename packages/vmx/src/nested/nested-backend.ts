@@ -17,7 +17,7 @@ import { vmxFastpath, vmxHandleExit } from "../vmx-exits.js";
 import { vmxRunSites } from "../vmx-run.js";
 import { vmcsRead, vmcsWrite } from "../vmcs-fields.js";
 import { NESTED_EXIT_REASON, l1WantsExit, nestedVmxEnterNonRootMode, nestedVmxVmexit, type NestedVariant } from "./nested-vmx.js";
-import { L1_HOST_RIP, L2_ENTRY, isGuestMode, vmcs12Read, vmcs12Write } from "./vmcs12.js";
+import { L1_CRS, L1_HOST_RIP, L2_ENTRY, isGuestMode, vmcs12Read, vmcs12Write } from "./vmcs12.js";
 
 const RSP = 4;
 export const NESTED_EVENT_KINDS = ["vmx-nested:vmlaunch", "vmx-nested:l2-exit-reflected", "vmx-nested:l2-exit-l0"] as const;
@@ -44,7 +44,7 @@ function nestedRunSites(pre: boolean): readonly Site[] {
           run: (ctx: VendorCtx) => {
             const v = ctx.vcpu;
             const e = ctx.guestExit;
-            const regsBefore = Array.from(ctx.cpu.gpr.subarray(0, 16));
+            const regsBefore = Array.from({ length: 16 }, (_, r) => ctx.cpu.gpr[r] ?? 0n);
             s.run?.(ctx);
             const pending = v.vendor["nested.pending_insn"];
             if (pending !== undefined) {
@@ -129,13 +129,20 @@ export function createNestedVmxBackend(o: NestedBackendOptions = {}): VendorOps 
             return;
           }
           const launched = vmcs12Read(v, "launch_state") === 1n;
-          // L1's VMWRITEs (shadow VMCS): its host state, and L2's entry state on the first launch.
+          // L1's VMWRITEs (shadow VMCS): its host state (its own RSP and CRs, which L1 knows
+          // architecturally), and L2's entry state on the first launch (same paging as L1, own stack).
           vmcs12Write(v, "host_rsp", ctx.st.expected[RSP]!);
           vmcs12Write(v, "host_rip", L1_HOST_RIP);
+          vmcs12Write(v, "host_cr0", L1_CRS.cr0);
+          vmcs12Write(v, "host_cr3", L1_CRS.cr3);
+          vmcs12Write(v, "host_cr4", L1_CRS.cr4);
           if (!launched) {
             vmcs12Write(v, "guest_rsp", L2_ENTRY.rsp);
             vmcs12Write(v, "guest_rip", L2_ENTRY.rip);
             vmcs12Write(v, "guest_rflags", 2n);
+            vmcs12Write(v, "guest_cr0", L1_CRS.cr0);
+            vmcs12Write(v, "guest_cr3", L2_ENTRY.cr3);
+            vmcs12Write(v, "guest_cr4", L1_CRS.cr4);
           }
           v.vendor["nested.pending_insn"] = BigInt(launched ? NESTED_EXIT_REASON.VMRESUME : NESTED_EXIT_REASON.VMLAUNCH);
           break;

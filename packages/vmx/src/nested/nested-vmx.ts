@@ -4,19 +4,20 @@
  * nested_vmx_enter_non_root_mode (L1 VMLAUNCH/VMRESUME): vmx_switch_vmcs(vmcs02), then
  *   prepare_vmcs02 writes L2's RSP/RIP/RFLAGS from vmcs12 through the dirtying accessors, so they
  *   reach vmcs02 at the next VM-entry write-back.
- * nested_vmx_vmexit (an L2 exit L1 wants): sync_vmcs02_to_vmcs12 reads RSP/RIP/RFLAGS through the
- *   register cache (cache_reg from vmcs02 — made current BEFORE the switch), prepare_vmcs12 copies
+ * nested_vmx_vmexit (an L2 exit L1 wants): sync_vmcs02_to_vmcs12 reads RSP, RIP, RFLAGS, CR0/3/4 and
+ *   the PDPTRs through the register cache (cache_reg from vmcs02 — made current BEFORE the switch, or
+ *   they would be read from vmcs01), prepare_vmcs12 copies
  *   the exit information (the extended instruction information at offset 336 only when L1's CPUID
  *   has APX), vmx_switch_vmcs(vmcs01), load_vmcs12_host_state writes L1's RSP/RIP.
  * GPRs (R0–R15 and, under a regs[] design, R16–R31) are not switched by VMX: L2 inherits L1's and
  * L1 sees L2's at the exit, so EGPRs simply follow the running design.
  */
 import {
-  RunCtx, ripRead, ripWrite, rspRead, rspWrite,
-  type VendorCtx,
+  RunCtx, markAvailable, pdptrRead, readCr0Bits, readCr3, readCr4Bits, ripRead, ripWrite, rspRead, rspWrite,
+  type VcpuState, type VendorCtx,
 } from "@kvmx/core";
 import { EXIT_REASON } from "../exit-reasons.js";
-import { vmcsRead } from "../vmcs-fields.js";
+import { vmcsRead, vmcsWrite } from "../vmcs-fields.js";
 import { vmxSwitchVmcs, type SwitchVmcsRegsVariant } from "./switch-vmcs.js";
 import { isGuestMode, setGuestMode, vmcs12Read, vmcs12Write } from "./vmcs12.js";
 
@@ -53,6 +54,21 @@ function retargetGuestView(ctx: VendorCtx, rip: bigint, rsp: bigint): void {
   if (ctx instanceof RunCtx) ctx.expectedGuestRip = rip;
 }
 
+const ALL = 0xffff_ffff_ffff_ffffn;
+
+/** vmx_set_cr0/cr4 + nested_vmx_load_cr3 as far as the cache goes: value into vcpu->arch and the loaded VMCS, available. */
+function loadCrs(v: VcpuState, cr0: bigint, cr3: bigint, cr4: bigint): void {
+  v.cr0 = cr0;
+  v.cr3 = cr3;
+  v.cr4 = cr4;
+  vmcsWrite(v, "GUEST_CR0", cr0);
+  vmcsWrite(v, "GUEST_CR3", cr3);
+  vmcsWrite(v, "GUEST_CR4", cr4);
+  markAvailable(v, v.layout.CR0);
+  markAvailable(v, v.layout.CR3);
+  markAvailable(v, v.layout.CR4);
+}
+
 export interface NestedVariant {
   /** How vmx_switch_vmcs resets the register cache (tests use the broken one). */
   readonly switchRegs?: SwitchVmcsRegsVariant;
@@ -62,7 +78,9 @@ export interface NestedVariant {
 export function nestedVmxEnterNonRootMode(ctx: VendorCtx, variant: NestedVariant = {}): void {
   const v = ctx.vcpu;
   vmxSwitchVmcs(ctx, "vmcs02", variant.switchRegs);
-  // prepare_vmcs02: through kvm_rsp_write/kvm_rip_write — dirty, written to vmcs02 before VM-entry.
+  // prepare_vmcs02: L2's CRs into vmcs02; RSP/RIP through kvm_rsp_write/kvm_rip_write — dirty,
+  // written to vmcs02 by the next VM-entry write-back.
+  loadCrs(v, vmcs12Read(v, "guest_cr0"), vmcs12Read(v, "guest_cr3"), vmcs12Read(v, "guest_cr4"));
   const rsp = vmcs12Read(v, "guest_rsp");
   const rip = vmcs12Read(v, "guest_rip");
   rspWrite(ctx, rsp);
@@ -81,6 +99,10 @@ export function nestedVmxVmexit(ctx: VendorCtx, variant: NestedVariant = {}): vo
   vmcs12Write(v, "guest_rsp", rspRead(ctx));
   vmcs12Write(v, "guest_rip", ripRead(ctx));
   vmcs12Write(v, "guest_rflags", v.rflags);
+  vmcs12Write(v, "guest_cr0", readCr0Bits(ctx, ALL));
+  vmcs12Write(v, "guest_cr3", readCr3(ctx));
+  vmcs12Write(v, "guest_cr4", readCr4Bits(ctx, ALL));
+  for (let i = 0; i < 4; i++) vmcs12Write(v, `guest_pdptr${i}` as "guest_pdptr0", pdptrRead(ctx, i));
   // prepare_vmcs12: exit information.
   vmcs12Write(v, "vm_exit_reason", vmcsRead(v, "VM_EXIT_REASON"));
   vmcs12Write(v, "exit_qualification", vmcsRead(v, "EXIT_QUALIFICATION"));
@@ -89,6 +111,8 @@ export function nestedVmxVmexit(ctx: VendorCtx, variant: NestedVariant = {}): vo
   const apx = v.cpuid.apx;
   if (apx) vmcs12Write(v, "extended_instruction_info", vmcsRead(v, "EXTENDED_INSTRUCTION_INFO"));
   vmxSwitchVmcs(ctx, "vmcs01", variant.switchRegs);
+  // load_vmcs12_host_state: L1's CRs, RSP, RIP from vmcs12's host-state area.
+  loadCrs(v, vmcs12Read(v, "host_cr0"), vmcs12Read(v, "host_cr3"), vmcs12Read(v, "host_cr4"));
   const hostRsp = vmcs12Read(v, "host_rsp");
   const hostRip = vmcs12Read(v, "host_rip");
   rspWrite(ctx, hostRsp);

@@ -12,6 +12,16 @@ export const VMCS12_FIELDS = {
   guest_rsp: 0,
   guest_rip: 0,
   guest_rflags: 0,
+  guest_cr0: 0,
+  guest_cr3: 0,
+  guest_cr4: 0,
+  guest_pdptr0: 0,
+  guest_pdptr1: 0,
+  guest_pdptr2: 0,
+  guest_pdptr3: 0,
+  host_cr0: 0,
+  host_cr3: 0,
+  host_cr4: 0,
   host_rsp: 0,
   host_rip: 0,
   vm_exit_reason: 0,
@@ -31,8 +41,10 @@ export const vmcs12Write = (v: Vendor, f: Vmcs12Field, value: bigint): void => {
 };
 
 /** Where L1 put L2's code and stack, and its own VM-exit landing point (what L1 VMWRITEs before VMLAUNCH). */
-export const L2_ENTRY = { rip: 0x20_0000n, rsp: 0x7fff_f000n } as const;
+export const L2_ENTRY = { rip: 0x20_0000n, rsp: 0x7fff_f000n, cr3: 0x2000n } as const;
 export const L1_HOST_RIP = 0x10_8000n;
+/** L1's control registers as the model's vCPUs start (vcpu.ts createVcpu: long mode, CR4.OSXSAVE). */
+export const L1_CRS = { cr0: 0x8005_0033n, cr3: 0x1000n, cr4: 0x40620n } as const;
 
 /** Whether the vCPU currently runs L2 (is_guest_mode). */
 export const isGuestMode = (v: Vendor): boolean => (v.vendor["nested.guest_mode"] ?? 0n) === 1n;

@@ -27,7 +27,7 @@ export interface Tdvmcall {
 }
 
 /** Guest side (#VE handler): the TDVMCALL for `e`, from the TD's live registers `gpr`. */
-export function tdvmcallFor(e: GuestExit, gpr: BigUint64Array): Tdvmcall | undefined {
+export function tdvmcallFor(e: GuestExit, gpr: ArrayLike<bigint>): Tdvmcall | undefined {
   const g = (r: number) => gpr[r] ?? 0n;
   const lo32 = (x: bigint) => x & 0xffff_ffffn;
   switch (e.kind) {
@@ -49,7 +49,7 @@ export function tdvmcallFor(e: GuestExit, gpr: BigUint64Array): Tdvmcall | undef
 }
 
 /** A KVM hypercall from a TD (tdx_kvm_hypercall): R10 = nr, R11..R14 = its four arguments. */
-export function hypercallTdvmcall(nr: bigint, gpr: BigUint64Array): Tdvmcall {
+export function hypercallTdvmcall(nr: bigint, gpr: ArrayLike<bigint>): Tdvmcall {
   return { r10: nr, args: { 11: gpr[R.RBX] ?? 0n, 12: gpr[R.RCX] ?? 0n, 13: gpr[R.RDX] ?? 0n, 14: gpr[R.RSI] ?? 0n }, length: 0 };
 }
 
