@@ -125,8 +125,12 @@ export function sevEsRunSites(nrGprs: VmsaGprs): readonly Site[] {
         const v = ctx.vcpu;
         const cpu = ctx.cpu;
         for (let r = 0; r < nrGprs; r++) {
-          v.vendor[`hsa.gpr.${r}`] = cpu.gpr[r]!;
-          v.vendor[`hsa.gpr.${r}.tag`] = BigInt(cpu.gprTag[r]!);
+          // Host R16–R31 (hypothetical VMSA layout only) go to the host save area; the legacy GPRs
+          // are the entry asm's business (callee-saved ones on the stack), not state to keep.
+          if (r >= 16) {
+            v.vendor[`hsa.gpr.${r}`] = cpu.gpr[r]!;
+            v.vendor[`hsa.gpr.${r}.tag`] = BigInt(cpu.gprTag[r]!);
+          }
           const g = vmsaGpr(v, r);
           cpu.setGpr(r, g.value, g.tag);
         }
@@ -155,7 +159,8 @@ export function sevEsRunSites(nrGprs: VmsaGprs): readonly Site[] {
         if (nae) guestFillGhcb(ctx, e);
         for (let r = 0; r < nrGprs; r++) {
           setVmsaGpr(v, r, cpu.gpr[r]!, cpu.gprTag[r]!);
-          cpu.setGpr(r, v.vendor[`hsa.gpr.${r}`] ?? 0n, Number(v.vendor[`hsa.gpr.${r}.tag`] ?? BigInt(Tag.hostKernel)));
+          if (r >= 16) cpu.setGpr(r, v.vendor[`hsa.gpr.${r}`] ?? 0n, Number(v.vendor[`hsa.gpr.${r}.tag`] ?? BigInt(Tag.hostKernel)));
+          else cpu.setGpr(r, 0n, Tag.hostKernel); // no guest value survives #VMEXIT in a legacy GPR
         }
         setVmsa(v, "rip", cpu.rip);
         setVmsa(v, "xcr0", cpu.xcr0);

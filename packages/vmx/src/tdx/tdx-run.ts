@@ -44,7 +44,9 @@ function completeTdvmcall(ctx: VendorCtx): void {
   if ((v.vendor["td.vmcall_pending"] ?? 0n) === 0n) return;
   v.vendor["td.vmcall_pending"] = 0n;
   const cpu = ctx.cpu;
-  const ret = (r: number) => ({ value: v.vendor[`td.ret.${r}`] ?? 0n, tag: Number(v.vendor[`td.ret.${r}.tag`] ?? BigInt(Tag.init)) });
+  // The module hands the TD what KVM's SEAMCALL put in R10..R15 — loaded from regs[] by
+  // tdx:asm-seamcall, which nothing changes between TDH.VP.ENTER and the TD running.
+  const ret = (r: number) => ({ value: v.regs[r] ?? 0n, tag: v.regsTag[r] ?? Tag.init });
   const kind = v.vendor["td.vmcall_kind"] ?? 0n;
   const done: string[] = [];
   if (kind === 1n) {
@@ -113,13 +115,13 @@ export function tdxRunSites(): readonly Site[] {
         const v = ctx.vcpu;
         const cpu = ctx.cpu;
         const egprs = (tdXfam(v) & APX) !== 0n;
-        for (const r of TDX_ARG_GPRS) {
-          v.vendor[`td.ret.${r}`] = cpu.gpr[r]!;
-          v.vendor[`td.ret.${r}.tag`] = BigInt(cpu.gprTag[r]!);
-        }
         for (let r = 0; r < (egprs ? 32 : 16); r++) {
-          v.vendor[`td.host.${r}`] = cpu.gpr[r]!;
-          v.vendor[`td.host.${r}.tag`] = BigInt(cpu.gprTag[r]!);
+          // SEAMCALL preserves the host's R16–R31 (ASSUMPTIONS.tdxModuleHostEgprs); the legacy GPRs
+          // are the asm's business (callee-saved ones on the stack), not state to keep.
+          if (r >= 16) {
+            v.vendor[`td.host.${r}`] = cpu.gpr[r]!;
+            v.vendor[`td.host.${r}.tag`] = BigInt(cpu.gprTag[r]!);
+          }
           const g = tdvpsGpr(v, r);
           cpu.setGpr(r, g.value, g.tag);
         }
@@ -148,11 +150,11 @@ export function tdxRunSites(): readonly Site[] {
         setTdvps(v, "rip", cpu.rip);
         setTdvps(v, "xcr0", cpu.xcr0);
         setTdvps(v, "xss", cpu.xss);
-        // Host GPRs back (SEAMCALL preserves them), the exchanged ones carrying exit info / TDVMCALL args.
+        // Host side after the exit: the exchanged GPRs carry exit info / TDVMCALL args.
         for (let r = 0; r < (egprs ? 32 : 16); r++) {
-          const host = { value: v.vendor[`td.host.${r}`] ?? 0n, tag: Number(v.vendor[`td.host.${r}.tag`] ?? BigInt(Tag.hostKernel)) };
-          if (r >= 16 && ctx.options.tdxModuleHostEgprs === "cleared") cpu.setGpr(r, 0n, Tag.init);
-          else cpu.setGpr(r, host.value, host.tag);
+          if (r < 16) cpu.setGpr(r, 0n, Tag.hostKernel); // no TD value survives the exit in a legacy GPR
+          else if (ctx.options.tdxModuleHostEgprs === "cleared") cpu.setGpr(r, 0n, Tag.init);
+          else cpu.setGpr(r, v.vendor[`td.host.${r}`] ?? 0n, Number(v.vendor[`td.host.${r}.tag`] ?? BigInt(Tag.hostKernel)));
         }
         for (const [r, val] of exitArgs(e, call)) cpu.setGpr(r, val, r >= R.R10 && call ? ctx.guestTag : Tag.hostKernel);
         cpu.xcr0 = xfamXcr0(xfam);
