@@ -17,32 +17,41 @@ export interface MachineState {
    * The guest's architectural R0..R31 ("expected" view): what it last wrote or userspace set; zeros
    * on first enable; kept across XCR0.APX toggles per ASSUMPTIONS.xcr0ApxDisable.
    */
-  expected: BigUint64Array;
+  expected: bigint[];
   /** The VMM task's FPU save area, R16..R31 part (saved at kvm_load_guest_fpu, restored at put). */
-  userFpEgpr: BigUint64Array;
-  userFpEgprTag: Uint16Array;
+  userFpEgpr: bigint[];
+  userFpEgprTag: number[];
   /** XSTATE_BV of the VMM task's fpstate buffer (bit 19 says whether component 19 was saved in use). */
   userXstateBv: bigint;
   /** -mapxf host: user R16..R31 saved at syscall entry (a -mapxf kernel must; restored at exit). */
-  entryEgpr: BigUint64Array;
-  entryEgprTag: Uint16Array;
+  entryEgpr: bigint[];
+  entryEgprTag: number[];
   /** Site id where an armed NMI fires during the next KVM_RUN ("guest" = while the guest runs). */
   armedNmi: string | undefined;
   /** Number of kernel WARNs so far (a WARN is an event, not an exception). */
   warnings: number;
 }
 
+/** The state's own arrays (plain arrays, see vcpu.ts), fresh or copied. */
+export function machineArrays(from?: Pick<MachineState, "expected" | "userFpEgpr" | "userFpEgprTag" | "entryEgpr" | "entryEgprTag">) {
+  if (from) {
+    return {
+      expected: from.expected.slice(), userFpEgpr: from.userFpEgpr.slice(), userFpEgprTag: from.userFpEgprTag.slice(),
+      entryEgpr: from.entryEgpr.slice(), entryEgprTag: from.entryEgprTag.slice(),
+    };
+  }
+  const z = (n: number) => new Array<bigint>(n).fill(0n);
+  const t = () => new Array<number>(16).fill(0);
+  return { expected: z(32), userFpEgpr: z(16), userFpEgprTag: t(), entryEgpr: z(16), entryEgprTag: t() };
+}
+
 export function cloneState(s: MachineState): MachineState {
   return {
+    ...machineArrays(s),
     cpu: s.cpu.clone(),
     vcpus: s.vcpus.map(cloneVcpu),
     current: s.current,
-    expected: s.expected.slice(),
-    userFpEgpr: s.userFpEgpr.slice(),
-    userFpEgprTag: s.userFpEgprTag.slice(),
     userXstateBv: s.userXstateBv,
-    entryEgpr: s.entryEgpr.slice(),
-    entryEgprTag: s.entryEgprTag.slice(),
     armedNmi: s.armedNmi,
     warnings: s.warnings,
   };

@@ -14,7 +14,7 @@ import type { ApplyResult, Explorable, TraceStep } from "./explorable.js";
 import { builtinDesign, type Design } from "./designs.js";
 import type { KvmxEvent } from "./events.js";
 import type { VendorOps } from "./vendor-ops.js";
-import { cloneState, stateKey, type MachineState } from "./machine-state.js";
+import { cloneState, machineArrays, stateKey, type MachineState } from "./machine-state.js";
 import { createVcpu, type VcpuState } from "./vcpu.js";
 import { applyEvent } from "./apply-event.js";
 import { eventAlphabet, type AlphabetOptions } from "./alphabet.js";
@@ -153,12 +153,8 @@ export function createMachine(config: MachineConfig): Machine {
       cpu,
       vcpus: [newVcpu(cfg, 0, cfg.design)],
       current: 0,
-      expected: new BigUint64Array(32),
-      userFpEgpr: new BigUint64Array(16),
-      userFpEgprTag: new Uint16Array(16),
+      ...machineArrays(),
       userXstateBv: 0n,
-      entryEgpr: new BigUint64Array(16),
-      entryEgprTag: new Uint16Array(16),
       armedNmi: undefined,
       warnings: 0,
     };

@@ -238,8 +238,10 @@ export const KVM_RUN_ENTRY: readonly Site[] = [
     run: (c) => {
       const ctx = c as RunCtx;
       if (!ctx.kernelApx) return;
-      ctx.st.entryEgpr.set(ctx.cpu.gpr.subarray(16, 32));
-      ctx.st.entryEgprTag.set(ctx.cpu.gprTag.subarray(16, 32));
+      for (let i = 0; i < 16; i++) {
+        ctx.st.entryEgpr[i] = ctx.cpu.gpr[16 + i]!;
+        ctx.st.entryEgprTag[i] = ctx.cpu.gprTag[16 + i]!;
+      }
       ctx.note("user R16–R31 saved at entry");
     },
   },

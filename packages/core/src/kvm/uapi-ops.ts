@@ -62,7 +62,7 @@ function internRest(bytes: Uint8Array, xstateBv: bigint): number {
 /** R16..R31 of the vCPU as the design keeps them (outside KVM_RUN: regs[] or the fpstate buffer). */
 export function egprsOf(v: VcpuState, home: EgprHome): { values: bigint[]; tags: ProvenanceTag[]; present: boolean } {
   if (home === "regs" && v.layout.egprsInRegs) {
-    return { values: Array.from(v.regs.subarray(16, 32)), tags: Array.from(v.regsTag.subarray(16, 32)), present: true };
+    return { values: v.regs.slice(16, 32), tags: v.regsTag.slice(16, 32), present: true };
   }
   const present = (v.fpstate.xstateBv & XFEATURE_MASK.APX) !== 0n;
   return present

@@ -13,8 +13,8 @@ export interface GuestFpstate {
   /** Features the fpstate buffer holds (`fpstate->xfeatures`). */
   features: bigint;
   xstateBv: bigint;
-  egpr: BigUint64Array; // 16 entries: R16..R31
-  egprTag: Uint16Array;
+  egpr: bigint[]; // 16 entries: R16..R31
+  egprTag: number[];
   /** Interned non-APX image bytes (see uapi-ops.ts); 0 means the init state. */
   restId: number;
 }
@@ -40,15 +40,15 @@ export interface VcpuState {
   /** Which design (by name) this vCPU runs under; migration may move the guest to another. */
   readonly design: string;
   readonly layout: RegLayout;
-  regs: BigUint64Array; // layout.nrGprs entries (+1 in PRE for RIP)
-  regsTag: Uint16Array;
+  regs: bigint[]; // layout.nrGprs entries (+1 in PRE for RIP)
+  regsTag: number[];
   rip: bigint;
   rflags: bigint;
   /** Cached control registers (valid when their avail bit is set) and EPT PDPTRs. */
   cr0: bigint;
   cr3: bigint;
   cr4: bigint;
-  pdptr: BigUint64Array;
+  pdptr: bigint[];
   regsAvail: bigint;
   regsDirty: bigint;
   xcr0: bigint;
@@ -77,24 +77,50 @@ export interface CreateVcpuOptions {
   protectedState?: boolean;
 }
 
+/**
+ * The vCPU's registers are plain arrays: copying one is a pointer copy per slot and reading a bigint
+ * from it allocates nothing (a BigUint64Array read allocates a fresh BigInt, and each typed array
+ * brings an ArrayBuffer the GC must track) — the checker copies and reads states constantly.
+ */
+interface VcpuArrays {
+  regs: bigint[];
+  regsTag: number[];
+  pdptr: bigint[];
+  egpr: bigint[];
+  egprTag: number[];
+}
+
+function vcpuArrays(slots: number, from?: VcpuArrays): VcpuArrays {
+  if (from) {
+    return { regs: from.regs.slice(), regsTag: from.regsTag.slice(), pdptr: from.pdptr.slice(), egpr: from.egpr.slice(), egprTag: from.egprTag.slice() };
+  }
+  return {
+    regs: new Array<bigint>(slots).fill(0n),
+    regsTag: new Array<number>(slots).fill(0),
+    pdptr: [0n, 0n, 0n, 0n],
+    egpr: new Array<bigint>(16).fill(0n),
+    egprTag: new Array<number>(16).fill(0),
+  };
+}
+
 /** kvm_arch_vcpu_create: both bitmaps all ones (the only place eager registers become available). */
 export function createVcpu(o: CreateVcpuOptions): VcpuState {
   const layout = regLayout({ pre: o.pre ?? false, egprsInRegs: o.egprsInRegs });
   const slots = layout.pre ? layout.nrGprs + 1 : layout.nrGprs;
-  const regsTag = new Uint16Array(slots);
-  regsTag.fill(Tag.init);
+  const a = vcpuArrays(slots);
+  a.regsTag.fill(Tag.init);
   return {
     id: o.id,
     design: o.design,
     layout,
-    regs: new BigUint64Array(slots),
-    regsTag,
+    regs: a.regs,
+    regsTag: a.regsTag,
     rip: 0xfff0n,
     rflags: 0x2n,
     cr0: 0x8005_0033n, // PE|MP|ET|NE|WP|PG: the model's guests run in long mode
     cr3: 0x1000n,
     cr4: 0x40620n, // PAE|OSFXSR|OSXMMEXCPT|OSXSAVE
-    pdptr: new BigUint64Array(4),
+    pdptr: a.pdptr,
     regsAvail: layout.allMask,
     regsDirty: layout.allMask,
     xcr0: XFEATURE_MASK.FP,
@@ -105,8 +131,8 @@ export function createVcpu(o: CreateVcpuOptions): VcpuState {
     fpstate: {
       features: XFEATURE_MASK.FP | XFEATURE_MASK.SSE | XFEATURE_MASK.YMM | (o.fpstateHasApx ? XFEATURE_MASK.APX : 0n),
       xstateBv: 0n,
-      egpr: new BigUint64Array(16),
-      egprTag: new Uint16Array(16),
+      egpr: a.egpr,
+      egprTag: a.egprTag,
       restId: 0,
     },
     cpuid: o.cpuid,
@@ -117,12 +143,13 @@ export function createVcpu(o: CreateVcpuOptions): VcpuState {
 }
 
 export function cloneVcpu(v: VcpuState): VcpuState {
+  const a = vcpuArrays(v.regs.length, { regs: v.regs, regsTag: v.regsTag, pdptr: v.pdptr, egpr: v.fpstate.egpr, egprTag: v.fpstate.egprTag });
   return {
     ...v,
-    regs: v.regs.slice(),
-    regsTag: v.regsTag.slice(),
-    pdptr: v.pdptr.slice(),
-    fpstate: { ...v.fpstate, egpr: v.fpstate.egpr.slice(), egprTag: v.fpstate.egprTag.slice() },
+    regs: a.regs,
+    regsTag: a.regsTag,
+    pdptr: a.pdptr,
+    fpstate: { ...v.fpstate, egpr: a.egpr, egprTag: a.egprTag },
     msrs: new Map(v.msrs),
     vendor: { ...v.vendor },
   };
