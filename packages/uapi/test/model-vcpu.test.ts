@@ -259,6 +259,24 @@ describe("KVM_GET/SET_REGS and sync regs", () => {
     },
   );
 
+  it("a KVM_RUN that fails with EINVAL still stores the valid classes it knows (store_regs on the way out)", () => {
+    const vm = spr.createVm();
+    const v = vm.createVcpu(0);
+    v.setCpuid2(spr.getSupportedCpuid());
+    v.setRegs({ ...v.getRegs(), rbx: 0x4242n });
+    v.syncRegs.valid = KVM_SYNC_X86_REGS | 0x8n;
+    expect(errnoOf(() => v.run())).toBe("EINVAL");
+    expect(v.syncRegs.read().regs.rbx).toBe(0x4242n);
+    // dirty SREGS with CR4.OSXSAVE on a vCPU without CPUID XSAVE: REGS were loaded (bit cleared), SREGS failed (bit kept)
+    const noXsave = vm.createVcpu(1);
+    noXsave.syncRegs.write({ regs: { ...noXsave.getRegs(), rbx: 0x99n }, sregs: { ...noXsave.getSregs(), cr4: 1n << 18n } });
+    noXsave.syncRegs.dirty = KVM_SYNC_X86_REGS | 2n;
+    expect(errnoOf(() => noXsave.run())).toBe("EINVAL");
+    expect(noXsave.syncRegs.dirty).toBe(2n);
+    expect(noXsave.getRegs().rbx).toBe(0x99n);
+    vm.close();
+  });
+
   it("dirty REGS are loaded before entry and valid REGS stored at the exit", () => {
     const vm = spr.createVm();
     const v = vm.createVcpu(0);

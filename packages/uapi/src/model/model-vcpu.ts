@@ -344,13 +344,28 @@ export class ModelVcpu implements Vcpu, GuestRunTarget {
     const valid = readValidRegs(run);
     const dirty = readDirtyRegs(run);
     const tooWide = (m: bigint) => (m >> 32n !== 0n ? 0xffff_ffff : Number(m));
-    this.#unwrap("KVM_RUN", kvmCheckSyncRegs(tooWide(valid), tooWide(dirty), this.vcpu.protectedState));
-    if (dirty !== 0n) {
-      const s = readSyncRegs(run);
-      if (dirty & KVM_SYNC_X86_REGS) this.setRegs(s.regs);
-      if (dirty & KVM_SYNC_X86_SREGS) this.setSregs(s.sregs);
-      if (dirty & KVM_SYNC_X86_EVENTS) this.setVcpuEvents(s.events);
-      writeDirtyRegs(run, 0n);
+    // kvm_arch_vcpu_ioctl_run: every way out, the EINVAL ones included, stores the valid classes
+    try {
+      this.#unwrap("KVM_RUN", kvmCheckSyncRegs(tooWide(valid), tooWide(dirty), this.vcpu.protectedState));
+      if (dirty !== 0n) {
+        // sync_regs: each class is loaded, then its dirty bit cleared
+        const s = readSyncRegs(run);
+        if (dirty & KVM_SYNC_X86_REGS) {
+          this.setRegs(s.regs);
+          writeDirtyRegs(run, readDirtyRegs(run) & ~KVM_SYNC_X86_REGS);
+        }
+        if (dirty & KVM_SYNC_X86_SREGS) {
+          this.setSregs(s.sregs);
+          writeDirtyRegs(run, readDirtyRegs(run) & ~KVM_SYNC_X86_SREGS);
+        }
+        if (dirty & KVM_SYNC_X86_EVENTS) {
+          this.setVcpuEvents(s.events);
+          writeDirtyRegs(run, readDirtyRegs(run) & ~KVM_SYNC_X86_EVENTS);
+        }
+      }
+    } catch (err) {
+      if (err instanceof KvmError) this.#storeSyncRegs(valid);
+      throw err;
     }
     this.#ran = true;
     let stop: GuestStop;
@@ -408,8 +423,9 @@ export class ModelVcpu implements Vcpu, GuestRunTarget {
   /** Why the last KVM_EXIT_INTERNAL_ERROR happened, in words (the real kernel only gives numbers). */
   lastInternalError: string | undefined;
 
+  /** store_regs: the valid classes KVM knows (never for protected state), whatever else `valid` holds. */
   #storeSyncRegs(valid: bigint): void {
-    if (valid === 0n) return;
+    if (valid === 0n || this.vcpu.protectedState) return;
     const parts: Partial<KvmSyncRegs> = {};
     if (valid & KVM_SYNC_X86_REGS) parts.regs = this.getRegs();
     if (valid & KVM_SYNC_X86_SREGS) parts.sregs = this.getSregs();
