@@ -287,12 +287,12 @@ export function renderHuman(report: CheckReport, colour: boolean): string {
     out.push(table.toString());
   }
   out.push(c.dim("H- host CPU without APX · H+ APX CPU, today's kernel · Hk APX CPU, -mapxf kernel · g+/g- guest CPUID with/without APX"));
-  // Counterexamples, identical ones grouped across profiles.
+  // Counterexamples; identical ones (same design, invariant and events) grouped across backends and profiles.
   const groups = new Map<string, { cells: CellResult[]; ce: NonNullable<CellResult["counterexample"]> }>();
   for (const cell of report.cells) {
     for (const ce of [cell.counterexample, ...(cell.otherCounterexamples ?? [])]) {
       if (!ce) continue;
-      const key = `${cell.design}|${cell.backend}|${ce.invariant}|${JSON.stringify(ce.events)}`;
+      const key = `${cell.design}|${ce.invariant}|${ce.site ?? ""}|${ce.message}|${JSON.stringify(ce.events)}`;
       const g = groups.get(key);
       if (g) g.cells.push(cell);
       else groups.set(key, { cells: [cell], ce });
@@ -301,9 +301,12 @@ export function renderHuman(report: CheckReport, colour: boolean): string {
   if (groups.size > 0) out.push("", c.bold("Counterexamples (shortest, minimised):"));
   for (const { cells, ce } of groups.values()) {
     const first = cells[0]!;
+    const where = [...new Set(cells.map((x) => x.backend))]
+      .map((b) => `${b} [${cells.filter((x) => x.backend === b).map((x) => profileTag(x)).join(", ")}]`)
+      .join(", ");
     out.push(
       "",
-      `${c.bold(`${first.design} on ${first.backend}`)} [${cells.map((x) => profileTag(x)).join(", ")}]: ${c.red(ce.invariant)}${ce.alsoBroken ? ` (also ${ce.alsoBroken.join(", ")})` : ""} — ${ce.message}`,
+      `${c.bold(first.design)} on ${where}: ${c.red(ce.invariant)}${ce.alsoBroken ? ` (also ${ce.alsoBroken.join(", ")})` : ""} — ${ce.message}`,
     );
     ce.events.forEach((e, i) => {
       const line = `  ${i + 1}. ${eventLabel(e)}`;
