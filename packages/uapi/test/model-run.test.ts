@@ -126,6 +126,22 @@ describe("guest programs on the model", () => {
     expect(v.lastInternalError).toMatch(/outside the model's subset/);
   });
 
+  it("a fresh vCPU fetches at the reset vector CS.base + IP = 0xfffffff0 (real mode)", () => {
+    const vm = spr.createVm();
+    const v = vm.createVcpu(0);
+    const high = vm.addMemory(0, 0xffff_0000n, 0x10000);
+    const low = vm.addMemory(1, 0n, 0x10000);
+    expect(v.mode).toBe("real");
+    high.write(0xffff_fff0n, Uint8Array.of(0xf4)); // HLT
+    expect(v.run().kind).toBe("hlt");
+    expect(v.getRegs().rip).toBe(0xfff1n);
+    // the same IP without the CS base holds bytes outside the subset: the model says so
+    low.write(0xfff1n, Uint8Array.of(0x0f, 0x31));
+    v.setSregs({ ...v.getSregs(), cs: { ...v.getSregs().cs, base: 0n } });
+    expect(v.run().kind).toBe("internal-error");
+    expect(v.lastInternalError).toMatch(/RIP 0xfff1 is outside the model's subset/);
+  });
+
   it("immediate_exit returns KVM_EXIT_INTR without running the guest", () => {
     const v = boot(spr, xsetbvProgram(0x7n));
     v.kvmRun[1] = 1;

@@ -143,8 +143,10 @@ class RunTlb {
 function fetch(t: GuestRunTarget, tlb: RunTlb, cpu: PhysicalCpu): { bytes: Uint8Array; fault?: { linear: bigint; errorCode: number } } {
   const out = new Uint8Array(MAX_INSN);
   let k = 0;
+  // outside 64-bit mode the fetch address is CS.base + (E)IP, 32 bits wide
+  const base = cpu.mode === "long64" ? 0n : t.sregs.cs.base;
   while (k < MAX_INSN) {
-    const lin = BigInt.asUintN(64, cpu.rip + BigInt(k));
+    const lin = cpu.mode === "long64" ? BigInt.asUintN(64, cpu.rip + BigInt(k)) : (base + cpu.rip + BigInt(k)) & 0xffff_ffffn;
     const tr = tlb.translate(lin, "fetch", cpu.cpl);
     if (!tr.ok) return { bytes: out.subarray(0, k), fault: { linear: lin, errorCode: tr.errorCode } };
     const slot = t.mem.slotOf(tr.gpa);
