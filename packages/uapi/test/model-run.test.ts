@@ -58,8 +58,9 @@ describe("guest programs on the model", () => {
     expect(io(boot(dmr, faultProgram("egpr-mov"), 0xe7n).run())).toMatchObject({ port: GUEST_VECTOR_PORT, value: 6 });
   });
 
-  it("with XCR0.APX=1 on an APX part the R16 MOV runs, and KVM_GET_XSAVE2 component 19 shows the guest's R16", () => {
-    const v = boot(dmr, faultProgram("egpr-mov"), 0x800e7n);
+  it.each(["asm-conditional", "fpstate"])("design %s: with XCR0.APX=1 on an APX part the R16 MOV runs, and KVM_GET_XSAVE2 component 19 shows the guest's R16", (design) => {
+    const kvm = new ModelKvm({ backend: vmxBackend, cpu: "dmr", design });
+    const v = boot(kvm, faultProgram("egpr-mov"), 0x800e7n);
     // the MOV succeeds; the HLT after it is privileged at CPL 3: #GP, vector 13
     expect(io(v.run())).toMatchObject({ port: GUEST_VECTOR_PORT, value: 13 });
     const img = v.getXsave2();

@@ -67,6 +67,8 @@ export class ModelVcpu implements Vcpu, GuestRunTarget {
   readonly syncRegs: SyncRegsAccess;
   /** Kernel WARNs the model hit (e.g. cache_reg on a register the model never evicts). */
   readonly warnings: string[] = [];
+  /** Why the last KVM_EXIT_INTERNAL_ERROR happened, in words (the real kernel only gives numbers). */
+  lastInternalError: string | undefined;
   #debugregs: KvmDebugregs = resetDebugregs();
   #events: KvmVcpuEvents = zeroStruct("kvm_vcpu_events");
   #ran = false;
@@ -420,8 +422,6 @@ export class ModelVcpu implements Vcpu, GuestRunTarget {
     }
   }
 
-  /** Why the last KVM_EXIT_INTERNAL_ERROR happened, in words (the real kernel only gives numbers). */
-  lastInternalError: string | undefined;
 
   /** store_regs: the valid classes KVM knows (never for protected state), whatever else `valid` holds. */
   #storeSyncRegs(valid: bigint): void {
