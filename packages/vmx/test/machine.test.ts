@@ -1,6 +1,6 @@
 import { fc, test as ftest } from "@fast-check/vitest";
 import { describe, expect, test } from "vitest";
-import { createMachine, type KvmxEvent, type MachineState, type Machine, type TraceStep } from "@kvmx/core";
+import { createMachine, type Design, type KvmxEvent, type MachineState, type Machine, type TraceStep } from "@kvmx/core";
 import { vmxBackend } from "../src/index.js";
 
 const machine = (design: string, kernelApx = false, extra: Partial<Parameters<typeof createMachine>[0]> = {}) =>
@@ -201,4 +201,41 @@ describe("apply never throws on its own alphabet", () => {
       });
     }
   }
+});
+
+describe("every monitor can fire (designs written to break one rule each)", () => {
+  const custom = (actions: Design["actions"], extra: Partial<Design> = {}): Design => ({ name: "t", description: "t", source: "test", egprHome: "regs", actions, ...extra });
+  const on = (d: Design, events: KvmxEvent[], kernelApx = false) =>
+    run(createMachine({ backend: vmxBackend, design: d, host: { cpu: "dmr", kernelApx }, guest: { apx: true } }), events).violations.map((v) => v.invariant);
+
+  test("no-leak: storing but never loading leaves the VMM's R16–R31 visible to the guest", () => {
+    const d = custom([{ anchor: "asm-after-vmexit", op: "store-egprs", when: "guest-xcr0-apx" }]);
+    expect(on(d, [{ kind: "guest-xsetbv", value: "0xe02e7" }, { kind: "guest-io" }])).toContain("no-leak");
+  });
+
+  test("host-integrity: a design that replaces the host XCR0 load with nothing loses the VMM's R16–R31", () => {
+    // Loads regs[] under host XCR0, and never gives the host its XCR0 back: the VMM's FPU state
+    // (XSTATE_BV[19]=1) cannot be XRSTORed under the guest's APX-less XCR0, so R16–R31 keep regs[].
+    const d = custom([
+      { anchor: "pre-guest-xfeatures", op: "load-egprs" },
+      { anchor: "host-xfeatures", op: "store-egprs", when: "guest-xcr0-apx" },
+    ]);
+    const got = on(d, [{ kind: "set-xcrs", xcr0: "0x602e7" }, { kind: "guest-io" }]);
+    expect(got).toContain("host-integrity");
+  });
+
+  test("guest-integrity: loading but never storing loses what the guest wrote", () => {
+    const d = custom([{ anchor: "asm-before-vmenter", op: "load-egprs", when: "guest-xcr0-apx" }]);
+    expect(on(d, [{ kind: "guest-xsetbv", value: "0xe02e7" }, { kind: "guest-write", reg: "r16", value: "0x5" }, { kind: "guest-read", reg: "r16" }])).toContain("guest-integrity");
+  });
+
+  test("uapi-truth: a regs[] design that never stores reports stale component 19", () => {
+    const d = custom([{ anchor: "asm-before-vmenter", op: "load-egprs", when: "guest-xcr0-apx" }]);
+    expect(on(d, [{ kind: "guest-xsetbv", value: "0xe02e7" }, { kind: "guest-write", reg: "r16", value: "0x5" }, { kind: "get-xsave" }])).toContain("uapi-truth");
+  });
+
+  test("confidential: a design action on a protected (hardware-home) vCPU", () => {
+    const d = custom([{ anchor: "asm-before-vmenter", op: "load-egprs" }], { egprHome: "hardware" });
+    expect(on(d, [{ kind: "guest-io" }])).toContain("confidential");
+  });
 });

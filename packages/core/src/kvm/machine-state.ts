@@ -96,9 +96,12 @@ export function stateKey(s: MachineState): string {
   }
   out.push(s.armedNmi === undefined ? 0 : 1 + siteKeyId(s.armedNmi));
   // Ids above 0xfffe take three chars (escape + two halves) so the encoding stays injective.
-  let key = "";
-  for (const n of out) key += n < 0xffff ? String.fromCharCode(n) : String.fromCharCode(0xffff, n & 0xffff, n >>> 16);
-  return key;
+  const codes: number[] = [];
+  for (const n of out) {
+    if (n < 0xffff) codes.push(n);
+    else codes.push(0xffff, n & 0xffff, n >>> 16);
+  }
+  return String.fromCharCode.apply(null, codes);
 }
 
 const designIds = new Map<string, number>();
