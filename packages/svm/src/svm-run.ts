@@ -144,7 +144,7 @@ export function svmRunSites(): readonly Site[] {
     }),
     closed({
       id: "svm:post-run", kind: "c", nmiOpen: false,
-      description: "svm_vcpu_run: regs[RAX], regs[RSP], rip, cr2 ← VMCB; regs_dirty = 0",
+      description: "svm_vcpu_run: regs[RAX], regs[RSP], rip ← VMCB (CR2 too; not modelled); regs_dirty = 0",
       run: (ctx) => {
         const v = ctx.vcpu;
         gprWrite(v, RAX, vmcbSave(v, "rax"), vmcbSaveTag(v, "rax"));
