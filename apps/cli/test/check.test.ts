@@ -101,7 +101,10 @@ describe("kvmx check", () => {
       writeFileSync(f, r.out);
       files.push(f);
     }
-    const merged = await run(["check", "--merge", ...files, "--json"]);
+    const page = join(dir, "merged.html");
+    const merged = await run(["check", "--merge", ...files, "--json", "--html", page]);
+    // The merged JSON still renders the timelines (trace XCR0s come back from "0x…" strings).
+    expect(readFileSync(page, "utf8")).toContain("<svg");
     expect(merged.code).toBe(whole.cells.some((c) => c.verdict === "violation") ? 1 : 0);
     const strip = (r: Report) => r.cells.map(({ ...c }) => ({ ...c, elapsedMs: 0 }));
     expect(strip(JSON.parse(merged.out) as Report)).toEqual(strip(whole));
