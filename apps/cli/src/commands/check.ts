@@ -1,3 +1,9 @@
+/**
+ * `kvmx check`: the verdict matrix (designs × backends × host/guest profiles) explored by @kvmx/check
+ * over core's Machine, with shortest counterexamples as scenario files and the cost per round trip.
+ * Concrete backends come from ../backends.ts; worker threads re-load this module (see the bottom of
+ * the imports) and build the same provider from CheckProviderInit.
+ */
 import { mkdir, writeFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
