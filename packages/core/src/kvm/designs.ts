@@ -155,7 +155,16 @@ export function builtinDesign(name: string): Design | undefined {
   return BUILTIN_DESIGNS.find((d) => d.name === name);
 }
 
-/** Actions of `design` at `anchor`, in file order. */
-export function actionsAt(design: Design, anchor: Anchor): DesignAction[] {
-  return design.actions.filter((a) => a.anchor === anchor);
+const byAnchor = new WeakMap<Design, Map<Anchor, readonly DesignAction[]>>();
+const NONE: readonly DesignAction[] = Object.freeze([]);
+
+/** Actions of `design` at `anchor`, in file order (cached per design object; designs are immutable data). */
+export function actionsAt(design: Design, anchor: Anchor): readonly DesignAction[] {
+  let m = byAnchor.get(design);
+  if (!m) {
+    m = new Map();
+    for (const a of design.actions) m.set(a.anchor, [...(m.get(a.anchor) ?? []), a]);
+    byAnchor.set(design, m);
+  }
+  return m.get(anchor) ?? NONE;
 }
