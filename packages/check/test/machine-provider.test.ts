@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { builtinDesign, createMachine, cpuProfile, parseScenario, runScenario, type Design, type KvmxEvent } from "@kvmx/core";
+import fc from "fast-check";
+import { ANCHOR_NAMES, BUILTIN_DESIGNS, builtinDesign, createMachine, cpuProfile, parseScenario, runScenario, type Design, type KvmxEvent } from "@kvmx/core";
 import { vmxBackend } from "@kvmx/vmx";
 import { sevEsBackend, svmBackend } from "@kvmx/svm";
 import { runMatrix } from "../src/matrix/run-matrix.js";
@@ -103,5 +104,36 @@ describe("the built-in designs on vmx and sev-es, depth 2", () => {
     }
     // And safe cells really are safe: no verdict is given without exploring (states counted).
     for (const c of r.cells.filter((x) => x.verdict === "safe")) expect(c.states).toBeGreaterThan(1);
+  });
+});
+
+describe("law: verdicts come from exploration, for any design", () => {
+  it("a random design mutation (one action moved to another anchor) gets verdict = brute force at depth 1, and its counterexample replays", () => {
+    const designs = BUILTIN_DESIGNS.filter((d) => d.actions.length > 0);
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: designs.length - 1 }),
+        fc.nat(),
+        fc.constantFrom(...ANCHOR_NAMES),
+        fc.boolean(),
+        (di, ai, anchor, guestApx) => {
+          const base = designs[di]!;
+          const k = ai % base.actions.length;
+          const design: Design = { ...base, name: `${base.name}-mutant`, actions: base.actions.map((a, i) => (i === k ? { ...a, anchor } : a)) };
+          const provider = machineProvider({ backends: [vmxBackend], designs: [design] });
+          const c = cell(design.name, "vmx", H_APX, guestApx);
+          const r = runCell(provider, c, { depth: 1, cost: false });
+          const m = createMachine({ backend: vmxBackend, design, host: { cpu: cpuProfile("dmr"), kernelApx: false }, guest: { apx: guestApx } });
+          const start = m.initialState();
+          const brute = m.events(start).some((e) => m.apply(start, e).violations.length > 0);
+          expect(r.verdict).toBe(brute ? "violation" : "safe");
+          if (r.counterexample) {
+            const run = runScenario(parseScenario(r.counterexample.scenario, "mutant.yaml", { backend: () => vmxBackend }));
+            expect(run.ok).toBe(true);
+          }
+        },
+      ),
+      { numRuns: 25 },
+    );
   });
 });
