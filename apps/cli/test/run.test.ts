@@ -54,6 +54,22 @@ describe("kvmx run", () => {
   });
 });
 
+describe("kvmx run --sites and NMI site validation", () => {
+  test("--sites lists the sites of one KVM_RUN with kinds and NMI-openness", async () => {
+    const io = captureIo();
+    expect(await main(["run", scen("nmi-after-vmexit-mapxf.yaml"), "--sites"], io)).toBe(0);
+    expect(io.stdout()).toMatch(/^vmx:asm-store-gprs\s+asm\s+NMI-open/m);
+    expect(io.stdout()).toMatch(/^vmx:vmenter\s+hw\s{2,}VM-entry/m);
+  });
+
+  test("an nmi event naming a site the machine does not have is a 65 at the event's line", async () => {
+    const text = "name: b\nbackend: vmx\ndesign: fpstate\nevents:\n  - guest-io\n  - nmi vmx:asm-before-vmenter\n";
+    const io = captureIo({ "/x/nmi.yaml": text });
+    expect(await main(["run", "/x/nmi.yaml"], io)).toBe(65);
+    expect(io.stderr()).toMatch(/\/x\/nmi\.yaml:6:5: "vmx:asm-before-vmenter" is not an NMI-open site of vmx under fpstate/);
+  });
+});
+
 describe("every example scenario produces its documented outcome", () => {
   for (const f of readdirSync(dir).filter((x) => x.endsWith(".yaml"))) {
     test(f, async () => {

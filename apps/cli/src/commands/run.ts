@@ -5,7 +5,7 @@
  */
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { describeTag, parseScenario, runScenario, type ScenarioRun, type TraceStep } from "@kvmx/core";
+import { describeTag, listSites, parseScenario, runScenario, type ScenarioRun, type TraceStep } from "@kvmx/core";
 import { CommandExit, ExitCode } from "../exit-codes.js";
 import { toJson, type Io } from "../io.js";
 import { backendByName } from "../backends.js";
@@ -16,11 +16,17 @@ export function register(program: Command, io: Io): void {
     .description("Replay a scenario file step by step: sites, live XCR0, whose values are in R16–R31, violations")
     .argument("<file>", "scenario YAML file (see scenarios/README.md)")
     .option("--json", "machine-readable output (schemaVersion 1)")
-    .action(async (file: string, opts: { json?: boolean }) => {
+    .option("--sites", "list the sites of one KVM_RUN for this scenario's backend and design (ids for `nmi` events), then stop")
+    .action(async (file: string, opts: { json?: boolean; sites?: boolean }) => {
       const path = file === "-" ? "<stdin>" : resolve(io.cwd, file);
       const text = (await io.readInput(file === "-" ? "-" : path)).toString("utf8");
       const scenario = parseScenario(text, path, { backend: backendByName });
       const run = runScenario(scenario);
+      if (opts.sites) {
+        const sites = listSites(run.machine.config).map((s) => ({ id: s.id, kind: s.kind, nmiOpen: s.nmiOpen, description: s.description }));
+        io.out(opts.json ? toJson({ schemaVersion: 1, sites }) : sites.map((s) => `${s.id.padEnd(28)} ${s.kind.padEnd(5)} ${s.nmiOpen ? "NMI-open" : "        "}  ${s.description}`).join("\n") + "\n");
+        return;
+      }
       io.out(opts.json ? toJson(runToJson(run)) : renderRun(run));
       if (!run.ok) throw new CommandExit(ExitCode.checkFailed);
     });

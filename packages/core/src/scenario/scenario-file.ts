@@ -17,6 +17,8 @@ import type { InvariantName } from "../kvm/explorable.js";
 import { INVARIANTS } from "../kvm/explorable.js";
 import { KVM_REGS_FIELDS } from "../kvm/uapi-ops.js";
 import { designFromYaml, parseDesignFile } from "./design-file.js";
+import { resolveConfig } from "../kvm/machine.js";
+import { listNmiSites } from "../kvm/enter-guest.js";
 import { YamlSource, expectMap, expectString, type YamlPath } from "./yaml-source.js";
 
 export type ScenarioExpect = { ok: true } | { violations: InvariantName[] };
@@ -194,6 +196,16 @@ export function parseScenario(text: string, file: string, opts: ParseScenarioOpt
   if (!Array.isArray(m.events)) src.fail("events must be a list", ["events"]);
   const events = (m.events as unknown[]).map((e, i) => eventFrom(src, e, ["events", i]));
   const expect = parseExpect(src, m.expect);
+  // NMI sites depend on the backend and design: check them now, with the event's position.
+  const hostCpu = cpu;
+  let nmiSites: readonly string[] | undefined;
+  events.forEach((e, i) => {
+    if (e.kind !== "nmi") return;
+    nmiSites ??= listNmiSites(resolveConfig({ backend, design, host: { cpu: hostCpu, kernelApx: host.kernelApx === true }, guest: { apx: guest.apx !== false }, pre: m.pre === true }));
+    if (!nmiSites.includes(e.site as string)) {
+      src.fail(`"${String(e.site)}" is not an NMI-open site of ${backend.name} under ${design.name} (known: ${nmiSites.join(", ")})`, ["events", i]);
+    }
+  });
   return {
     name, description, file, backend, design,
     host: { cpu, kernelApx: host.kernelApx === true },

@@ -7,8 +7,17 @@ import type { VendorOps } from "../../src/kvm/vendor-ops.js";
 import type { KvmxEvent } from "../../src/kvm/events.js";
 import { at } from "./text-position.js";
 
-// Parsing needs only a registry that answers by name; running is tested with real backends in @kvmx/vmx.
-const fake = { name: "fake" } as unknown as VendorOps;
+// Parsing needs a registry that answers by name and a backend that can list its sites (NMI events
+// are validated against them); running is tested with real backends in @kvmx/vmx.
+const fake = {
+  name: "fake",
+  adjustSupportedXcr0: (x: bigint) => x,
+  hasProtectedState: () => false,
+  runSites: () => [
+    { id: "guest", kind: "guest", nmiOpen: true, description: "guest" },
+    { id: "vmx:handle-nmi", kind: "c", nmiOpen: true, description: "nmi" },
+  ],
+} as unknown as VendorOps;
 const opts = { backend: (n: string) => (n === "fake" ? fake : undefined), readFile: () => "name: file-design\ndescription: d\nsource: s\negprHome: fpstate\n" };
 
 const BASE = "name: s\nbackend: fake\ndesign: asm-conditional\nhost: { cpu: dmr, kernelApx: false }\nguest: { apx: true }\n";
@@ -29,6 +38,8 @@ describe("scenario files", () => {
     expect(s.events[0]).toEqual(s.events[1]);
     expect(s.events[2]).toEqual({ kind: "nmi", site: "vmx:handle-nmi" });
     expect(s.events[3]).toEqual({ kind: "migrate", design: "fpstate" });
+    const bad = BASE + "events:\n  - guest-io\n  - nmi nowhere\n";
+    expect(errorOf(bad).startsWith(`${at("/tmp/s.yaml", bad, "nmi nowhere")}: "nowhere" is not an NMI-open site of fake`)).toBe(true);
     expect(s.design.name).toBe("asm-conditional");
   });
 
