@@ -18,6 +18,7 @@ import { INVARIANTS } from "../kvm/explorable.js";
 import { KVM_REGS_FIELDS } from "../kvm/uapi-ops.js";
 import { designFromYaml, parseDesignFile } from "./design-file.js";
 import { resolveConfig } from "../kvm/machine.js";
+import { CPU_PROFILE_NAMES, isCpuProfileName } from "../cpu/cpu-profiles.js";
 import { listNmiSites } from "../kvm/enter-guest.js";
 import { YamlSource, expectMap, expectString, type YamlPath } from "./yaml-source.js";
 
@@ -190,6 +191,7 @@ export function parseScenario(text: string, file: string, opts: ParseScenarioOpt
   const host = expectMap(src, m.host ?? {}, ["host"], ["cpu", "kernelApx"], "host");
   const guest = expectMap(src, m.guest ?? {}, ["guest"], ["apx"], "guest");
   const cpu = expectString(src, host.cpu ?? "dmr", ["host", "cpu"], "host cpu");
+  if (!isCpuProfileName(cpu)) src.fail(`unknown CPU profile "${cpu}" (known: ${CPU_PROFILE_NAMES.join(", ")})`, ["host", "cpu"]);
   if (host.kernelApx !== undefined && typeof host.kernelApx !== "boolean") src.fail("kernelApx must be true or false", ["host", "kernelApx"]);
   if (guest.apx !== undefined && typeof guest.apx !== "boolean") src.fail("apx must be true or false", ["guest", "apx"]);
   if (m.pre !== undefined && typeof m.pre !== "boolean") src.fail("pre must be true or false", ["pre"]);

@@ -52,6 +52,7 @@ describe("scenario files", () => {
       [BASE + "events: []\noptions: { xcr0ApxDisable: forget }\n", "forget", "option xcr0ApxDisable"],
       [BASE.replace("backend: fake", "backend: vmz") + "events: []\n", "vmz", 'unknown backend "vmz"'],
       [BASE + "events: []\ncolour: red\n", "colour", 'unknown key "colour"'],
+      [BASE.replace("cpu: dmr", "cpu: m68k") + "events: []\n", "m68k", 'unknown CPU profile "m68k"'],
     ];
     for (const [text, token, msg] of cases) {
       const m = errorOf(text);
