@@ -373,7 +373,7 @@ function runGuest(ctx: RunCtx): void {
   }
   while (ctx.pc < ctx.program.length) {
     const op = ctx.program[ctx.pc]!;
-    const len = encode(op.insn).length;
+    const len = insnLength(op.insn);
     const out = ctx.guestExec(op.insn);
     ctx.pc++;
     if (out.kind === "exit") {
@@ -393,6 +393,15 @@ function runGuest(ctx: RunCtx): void {
   // Program exhausted without an exit: the preemption timer ends the slice.
   ctx.guestExit = { kind: "preemption-timer" };
   ctx.expectedGuestRip = cpu.rip;
+}
+
+/** Encoded length of a guest instruction; memoised by its encoding-relevant fields (guest programs repeat). */
+const lengths = new Map<string, number>();
+function insnLength(i: import("../cpu/instructions.js").Instruction): number {
+  const k = JSON.stringify(i, (_k, v) => (typeof v === "bigint" ? (v > 0xffff_ffffn ? "L" : "S") : v));
+  let n = lengths.get(k);
+  if (n === undefined) lengths.set(k, (n = encode(i).length));
+  return n;
 }
 
 function guestExitOf(insn: import("../cpu/instructions.js").Instruction, length: number): import("./guest-exit.js").GuestExit {
