@@ -398,7 +398,10 @@ function runGuest(ctx: RunCtx): void {
 /** Encoded length of a guest instruction; memoised by its encoding-relevant fields (guest programs repeat). */
 const lengths = new Map<string, number>();
 function insnLength(i: import("../cpu/instructions.js").Instruction): number {
-  const k = JSON.stringify(i, (_k, v) => (typeof v === "bigint" ? (v > 0xffff_ffffn ? "L" : "S") : v));
+  // The length depends on the op and its register operands only (immediates have fixed widths here).
+  if ("mem" in i) return encode(i).length; // displacement-dependent: not memoised
+  const r = i as { dst?: number; src?: number; first?: number; second?: number };
+  const k = `${i.op}:${r.dst ?? ""}:${r.src ?? ""}:${r.first ?? ""}:${r.second ?? ""}`;
   let n = lengths.get(k);
   if (n === undefined) lengths.set(k, (n = encode(i).length));
   return n;
