@@ -50,6 +50,7 @@ import {
 } from "@kvmx/check";
 import type { Command } from "commander";
 import Table from "cli-table3";
+import ora from "ora";
 import pc from "picocolors";
 import { parse as parseYaml } from "yaml";
 import { CommandExit, ExitCode } from "../exit-codes.js";
@@ -358,19 +359,15 @@ export function renderCostTable(report: CheckReport, colour: boolean): string {
 
 /** An ora spinner on stderr with states/s, only on a terminal and never with --json. */
 function startProgress(io: Io, enabled: boolean): { update: (p: MatrixProgress) => void; stop: () => void } {
-  if (!enabled || !io.stderrIsTty) return { update: () => {}, stop: () => {} };
-  let spinner: { text: string; stop(): void } | undefined;
-  let pending: MatrixProgress | undefined;
-  void import("ora").then(({ default: ora }) => {
-    spinner = ora({ stream: process.stderr, text: "checking…" }).start();
-    if (pending) spinner.text = progressText(pending);
-  });
+  // A pseudo-terminal without a size (columns 0) would make ora's line clearing loop forever.
+  if (!enabled || !io.stderrIsTty || !(process.stderr.columns > 0)) return { update: () => {}, stop: () => {} };
+  // discardStdin off: ora would otherwise hold stdin open and keep the process alive.
+  const spinner = ora({ stream: process.stderr, text: "checking…", discardStdin: false }).start();
   return {
     update: (p) => {
-      pending = p;
-      if (spinner) spinner.text = progressText(p);
+      spinner.text = progressText(p);
     },
-    stop: () => spinner?.stop(),
+    stop: () => spinner.stop(),
   };
 }
 
