@@ -120,8 +120,9 @@ function applyOrExplain<S, E>(model: Explorable<S, E>, start: S, visited: Visite
     let path: string;
     try {
       path = [...pathEvents(model, start, visited.pathTo(id)), event].map(eventKey).join(", ");
-    } catch {
-      path = `(unreplayable) … ${eventKey(event)}`;
+    } catch (pathErr) {
+      // Reported inside the message rather than dropped: the original error stays the cause.
+      path = `(path not replayable: ${pathErr instanceof Error ? pathErr.message : String(pathErr)}) … ${eventKey(event)}`;
     }
     const what = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
     throw new KvmxError(`the model threw while exploring [${path}]: ${what}`, "internal", { cause: err });
