@@ -8,6 +8,12 @@ import { sevEsBackend, svmApxBackend, svmBackend } from "@kvmx/svm";
 
 export const BACKENDS: readonly VendorOps[] = [vmxBackend, vmxNestedBackend, tdxBackend, svmBackend, svmApxBackend, sevEsBackend];
 
+/**
+ * What `kvmx check` runs when no --backend is given: every backend of real hardware. `svm-apx`
+ * (APX on SVM) describes hardware that does not exist, so it runs only when named.
+ */
+export const DEFAULT_CHECK_BACKENDS: readonly string[] = BACKENDS.filter((b) => b !== svmApxBackend).map((b) => b.name);
+
 export function backendByName(name: string): VendorOps | undefined {
   return BACKENDS.find((b) => b.name === name);
 }

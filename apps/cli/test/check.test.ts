@@ -215,3 +215,15 @@ describe.skipIf(staleReason !== undefined)("the built kvmx check with worker thr
     expect(strip(threaded)).toEqual(strip(inThread));
   });
 });
+
+describe("kvmx check default backends", () => {
+  it("leaves out the hypothetical svm-apx unless it is named", async () => {
+    const io = captureIo();
+    await main(["check", "--design", "asm-conditional", "--depth", "0", "--workers", "0", "--json"], io);
+    const backends = new Set((JSON.parse(io.stdout()) as { cells: { backend: string }[] }).cells.map((c) => c.backend));
+    expect(backends).toEqual(new Set(["vmx", "vmx-nested", "tdx", "svm", "sev-es"]));
+    const named = captureIo();
+    await main(["check", "--design", "asm-conditional", "--backend", "svm-apx", "--depth", "0", "--workers", "0", "--json"], named);
+    expect(JSON.parse(named.stdout()).cells.every((c: { backend: string }) => c.backend === "svm-apx")).toBe(true);
+  });
+});

@@ -1,5 +1,6 @@
 import { costRows, DEFAULT_WEIGHTS, runMatrix, SCHEMA_VERSION, type CostWeights } from "@kvmx/check";
 import type { Command } from "commander";
+import { DEFAULT_CHECK_BACKENDS } from "../backends.js";
 import { toJson, type Io } from "../io.js";
 import { buildCheckProvider, loadDesignFiles, readWeightsFile, renderCostTable } from "./check.js";
 
@@ -20,7 +21,7 @@ export function register(program: Command, io: Io): void {
     .command("cost")
     .description("Price each design per VM-exit round trip (XSETBVs, EGPR moves, PUSH2/POP2, branches, XSAVE bytes, ~cycles).")
     .option("--design <name|file...>", "built-in design names or design files; default: all built-ins")
-    .option("--backend <name...>", "backends; default: all")
+    .option("--backend <name...>", "backends; default: all but the hypothetical svm-apx")
     .option("--json", "print rows as JSON (schemaVersion 1)")
     .option("--weights <file>", "cycle weights (JSON/YAML) overriding the defaults")
     .action(async (opts: CostOptions) => {
@@ -33,7 +34,7 @@ export function register(program: Command, io: Io): void {
         depth: 0,
         weights,
         ...(designs ? { designs } : {}),
-        ...(opts.backend ? { backends: opts.backend } : {}),
+        backends: opts.backend ?? DEFAULT_CHECK_BACKENDS,
       });
       if (opts.json) {
         io.out(toJson({ schemaVersion: SCHEMA_VERSION, host: { cpuApx: true, kernelApx: false }, rows: costRows(report), weights }));
