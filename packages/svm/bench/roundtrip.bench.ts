@@ -1,5 +1,5 @@
 import { afterAll, bench, describe } from "vitest";
-import { createMachine, type KvmxEvent, type Machine, type MachineState, type VendorOps } from "@kvmx/core";
+import { createMachine, roundTripsPerSecond, type KvmxEvent, type Machine, type MachineState, type VendorOps } from "@kvmx/core";
 import { sevEsBackend, svmApxBackend, svmBackend } from "../src/index.js";
 
 /**
@@ -32,22 +32,11 @@ for (const [exit, ev] of Object.entries(EXITS)) {
   });
 }
 
-function perSecond(fn: () => void, iterations = 2_000): number {
-  for (let i = 0; i < 200; i++) fn();
-  const runs: number[] = [];
-  for (let r = 0; r < 5; r++) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < iterations; i++) fn();
-    runs.push((iterations * 1e9) / Number(process.hrtime.bigint() - t0));
-  }
-  return runs.sort((a, b) => a - b)[2]!;
-}
-
 afterAll(() => {
   const lines = ["", "Simulated round trips per second per backend (median of 5; FACTS.md §8: real in-kernel CPUID exits here ≈ 0.87M/s)"];
   lines.push(`${"backend".padEnd(12)}${Object.keys(EXITS).map((k) => k.padStart(18)).join("")}`);
   for (const p of prepared) {
-    const rates = Object.values(EXITS).map((ev) => perSecond(() => void (sink ^= p.m.apply(p.s, ev).violations.length)));
+    const rates = Object.values(EXITS).map((ev) => roundTripsPerSecond(p.m, p.s, ev));
     lines.push(`${p.name.padEnd(12)}${rates.map((r) => `${Math.round(r).toLocaleString("en-US")}/s`.padStart(18)).join("")}`);
   }
   console.log(lines.join("\n") + `\n(sink ${sink & 1})`);

@@ -1,5 +1,5 @@
 import { afterAll, bench, describe } from "vitest";
-import { createMachine, type KvmxEvent, type Machine, type MachineState, type VendorOps } from "@kvmx/core";
+import { createMachine, roundTripsPerSecond, type KvmxEvent, type Machine, type MachineState, type VendorOps } from "@kvmx/core";
 import { tdxBackend, vmxBackend, vmxNestedBackend } from "../src/index.js";
 
 /**
@@ -33,21 +33,10 @@ describe("nested VMX and TDX round trips", () => {
   for (const p of prepared) bench(p.label, () => void (sink ^= p.m.apply(p.s, p.ev).violations.length));
 });
 
-function perSecond(fn: () => void, iterations = 2_000): number {
-  for (let i = 0; i < 200; i++) fn();
-  const runs: number[] = [];
-  for (let r = 0; r < 5; r++) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < iterations; i++) fn();
-    runs.push((iterations * 1e9) / Number(process.hrtime.bigint() - t0));
-  }
-  return runs.sort((a, b) => a - b)[2]!;
-}
-
 afterAll(() => {
   const lines = ["", "Simulated round trips per second (median of 5), nested VMX and TDX next to plain VMX"];
   for (const p of prepared) {
-    const r = perSecond(() => void (sink ^= p.m.apply(p.s, p.ev).violations.length));
+    const r = roundTripsPerSecond(p.m, p.s, p.ev);
     lines.push(`${p.label.padEnd(30)}${`${Math.round(r).toLocaleString("en-US")}/s`.padStart(14)}`);
   }
   console.log(lines.join("\n") + `\n(sink ${sink & 1})`);

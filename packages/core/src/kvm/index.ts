@@ -17,4 +17,5 @@ export * from "./uapi-ops.js";
 export * from "./invariants.js";
 export * from "./alphabet.js";
 export * from "./guest-cpuid.js";
+export * from "./round-trip-rate.js";
 export { applyEvent, guestProgram, parseGpr } from "./apply-event.js";
