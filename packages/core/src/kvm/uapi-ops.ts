@@ -35,6 +35,8 @@ export interface VcpuIoctlCtx extends RegCacheCtx {
 
 const MXCSR_MASK = 0xffff;
 const PKRU_MASK = XFEATURE_MASK.PKRU;
+/** MXCSR and MXCSR_MASK live in the legacy area but belong to SSE *and* YMM (copy_uabi_to_xstate, __copy_xstate_to_uabi_buf). */
+const MXCSR_FEATURES = XFEATURE_MASK.SSE | XFEATURE_MASK.YMM;
 
 /** The uABI image features: supported XCR0 without supervisor bits, plus FP|SSE. */
 const uabiFeatures = (ctx: VcpuIoctlCtx): bigint => (ctx.supportedXcr0 | XFEATURE_MASK_FPSSE) & ~ctx.profile.supportedXss;
@@ -73,8 +75,9 @@ export function egprsOf(v: VcpuState, home: EgprHome): { values: bigint[]; tags:
 /**
  * KVM_GET_XSAVE (size 4096) / KVM_GET_XSAVE2 (size from kvmXsave2Size): a standard-format image.
  * XSTATE_BV = in-use features ∩ (guest-supported | FP | SSE); absent components zero-filled; absent
- * FP/SSE legacy fields from the init state; XCOMP_BV and reserved bytes 0; PKRU from KVM's value;
- * component 19 synthesised from the EGPR home. Also returns the EGPR tags (for the leak monitor).
+ * FP/SSE legacy fields from the init state (MXCSR keyed on SSE|YMM); XCOMP_BV and reserved bytes 0;
+ * PKRU from KVM's value; component 19 synthesised from the EGPR home. Also returns the EGPR tags
+ * (for the leak monitor).
  */
 export function kvmGetXsave(ctx: VcpuIoctlCtx, size: number = KVM_XSAVE_SIZE): UapiResult<{ image: XsaveImage; egprTags: ProvenanceTag[] }> {
   if (ctx.protectedState) return fail("EINVAL", "protected guest state");
@@ -101,10 +104,9 @@ export function kvmGetXsave(ctx: VcpuIoctlCtx, size: number = KVM_XSAVE_SIZE): U
     image.bytes.fill(0, 32, 160);
     image.fcw = FCW_INIT;
   }
-  if ((xstateBv & XFEATURE_MASK.SSE) === 0n) {
-    image.bytes.fill(0, 160, 416);
-    image.mxcsr = MXCSR_INIT;
-  }
+  if ((xstateBv & XFEATURE_MASK.SSE) === 0n) image.bytes.fill(0, 160, 416);
+  // MXCSR comes from the fpstate when SSE *or* YMM is in the header, else from init_fpstate.
+  if ((xstateBv & MXCSR_FEATURES) === 0n) image.mxcsr = MXCSR_INIT;
   image.mxcsrMask = MXCSR_MASK;
   let egprTags: ProvenanceTag[] = new Array<number>(16).fill(Tag.init);
   if ((mask & XFEATURE_MASK.APX) !== 0n && image.component(XFEATURE.APX)) {

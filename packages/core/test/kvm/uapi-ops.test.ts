@@ -189,3 +189,27 @@ describe("KVM_GET_XSAVE zero-fills gaps", () => {
     expect(back.value.image.bytes[100]).toBe(0xcc); // legacy area (SSE present) kept
   });
 });
+
+describe("KVM_GET_XSAVE legacy area as __copy_xstate_to_uabi_buf writes it", () => {
+  test.each([
+    ["FP|YMM (no SSE): MXCSR from the fpstate", 0x5n, 0x1fa0],
+    ["SSE: MXCSR from the fpstate", 0x3n, 0x1fa0],
+    ["FP only: MXCSR from init_fpstate", 0x1n, 0x1f80],
+  ] as const)("MXCSR is copied when SSE or YMM is in the header — %s", (_name, bv, want) => {
+    const { ctx } = ctxFor();
+    const img = imageWith(ctx, (_b, dv) => { dv.setBigUint64(512, bv, true); dv.setUint32(24, 0x1fa0, true); });
+    expect(kvmSetXsave(ctx, img, 16).ok).toBe(true);
+    const back = kvmGetXsave(ctx, kvmXsave2Size(ctx));
+    if (!back.ok) throw new Error(back.reason);
+    expect(back.value.image.mxcsr).toBe(want);
+    expect(back.value.image.mxcsrMask).toBe(0xffff);
+  });
+
+  test("SET checks MXCSR reserved bits when FP, SSE or YMM is present, not otherwise", () => {
+    const { ctx } = ctxFor();
+    for (const [bv, ok] of [[0x4n, false], [0x1n, false], [0x2n, false], [0x0n, true]] as const) {
+      const img = imageWith(ctx, (_b, dv) => { dv.setBigUint64(512, bv, true); dv.setUint32(24, 0x10000, true); });
+      expect(kvmSetXsave(ctx, img, 16).ok, `XSTATE_BV 0x${bv.toString(16)}`).toBe(ok);
+    }
+  });
+});
