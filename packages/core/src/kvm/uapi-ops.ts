@@ -27,6 +27,8 @@ export interface VcpuIoctlCtx extends RegCacheCtx {
   readonly profile: CpuProfile;
   /** KVM-supported XCR0 (kvm_caps.supported_xcr0). */
   readonly supportedXcr0: bigint;
+  /** Host XCR0 = the host kernel's fpu_user_cfg.max_features; GET_XSAVE reports it in bytes 464..471. */
+  readonly hostXcr0: bigint;
   readonly options: ModelOptions;
   readonly egprHome: EgprHome;
   /** True when the vCPU's state is protected (SEV-ES/TDX): state ioctls fail with EINVAL. */
@@ -37,6 +39,22 @@ const MXCSR_MASK = 0xffff;
 const PKRU_MASK = XFEATURE_MASK.PKRU;
 /** MXCSR and MXCSR_MASK live in the legacy area but belong to SSE *and* YMM (copy_uabi_to_xstate, __copy_xstate_to_uabi_buf). */
 const MXCSR_FEATURES = XFEATURE_MASK.SSE | XFEATURE_MASK.YMM;
+/** fxregs_state: padding 416..463, then the 48 software-reserved bytes (sw_reserved) 464..511. */
+const FX_PADDING_OFFSET = 416;
+const FX_SW_BYTES_OFFSET = 464;
+const FX_SW_BYTES_END = 512;
+
+/**
+ * The sw_reserved bytes __copy_xstate_to_uabi_buf writes: the global xstate_fx_sw_bytes (ptrace.c),
+ * whose only non-zero word is USER_XSTATE_XCR0_WORD (0) = fpu_user_cfg.max_features, set once by
+ * update_regset_xstate_info — the host's user xfeatures, not the guest's; no FP_XSTATE_MAGIC1 or size
+ * (those are the signal frame's fx_sw_reserved, a different structure).
+ */
+function writeFxSwBytes(image: XsaveImage, hostXcr0: bigint): void {
+  image.bytes.fill(0, FX_PADDING_OFFSET, FX_SW_BYTES_END);
+  // The host kernel's XCR0 is exactly fpu_user_cfg.max_features (fpu__init_cpu_xstate loads it).
+  new DataView(image.bytes.buffer, image.bytes.byteOffset).setBigUint64(FX_SW_BYTES_OFFSET, hostXcr0, true);
+}
 
 /** The uABI image features: supported XCR0 without supervisor bits, plus FP|SSE. */
 const uabiFeatures = (ctx: VcpuIoctlCtx): bigint => (ctx.supportedXcr0 | XFEATURE_MASK_FPSSE) & ~ctx.profile.supportedXss;
@@ -75,9 +93,9 @@ export function egprsOf(v: VcpuState, home: EgprHome): { values: bigint[]; tags:
 /**
  * KVM_GET_XSAVE (size 4096) / KVM_GET_XSAVE2 (size from kvmXsave2Size): a standard-format image.
  * XSTATE_BV = in-use features ∩ (guest-supported | FP | SSE); absent components zero-filled; absent
- * FP/SSE legacy fields from the init state (MXCSR keyed on SSE|YMM); XCOMP_BV and reserved bytes 0;
- * PKRU from KVM's value; component 19 synthesised from the EGPR home. Also returns the EGPR tags
- * (for the leak monitor).
+ * FP/SSE legacy fields from the init state (MXCSR keyed on SSE|YMM); XCOMP_BV and reserved header
+ * bytes 0; legacy bytes 464..471 = host user xfeatures (xstate_fx_sw_bytes); PKRU from KVM's value;
+ * component 19 synthesised from the EGPR home. Also returns the EGPR tags (for the leak monitor).
  */
 export function kvmGetXsave(ctx: VcpuIoctlCtx, size: number = KVM_XSAVE_SIZE): UapiResult<{ image: XsaveImage; egprTags: ProvenanceTag[] }> {
   if (ctx.protectedState) return fail("EINVAL", "protected guest state");
@@ -108,6 +126,8 @@ export function kvmGetXsave(ctx: VcpuIoctlCtx, size: number = KVM_XSAVE_SIZE): U
   // MXCSR comes from the fpstate when SSE *or* YMM is in the header, else from init_fpstate.
   if ((xstateBv & MXCSR_FEATURES) === 0n) image.mxcsr = MXCSR_INIT;
   image.mxcsrMask = MXCSR_MASK;
+  // Bytes 416..511 are never the fpstate's: padding zero, sw_reserved from xstate_fx_sw_bytes.
+  writeFxSwBytes(image, ctx.hostXcr0);
   let egprTags: ProvenanceTag[] = new Array<number>(16).fill(Tag.init);
   if ((mask & XFEATURE_MASK.APX) !== 0n && image.component(XFEATURE.APX)) {
     const e = egprsInUapi(ctx);
@@ -173,7 +193,8 @@ export function kvmSetXsave(ctx: VcpuIoctlCtx, bytes: Uint8Array, tag: Provenanc
     const absent = c.index >= 2 && (xstateBv & (1n << BigInt(c.index))) === 0n;
     if (absent || c.index === XFEATURE.APX || c.index === XFEATURE.PKRU) rest.fill(0, c.offset, Math.min(rest.length, c.offset + c.size));
   }
-  rest.fill(0, 512, 576);
+  // Bytes 416..511 (padding, sw_reserved) and the header never reach the fpstate (copy_uabi_to_xstate).
+  rest.fill(0, FX_PADDING_OFFSET, XSAVE_EXTENDED_OFFSET);
   const restBv = xstateBv & ~(XFEATURE_MASK.APX | PKRU_MASK);
   v.fpstate.restId = restBv === 0n && rest.every((b, i) => i >= 512 || b === 0) ? 0 : internRest(rest, restBv);
   if (pkruEntry && (xstateBv & PKRU_MASK) !== 0n) v.pkru = dv.getUint32(pkruEntry.offset, true);

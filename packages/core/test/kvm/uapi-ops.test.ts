@@ -18,7 +18,7 @@ function ctxFor(opts: { home?: EgprHome; options?: Partial<ModelOptions>; protec
   const vcpu = createVcpu({ id: 0, design: "t", egprsInRegs: home === "regs", fpstateHasApx: home === "fpstate", cpuid: { xcr0Mask: supported, apx: true } });
   const warnings: string[] = [];
   const ctx: VcpuIoctlCtx = {
-    vcpu, profile, supportedXcr0: supported, options: withOptions(opts.options), egprHome: home,
+    vcpu, profile, supportedXcr0: supported, hostXcr0: profile.supportedXcr0, options: withOptions(opts.options), egprHome: home,
     protectedState: opts.protectedState ?? false, guestTag: 16,
     cacheReg: (reg) => markAvailable(vcpu, reg), warn: (m) => warnings.push(m),
   };
@@ -191,6 +191,23 @@ describe("KVM_GET_XSAVE zero-fills gaps", () => {
 });
 
 describe("KVM_GET_XSAVE legacy area as __copy_xstate_to_uabi_buf writes it", () => {
+  test("bytes 464..471 = host user xfeatures (xstate_fx_sw_bytes); 416..463 and 472..511 zero, whatever userspace set", () => {
+    const { ctx } = ctxFor();
+    const fresh = kvmGetXsave(ctx, kvmXsave2Size(ctx));
+    if (!fresh.ok) throw new Error(fresh.reason);
+    const dv0 = new DataView(fresh.value.image.bytes.buffer);
+    expect(dv0.getBigUint64(464, true)).toBe(ctx.hostXcr0);
+    expect(ctx.hostXcr0 & XFEATURE_MASK.APX).not.toBe(0n);
+    const img = imageWith(ctx, (b, dv) => { dv.setBigUint64(512, 3n, true); b.fill(0x5a, 416, 512); });
+    expect(kvmSetXsave(ctx, img, 16).ok).toBe(true);
+    const back = kvmGetXsave(ctx, kvmXsave2Size(ctx));
+    if (!back.ok) throw new Error(back.reason);
+    const b = back.value.image.bytes;
+    expect(new DataView(b.buffer).getBigUint64(464, true)).toBe(ctx.hostXcr0);
+    expect(b.subarray(416, 464).every((x) => x === 0)).toBe(true);
+    expect(b.subarray(472, 512).every((x) => x === 0)).toBe(true);
+  });
+
   test.each([
     ["FP|YMM (no SSE): MXCSR from the fpstate", 0x5n, 0x1fa0],
     ["SSE: MXCSR from the fpstate", 0x3n, 0x1fa0],

@@ -130,6 +130,7 @@ export class ModelVcpu implements Vcpu, GuestRunTarget {
       guestTag: Tag.guest(this.id),
       profile: this.cfg.profile,
       supportedXcr0: this.cfg.supportedXcr0,
+      hostXcr0: this.cfg.hostXcr0,
       options: this.cfg.options,
       egprHome: this.cfg.design.egprHome,
       protectedState: v.protectedState,
