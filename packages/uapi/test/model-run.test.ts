@@ -6,6 +6,7 @@ import { KVM_EXIT, KVM_INTERNAL_ERROR } from "../src/exit-reasons.js";
 import { faultProgram, loadGuestProgram, longModeProgram, movProgram, xsetbvProgram, cpuidLoopProgram, type GuestProgram } from "../src/guest/guest-program.js";
 import { GUEST_REPORT_PORT, GUEST_VECTOR_PORT } from "../src/guest/long-mode.js";
 import { ModelKvm } from "../src/model/model-kvm.js";
+import type { Assembler } from "../src/guest/assembler.js";
 import type { ModelVcpu } from "../src/model/model-vcpu.js";
 import type { KvmExit } from "../src/structs/kvm-run.js";
 
@@ -148,5 +149,29 @@ describe("guest programs on the model", () => {
     v.kvmRun[1] = 1;
     expect(v.run().kind).toBe("intr");
     expect(v.getXcrs().xcrs[0]!.value).toBe(1n);
+  });
+});
+
+describe("guest XSETBV clearing XCR0.APX on the model device (ASSUMPTIONS.xcr0ApxDisable)", () => {
+  // CPL 0: R16 = 0x1234, XSETBV 0xe7 (APX off), XSETBV 0x800e7 (APX on), RBX = R16, report, HLT.
+  const xsetbv = (a: Assembler, x: bigint) =>
+    a.insn(insn.movImm(1, 0n)).insn(insn.movImm(0, x & 0xffffffffn)).insn(insn.movImm(2, x >> 32n)).insn(insn.xsetbv());
+  const toggle = longModeProgram((a) => {
+    a.insn(insn.movImm(16, 0x1234n));
+    xsetbv(a, 0xe7n);
+    xsetbv(a, 0x800e7n);
+    a.insn(insn.mov(3, 16)).movAl(9).insn(insn.outImm8(GUEST_REPORT_PORT)).insn(insn.hlt());
+  });
+  it.each([
+    ["asm-conditional", "keep", 0x1234n],
+    ["asm-conditional", "clear", 0n],
+    ["fpstate", "keep", 0x1234n],
+    ["fpstate", "clear", 0n],
+  ] as const)("design %s, xcr0ApxDisable=%s: after APX off→on the guest reads R16 = %s (and KVM_GET_XSAVE2 agrees)", (design, mode, want) => {
+    const kvm = new ModelKvm({ backend: vmxBackend, cpu: "dmr", design, options: { xcr0ApxDisable: mode } });
+    const v = boot(kvm, toggle, 0x800e7n);
+    expect(io(v.run())).toEqual({ port: GUEST_REPORT_PORT, value: 9, direction: "out", size: 1 });
+    expect(v.getRegs().rbx).toBe(want);
+    expect(new DataView(v.getXsave2().buffer).getBigUint64(960, true)).toBe(want);
   });
 });

@@ -200,12 +200,7 @@ export function execute(cpu: PhysicalCpu, i: Instruction, env: ExecEnv): ExecOut
       const value = edxEax(cpu);
       const failed = archXsetbvCheck(index, value, envSupportedXcr0(env));
       if (failed) return gp(`xsetbv: ${failed} (${describeXcr0Rule(failed)})`);
-      const wasApx = hasApx(cpu.xcr0);
-      cpu.xcr0 = value;
-      if (wasApx && !hasApx(value) && opts.xcr0ApxDisable === "clear") {
-        for (let r = EGPR_FIRST; r < NR_GPRS; r++) cpu.setGpr(r, 0n, Tag.init);
-        cpu.xinuse &= ~XFEATURE_MASK.APX;
-      }
+      cpu.loadXcr0(value, opts.xcr0ApxDisable);
       return OK;
     }
     case "xgetbv": {

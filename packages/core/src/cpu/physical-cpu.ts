@@ -1,5 +1,7 @@
-import { NR_GPRS } from "./gpr.js";
+import type { ModelOptions } from "../model-options.js";
+import { EGPR_FIRST, NR_GPRS } from "./gpr.js";
 import { Tag, type ProvenanceTag } from "./provenance.js";
+import { XFEATURE_MASK, hasApx } from "./xfeatures.js";
 
 /** Operating mode of the logical processor; R16–R31 exist only in long64 (FACTS.md §1 access gate). */
 export type CpuMode = "real" | "protected" | "compat" | "long64";
@@ -51,5 +53,18 @@ export class PhysicalCpu {
   setGpr(index: number, value: bigint, tag: ProvenanceTag): void {
     this.gpr[index] = BigInt.asUintN(64, value);
     this.gprTag[index] = tag;
+  }
+
+  /**
+   * What a successful XSETBV does to this CPU (the caller has checked the value): XCR0 changes and,
+   * when XCR0[19] goes 1→0, R16–R31 are kept or zeroed per ASSUMPTIONS.xcr0ApxDisable (FACTS.md §1).
+   */
+  loadXcr0(value: bigint, xcr0ApxDisable: ModelOptions["xcr0ApxDisable"]): void {
+    const wasApx = hasApx(this.xcr0);
+    this.xcr0 = value;
+    if (wasApx && !hasApx(value) && xcr0ApxDisable === "clear") {
+      for (let r = EGPR_FIRST; r < NR_GPRS; r++) this.setGpr(r, 0n, Tag.init);
+      this.xinuse &= ~XFEATURE_MASK.APX;
+    }
   }
 }

@@ -104,7 +104,8 @@ function storeCpu(t: GuestRunTarget, cpu: PhysicalCpu): void {
       v.regs[r] = cpu.gpr[r]!;
       v.regsTag[r] = cpu.gprTag[r]!;
     }
-  } else if (t.cfg.design.egprHome === "fpstate" && apxInUse) {
+  } else if (t.cfg.design.egprHome === "fpstate" && (apxInUse || (v.fpstate.xstateBv & XFEATURE_MASK.APX) !== 0n)) {
+    // also when the fpstate holds component 19 but the CPU no longer has it in use (zeroed by XSETBV)
     for (let k = 0; k < 16; k++) {
       v.fpstate.egpr[k] = cpu.gpr[16 + k]!;
       v.fpstate.egprTag[k] = cpu.gprTag[16 + k]!;
@@ -272,7 +273,9 @@ export function runGuest(t: GuestRunTarget): GuestStop {
       case "xsetbv": {
         // handle_xsetbv → kvm_emulate_xsetbv: __kvm_set_xcr; failure injects #GP(0)
         const r = kvmEmulateXsetbv(t.ioctlCtx(), t.cfg.supportedXcr0, cpu.cpl);
-        cpu.xcr0 = t.vcpu.xcr0;
+        // KVM's XSETBV of the new guest XCR0 before re-entry: the hardware's 1→0 effect on R16–R31
+        // is core's (PhysicalCpu.loadXcr0, ASSUMPTIONS.xcr0ApxDisable); a #GP leaves XCR0 as it was.
+        cpu.loadXcr0(t.vcpu.xcr0, t.cfg.options.xcr0ApxDisable);
         if (r.kind === "gp") {
           const s = raise(VECTOR.GP, 0);
           if (s) return s;
