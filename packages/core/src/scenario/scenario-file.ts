@@ -75,11 +75,19 @@ const SHORTHAND: Record<string, readonly string[]> = {
   "guest-wrmsrns-imm": ["reg", "value"], "guest-rdmsr-imm": ["reg"], nmi: ["site"], "set-xcrs": ["xcr0"], migrate: ["design"],
 };
 
-function eventFrom(src: YamlSource, raw: unknown, path: YamlPath): KvmxEvent {
+/** A vendor event kind, `vendor:name` (e.g. vmx-nested:vmlaunch): what a backend's vendorEvents alphabet produces. */
+const VENDOR_EVENT_KIND = /^[a-z0-9][a-z0-9-]*:[a-z0-9][a-z0-9-]*$/;
+
+function eventFrom(src: YamlSource, raw: unknown, path: YamlPath, backend: VendorOps): KvmxEvent {
   let obj: Record<string, unknown>;
   if (typeof raw === "string") {
     const [kind, ...args] = raw.trim().split(/\s+/);
-    if (!kind || !(kind in EVENT_FIELDS)) src.fail(`unknown event ${JSON.stringify(kind)} (known: ${EVENT_KINDS.join(", ")})`, path);
+    if (kind && VENDOR_EVENT_KIND.test(kind)) {
+      // Vendor events carry no positional fields; their extra fields need the mapping form.
+      if (args.length > 0) src.fail(`vendor event "${kind}" takes no arguments in the string form (use { kind: ${kind}, ... })`, path);
+      return vendorEvent(src, { kind }, path, backend);
+    }
+    if (!kind || !(kind in EVENT_FIELDS)) src.fail(`unknown event ${JSON.stringify(kind)} (known: ${EVENT_KINDS.join(", ")}, or a backend's vendor:event)`, path);
     const names = SHORTHAND[kind] ?? [];
     if (args.length > names.length) src.fail(`event "${kind}" takes at most ${names.length} argument(s): ${names.join(" ") || "none"}`, path);
     obj = { kind };
@@ -92,7 +100,7 @@ function eventFrom(src: YamlSource, raw: unknown, path: YamlPath): KvmxEvent {
   const kind = obj.kind;
   if (typeof kind !== "string") src.fail("event needs a `kind`", path);
   if (!(kind in EVENT_FIELDS)) {
-    if (kind.includes(":")) return obj as KvmxEvent; // vendor event, validated by its backend
+    if (VENDOR_EVENT_KIND.test(kind)) return vendorEvent(src, obj, [...path, "kind"], backend);
     src.fail(`unknown event kind "${kind}" (known: ${EVENT_KINDS.join(", ")})`, typeof raw === "string" ? path : [...path, "kind"]);
   }
   const spec = EVENT_FIELDS[kind]!;
@@ -164,6 +172,15 @@ function parseExpect(src: YamlSource, raw: unknown): ScenarioExpect | undefined 
   return src.fail("expect is `{ ok: true }` or `{ violations: [names] }`", ["expect"]);
 }
 
+/**
+ * A vendor event is the backend's to validate when it applies it (its alphabet depends on the state,
+ * e.g. L1 vs L2); a backend with no vendor events at all is rejected here, at the event's position.
+ */
+function vendorEvent(src: YamlSource, obj: Record<string, unknown>, at: YamlPath, backend: VendorOps): KvmxEvent {
+  if (!backend.applyVendorEvent) src.fail(`backend ${backend.name} has no vendor events (got "${String(obj.kind)}")`, at);
+  return obj as KvmxEvent;
+}
+
 /** Parses and validates a scenario. `file` is used for messages and to resolve design paths. */
 export function parseScenario(text: string, file: string, opts: ParseScenarioOptions): Scenario {
   const src = new YamlSource(text, file);
@@ -196,7 +213,7 @@ export function parseScenario(text: string, file: string, opts: ParseScenarioOpt
   if (guest.apx !== undefined && typeof guest.apx !== "boolean") src.fail("apx must be true or false", ["guest", "apx"]);
   if (m.pre !== undefined && typeof m.pre !== "boolean") src.fail("pre must be true or false", ["pre"]);
   if (!Array.isArray(m.events)) src.fail("events must be a list", ["events"]);
-  const events = (m.events as unknown[]).map((e, i) => eventFrom(src, e, ["events", i]));
+  const events = (m.events as unknown[]).map((e, i) => eventFrom(src, e, ["events", i], backend));
   const expect = parseExpect(src, m.expect);
   // NMI sites depend on the backend and design: check them now, with the event's position.
   const hostCpu = cpu;
