@@ -3,22 +3,15 @@ import { fileURLToPath } from "node:url";
 import { describe, expect } from "vitest";
 import { fc, test } from "@fast-check/vitest";
 import {
+  applyEvents,
   RunCtx, cloneState, createMachine, guestProgram, kvmRun, parseScenario, runScenario,
-  type KvmxEvent, type Machine, type MachineState, type TraceStep, type VendorOps, type Violation,
+  type KvmxEvent, type Machine, type MachineState, type TraceStep, type VendorOps,
 } from "@kvmx/core";
 import { sevEsBackend, svmBackend, svmRunSites, vmsa, vmsaGpr } from "../src/index.js";
 
 function run(m: Machine, events: readonly KvmxEvent[], s: MachineState = m.initialState()) {
-  const traces: TraceStep[][] = [];
-  const violations: Violation[] = [];
-  for (const e of events) {
-    const t: TraceStep[] = [];
-    const r = m.apply(s, e, t);
-    s = r.state;
-    traces.push(t);
-    violations.push(...r.violations);
-  }
-  return { s, traces, violations };
+  const r = applyEvents(m, events, s);
+  return { s: r.state, traces: r.traces, violations: r.violations };
 }
 const machine = (backend: VendorOps = sevEsBackend, o: { cpu?: string; kernelApx?: boolean } = {}) =>
   createMachine({ backend, design: "asm-conditional", host: { cpu: o.cpu ?? "zen", kernelApx: o.kernelApx ?? false }, guest: { apx: false } });

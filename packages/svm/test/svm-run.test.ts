@@ -1,21 +1,14 @@
 import { describe, expect, test } from "vitest";
 import {
+  applyEvents,
   FastpathResult, RunCtx, createMachine, kvmRun, ripRead,
-  type KvmxEvent, type Machine, type MachineState, type TraceStep, type VendorOps, type Violation,
+  type KvmxEvent, type Machine, type MachineState, type VendorOps,
 } from "@kvmx/core";
 import { svmApxBackend, svmBackend, svmRunSites, vmcbSave } from "../src/index.js";
 
-function run(m: Machine, events: KvmxEvent[], s: MachineState = m.initialState()) {
-  const traces: TraceStep[][] = [];
-  const violations: Violation[] = [];
-  for (const e of events) {
-    const t: TraceStep[] = [];
-    const r = m.apply(s, e, t);
-    s = r.state;
-    traces.push(t);
-    violations.push(...r.violations);
-  }
-  return { s, traces, violations };
+function run(m: Machine, events: readonly KvmxEvent[], s: MachineState = m.initialState()) {
+  const r = applyEvents(m, events, s);
+  return { s: r.state, traces: r.traces, violations: r.violations };
 }
 const machine = (backend: VendorOps = svmBackend, o: { cpu?: string; kernelApx?: boolean; apx?: boolean; design?: string; pre?: boolean } = {}) =>
   createMachine({

@@ -2,8 +2,9 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "vitest";
 import {
+  applyEvents,
   createMachine, parseScenario, runScenario,
-  type KvmxEvent, type Machine, type MachineState, type TraceStep, type VendorOps, type Violation,
+  type KvmxEvent, type Machine, type MachineState, type TraceStep, type VendorOps,
 } from "@kvmx/core";
 import {
   L1_CRS, L1_HOST_RIP, L2_ENTRY, VMCS12_EXTENDED_INSTRUCTION_INFO_OFFSET, createNestedVmxBackend, decodeExtendedInfo, isGuestMode,
@@ -11,16 +12,8 @@ import {
 } from "../src/index.js";
 
 function run(m: Machine, events: readonly KvmxEvent[], s: MachineState = m.initialState()) {
-  const traces: TraceStep[][] = [];
-  const violations: Violation[] = [];
-  for (const e of events) {
-    const t: TraceStep[] = [];
-    const r = m.apply(s, e, t);
-    s = r.state;
-    traces.push(t);
-    violations.push(...r.violations);
-  }
-  return { s, traces, violations };
+  const r = applyEvents(m, events, s);
+  return { s: r.state, traces: r.traces, violations: r.violations };
 }
 const machine = (o: { apx?: boolean; pre?: boolean; backend?: VendorOps } = {}) =>
   createMachine({

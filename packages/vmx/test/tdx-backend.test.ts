@@ -3,22 +3,15 @@ import { fileURLToPath } from "node:url";
 import { describe, expect } from "vitest";
 import { fc, test } from "@fast-check/vitest";
 import {
+  applyEvents,
   RunCtx, createMachine, maskNames, parseScenario, ripRead, runScenario,
-  type KvmxEvent, type Machine, type MachineState, type ModelOptions, type TraceStep, type Violation,
+  type KvmxEvent, type Machine, type MachineState, type ModelOptions, type TraceStep,
 } from "@kvmx/core";
 import { KVM_ENOSYS, TDX_ARG_GPRS, tdXfam, tdvpsGpr, tdxBackend, tdxRegsAvailSet, tdxRunSites, xfamXcr0 } from "../src/index.js";
 
 function run(m: Machine, events: readonly KvmxEvent[], s: MachineState = m.initialState()) {
-  const traces: TraceStep[][] = [];
-  const violations: Violation[] = [];
-  for (const e of events) {
-    const t: TraceStep[] = [];
-    const r = m.apply(s, e, t);
-    s = r.state;
-    traces.push(t);
-    violations.push(...r.violations);
-  }
-  return { s, traces, violations };
+  const r = applyEvents(m, events, s);
+  return { s: r.state, traces: r.traces, violations: r.violations };
 }
 const machine = (o: { apx?: boolean; kernelApx?: boolean; options?: Partial<ModelOptions> } = {}) =>
   createMachine({

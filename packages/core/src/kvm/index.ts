@@ -18,4 +18,5 @@ export * from "./invariants.js";
 export * from "./alphabet.js";
 export * from "./guest-cpuid.js";
 export * from "./round-trip-rate.js";
+export * from "./apply-events.js";
 export { applyEvent, guestProgram, parseGpr } from "./apply-event.js";
