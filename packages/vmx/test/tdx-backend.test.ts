@@ -4,8 +4,8 @@ import { describe, expect } from "vitest";
 import { fc, test } from "@fast-check/vitest";
 import {
   applyEvents,
-  RunCtx, createMachine, maskNames, parseScenario, ripRead, runScenario,
-  type KvmxEvent, type Machine, type MachineState, type ModelOptions, type TraceStep,
+  BUILTIN_DESIGNS, RunCtx, createMachine, maskNames, parseScenario, ripRead, runScenario,
+  type Design, type KvmxEvent, type Machine, type MachineState, type ModelOptions, type TraceStep,
 } from "@kvmx/core";
 import { KVM_ENOSYS, TDX_ARG_GPRS, tdXfam, tdvpsGpr, tdxBackend, tdxRegsAvailSet, tdxRunSites, xfamXcr0 } from "../src/index.js";
 
@@ -160,5 +160,19 @@ describe("scenarios/tdx-xfam-noapx-nmi-mapxf.yaml produces its documented outcom
     expect(nmiEvent.steps.find((s) => s.site === "tdx:handle-nmi")!.description).toMatch(/host NMI handler runs/);
     const withApx = runScenario({ ...sc, guest: { apx: true }, expect: { ok: true } });
     expect(withApx.violations).toEqual([]);
+  });
+});
+
+describe("designs on a TD (Design.protectedGuests)", () => {
+  const cXfeatures = BUILTIN_DESIGNS.find((d) => d.name === "c-xfeatures")!;
+  const onTd = (design: Design) => {
+    const m = createMachine({ backend: tdxBackend, design, host: { cpu: "dmr", kernelApx: false }, guest: { apx: true } });
+    return run(m, [{ kind: "guest-xsetbv", value: "0xe02e7" }, { kind: "guest-cpuid" }]).violations.map((v) => v.invariant);
+  };
+  test("by default a design's EGPR moves do not run for a TD: KVM keeps protected vCPUs on their own path", () => {
+    expect(onTd(cXfeatures)).not.toContain("confidential");
+  });
+  test("protectedGuests: apply runs them, and the confidential invariant catches KVM touching the TD's registers", () => {
+    expect(onTd({ ...cXfeatures, protectedGuests: "apply" })).toContain("confidential");
   });
 });

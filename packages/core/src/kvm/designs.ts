@@ -67,8 +67,18 @@ export interface Design {
   readonly egprHome: EgprHome;
   /** VM-entry/exit swap XCR0/XSS/PKRU in hardware, as SEV-ES does; KVM's kvm_load_xfeatures is skipped. */
   readonly hardwareXcr0Switch?: boolean;
+  /**
+   * vCPUs whose state the backend protects (SEV-ES VMSA, TDX module): "skip" (default) — the design's
+   * actions do not run for them, as KVM keeps them on their own paths (kvm_load_xfeatures returns early
+   * for protected state; SEV-ES and TDX have their own run functions); "apply" — they run anyway, to
+   * check a design that forgot (the `confidential` invariant catches it).
+   */
+  readonly protectedGuests?: ProtectedGuests;
   readonly actions: readonly DesignAction[];
 }
+
+export const PROTECTED_GUESTS = ["skip", "apply"] as const;
+export type ProtectedGuests = (typeof PROTECTED_GUESTS)[number];
 
 /** The built-in designs: the positions of FACTS.md §7. */
 export const BUILTIN_DESIGNS: readonly Design[] = [

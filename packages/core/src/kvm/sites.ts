@@ -77,6 +77,12 @@ export function evalCondition(ctx: RunCtx, c: Condition): boolean {
 }
 
 function runAction(ctx: RunCtx, a: DesignAction): void {
+  // A backend-protected vCPU (SEV-ES, TDX) runs none of the design's actions unless the design says
+  // "apply": no branch is counted, KVM separates those paths structurally (Design.protectedGuests).
+  if ((ctx.design.protectedGuests ?? "skip") === "skip" && ctx.backend.hasProtectedState(ctx.vcpu)) {
+    ctx.note(`${a.op} not run: ${ctx.backend.name} protects this vCPU's state`);
+    return;
+  }
   const when = a.when ?? "always";
   if (when !== "always") {
     ctx.cost.branches++;

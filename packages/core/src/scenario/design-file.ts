@@ -4,13 +4,13 @@
  * file yields a Design that runs exactly like a built-in.
  */
 import {
-  ACTION_OPS, ANCHOR_NAMES, CONDITIONS, MOVE_VIAS, XCR0_TARGETS,
+  ACTION_OPS, ANCHOR_NAMES, CONDITIONS, MOVE_VIAS, PROTECTED_GUESTS, XCR0_TARGETS,
   type Condition, type Design, type DesignAction, type EgprHome,
 } from "../kvm/designs.js";
 import { YamlSource, expectMap, expectString, type YamlPath } from "./yaml-source.js";
 
 const EGPR_HOMES: readonly EgprHome[] = ["regs", "fpstate", "hardware"];
-const DESIGN_KEYS = ["name", "description", "source", "egprHome", "hardwareXcr0Switch", "actions"] as const;
+const DESIGN_KEYS = ["name", "description", "source", "egprHome", "hardwareXcr0Switch", "protectedGuests", "actions"] as const;
 const ACTION_KEYS = ["anchor", "op", "xcr0", "via", "when"] as const;
 
 function oneOf<T extends string>(src: YamlSource, v: unknown, allowed: readonly T[], path: YamlPath, what: string): T {
@@ -35,6 +35,7 @@ export function designFromYaml(src: YamlSource, obj: unknown, path: YamlPath = [
   const source = expectString(src, m.source, [...path, "source"], "design source");
   const egprHome = oneOf(src, m.egprHome, EGPR_HOMES, [...path, "egprHome"], "egprHome");
   if (m.hardwareXcr0Switch !== undefined && typeof m.hardwareXcr0Switch !== "boolean") src.fail("hardwareXcr0Switch must be true or false", [...path, "hardwareXcr0Switch"]);
+  const protectedGuests = m.protectedGuests === undefined ? undefined : oneOf(src, m.protectedGuests, PROTECTED_GUESTS, [...path, "protectedGuests"], "protectedGuests");
   const rawActions = m.actions ?? [];
   if (!Array.isArray(rawActions)) src.fail("actions must be a list", [...path, "actions"]);
   const actions: DesignAction[] = rawActions.map((a, i) => {
@@ -54,7 +55,12 @@ export function designFromYaml(src: YamlSource, obj: unknown, path: YamlPath = [
     if (am.when !== undefined) out.when = condition(src, am.when, [...p, "when"]);
     return out;
   });
-  return { name, description, source, egprHome, ...(m.hardwareXcr0Switch === true ? { hardwareXcr0Switch: true } : {}), actions };
+  return {
+    name, description, source, egprHome,
+    ...(m.hardwareXcr0Switch === true ? { hardwareXcr0Switch: true } : {}),
+    ...(protectedGuests ? { protectedGuests } : {}),
+    actions,
+  };
 }
 
 /** Parses and validates a design file (YAML or JSON text). */

@@ -51,4 +51,11 @@ describe("design files", () => {
     const bad = HEAD.replace("egprHome: regs", "egprHome: registers");
     expectAt(bad, "registers", 'unknown egprHome "registers"');
   });
+
+  test("protectedGuests takes skip or apply, and a bad value is reported at its position", () => {
+    const d = parseDesignFile("protectedGuests: apply\n" + HEAD + "  - { anchor: asm-after-vmexit, op: store-egprs }\n", "ok.yaml");
+    expect(d.protectedGuests).toBe("apply");
+    expect(parseDesignFile(HEAD + "  []\n", "ok.yaml").protectedGuests).toBeUndefined();
+    expectAt("protectedGuests: sometimes\n" + HEAD, "sometimes", 'unknown protectedGuests "sometimes"');
+  });
 });
