@@ -9,27 +9,18 @@ import {
   FastpathResult, InputError, RunCtx, cpuidLookup, gprRead, gprWrite, kvmRun,
   type ExitDisposition, type Instruction, type VcpuState, type VendorCtx, type VendorEvent, type VendorOps,
 } from "@kvmx/core";
+import { vmxIntercepts } from "../backend.js";
 import { EXIT_REASON } from "../exit-reasons.js";
 import { vmcsRead } from "../vmcs-fields.js";
 import { EXIT_REASON_TDCALL, tdxRegsAvailSet, tdxRunSites } from "./tdx-run.js";
 import { KVM_ENOSYS, R, TDVMCALL_LEAF, TDVMCALL_STATUS, tdvmcallExitType, tdvmcallLeaf, tdvmcallSetReturn } from "./tdvmcall.js";
 
-/** What a TD cannot run without the VMM: the #VE-to-TDVMCALL instructions. XSETBV runs in the TD. */
-export function tdxIntercepts(_v: VcpuState, i: Instruction): boolean {
-  switch (i.op) {
-    case "cpuid":
-    case "hlt":
-    case "out-imm8-al":
-    case "out-dx-al":
-    case "rdmsr":
-    case "wrmsr":
-    case "rdmsr-imm":
-    case "wrmsrns-imm":
-    case "vmcall":
-      return true;
-    default:
-      return false;
-  }
+/**
+ * What a TD cannot run without the VMM: the instructions VMX intercepts, less XSETBV, which the TD
+ * executes itself (XCR0 is module-owned within XFAM, FACTS.md §5–§6).
+ */
+export function tdxIntercepts(v: VcpuState, i: Instruction): boolean {
+  return i.op !== "xsetbv" && vmxIntercepts(v, i);
 }
 
 /** tdx_cache_reg: nothing of the TD's state is readable — always a WARN (the register stays unavailable). */
