@@ -5,6 +5,7 @@ import { type Instruction, type VendorOps, type VcpuState } from "@kvmx/core";
 import { vmxCacheReg, vmxLazyLoadSet } from "./vmx-cache-reg.js";
 import { vmxRunSites } from "./vmx-run.js";
 import { vmxFastpath, vmxHandleExit } from "./vmx-exits.js";
+import { VMCS_FIELDS } from "./vmcs-fields.js";
 
 /** Instructions a VMX guest cannot execute without a VM-exit (always-exiting, or intercepted by the model's controls / MSR bitmap). */
 export function vmxIntercepts(_v: VcpuState, i: Instruction): boolean {
@@ -29,6 +30,7 @@ export const vmxBackend: VendorOps = {
   name: "vmx",
   description: "Intel VMX (vmx.c, vmenter.S): VMCS-cached RSP/RIP/CRs, lazy set, fastpath with WRMSRNS-immediate",
   xfeatureSwitch: "kvm",
+  vendorFields: VMCS_FIELDS,
   hasProtectedState: () => false,
   adjustSupportedXcr0: (x) => x,
   lazyAvailMask: vmxLazyLoadSet,

@@ -25,10 +25,38 @@ export const VMCS = {
 } as const;
 export type VmcsField = keyof typeof VMCS;
 
-import type { VcpuState } from "@kvmx/core";
+import { defineVendorFields, type VcpuState, type VendorField } from "@kvmx/core";
+
+/**
+ * The VMCS fields as vendor state slots. GUEST_RSP holds the guest's RSP (a register value);
+ * the exit information, GUEST_RIP and HOST_RSP are written on every VM-entry/exit before they are
+ * read, so they mean nothing between events; the rest are controls.
+ */
+export const VMCS_FIELD = defineVendorFields({
+  GUEST_CR0: "control",
+  GUEST_CR3: "control",
+  GUEST_CR4: "control",
+  GUEST_RSP: "value",
+  GUEST_RIP: "exit-info",
+  GUEST_RFLAGS: "control",
+  GUEST_PDPTR0: "control",
+  GUEST_PDPTR1: "control",
+  GUEST_PDPTR2: "control",
+  GUEST_PDPTR3: "control",
+  HOST_RSP: "exit-info",
+  VM_EXIT_REASON: "exit-info",
+  VM_EXIT_INTR_INFO: "exit-info",
+  VM_EXIT_INSTRUCTION_LEN: "exit-info",
+  VMX_INSTRUCTION_INFO: "exit-info",
+  EXIT_QUALIFICATION: "exit-info",
+  EXTENDED_INSTRUCTION_INFO: "exit-info",
+  CR0_GUEST_HOST_MASK: "control",
+  CR4_GUEST_HOST_MASK: "control",
+} satisfies Record<VmcsField, "control" | "value" | "exit-info">);
+
+/** Every VMCS field the VMX backend keeps (VendorOps.vendorFields). */
+export const VMCS_FIELDS: readonly VendorField[] = Object.values(VMCS_FIELD);
 
 /** vmcs_read: a field never written reads as 0 (the model's VMCS is zero-initialised). */
-export const vmcsRead = (v: VcpuState, f: VmcsField): bigint => v.vendor[f] ?? 0n;
-export const vmcsWrite = (v: VcpuState, f: VmcsField, value: bigint): void => {
-  v.vendor[f] = BigInt.asUintN(64, value);
-};
+export const vmcsRead = (v: VcpuState, f: VmcsField): bigint => v.vendorGet(VMCS_FIELD[f]);
+export const vmcsWrite = (v: VcpuState, f: VmcsField, value: bigint): void => v.vendorSet(VMCS_FIELD[f], value);

@@ -2,7 +2,7 @@
  * vmx_cache_reg and the VMX lazy set (FACTS.md §3): which registers live in the VMCS until read, and
  * how nVMX's vmx_switch_vmcs forgets them (POST `&=`, PRE `=`).
  */
-import { markAvailable, regBit, type RegLayout, type VcpuState, type VendorCtx, Tag } from "@kvmx/core";
+import { guestOwnedBits, markAvailable, regBit, type RegLayout, type VcpuState, type VendorCtx, Tag } from "@kvmx/core";
 import { vmcsRead } from "./vmcs-fields.js";
 
 /** VMX_REGS_LAZY_LOAD_SET: {RIP, RSP, RFLAGS, PDPTR, SEGMENTS, CR0, CR3, CR4, EXIT_INFO_1, EXIT_INFO_2}. */
@@ -25,25 +25,24 @@ export function vmxCacheReg(ctx: VendorCtx, reg: number): void {
   const l = v.layout;
   markAvailable(v, reg);
   if (reg === 4) {
-    v.regs[4] = vmcsRead(v, "GUEST_RSP");
-    v.regsTag[4] = Tag.guest(v.id);
+    v.regs.set(4, vmcsRead(v, "GUEST_RSP"), Tag.guest(v.id));
   } else if (reg === l.RIP) {
-    if (l.pre) v.regs[l.RIP] = vmcsRead(v, "GUEST_RIP");
+    if (l.pre) v.regs.set(l.RIP, vmcsRead(v, "GUEST_RIP"));
     else v.rip = vmcsRead(v, "GUEST_RIP");
   } else if (reg === l.PDPTR) {
     if (VMX_EPT) {
-      v.pdptr[0] = vmcsRead(v, "GUEST_PDPTR0");
-      v.pdptr[1] = vmcsRead(v, "GUEST_PDPTR1");
-      v.pdptr[2] = vmcsRead(v, "GUEST_PDPTR2");
-      v.pdptr[3] = vmcsRead(v, "GUEST_PDPTR3");
+      v.setPdptr(0, vmcsRead(v, "GUEST_PDPTR0"));
+      v.setPdptr(1, vmcsRead(v, "GUEST_PDPTR1"));
+      v.setPdptr(2, vmcsRead(v, "GUEST_PDPTR2"));
+      v.setPdptr(3, vmcsRead(v, "GUEST_PDPTR3"));
     }
   } else if (reg === l.CR0) {
-    const owned = v.vendor.cr0_guest_owned_bits ?? 0n;
+    const owned = guestOwnedBits(v, "cr0");
     v.cr0 = (v.cr0 & ~owned) | (vmcsRead(v, "GUEST_CR0") & owned);
   } else if (reg === l.CR3) {
     if (VMX_EPT) v.cr3 = vmcsRead(v, "GUEST_CR3");
   } else if (reg === l.CR4) {
-    const owned = v.vendor.cr4_guest_owned_bits ?? 0n;
+    const owned = guestOwnedBits(v, "cr4");
     v.cr4 = (v.cr4 & ~owned) | (vmcsRead(v, "GUEST_CR4") & owned);
   } else {
     ctx.warn(`vmx_cache_reg: unexpected register ${l.name(reg)}`);

@@ -36,7 +36,7 @@ export function vmxFastpath(ctx: VendorCtx): FastpathResult {
       return FastpathResult.REENTER_GUEST;
     }
     case EXIT_REASON.MSR_WRITE: {
-      const msr = Number(ctx.vcpu.regs[1]! & 0xffff_ffffn);
+      const msr = Number(ctx.vcpu.regs.get(1) & 0xffff_ffffn);
       if (msr !== MSR_IA32_TSC_DEADLINE) return FastpathResult.NONE;
       ctx.vcpu.msrs.set(msr, readEdxEax(ctx.vcpu));
       kvmSkipEmulatedInstruction(ctx, exitLen(ctx));

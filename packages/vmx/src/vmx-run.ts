@@ -21,11 +21,11 @@ function writeBack(ctx: VendorCtx): void {
   const l = v.layout;
   const done: string[] = [];
   if (isDirty(v, RSP)) {
-    vmcsWrite(v, "GUEST_RSP", v.regs[RSP]!);
+    vmcsWrite(v, "GUEST_RSP", v.regs.get(RSP));
     done.push("RSP");
   }
   if (isDirty(v, l.RIP)) {
-    vmcsWrite(v, "GUEST_RIP", l.pre ? v.regs[l.RIP]! : v.rip);
+    vmcsWrite(v, "GUEST_RIP", l.pre ? v.regs.get(l.RIP) : v.rip);
     done.push("RIP");
   }
   resetDirtyRegisters(v);
@@ -54,7 +54,7 @@ function storeGprs(ctx: VendorCtx): void {
 function vmenter(ctx: VendorCtx): void {
   const v = ctx.vcpu;
   const cpu = ctx.cpu;
-  vmcsWrite(v, "HOST_RSP", cpu.gpr[RSP]!);
+  vmcsWrite(v, "HOST_RSP", cpu.gpr(RSP));
   cpu.setGpr(RSP, vmcsRead(v, "GUEST_RSP"), Tag.guest(v.id));
   cpu.rip = vmcsRead(v, "GUEST_RIP");
   cpu.rflags = vmcsRead(v, "GUEST_RFLAGS") | 2n;
@@ -68,7 +68,7 @@ function vmenter(ctx: VendorCtx): void {
 function vmexit(ctx: VendorCtx): void {
   const v = ctx.vcpu;
   const cpu = ctx.cpu;
-  vmcsWrite(v, "GUEST_RSP", cpu.gpr[RSP]!);
+  vmcsWrite(v, "GUEST_RSP", cpu.gpr(RSP));
   vmcsWrite(v, "GUEST_RIP", cpu.rip);
   vmcsWrite(v, "GUEST_RFLAGS", cpu.rflags);
   encodeExit(ctx, ctx.guestExit ?? { kind: "preemption-timer" });

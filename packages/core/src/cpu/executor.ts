@@ -15,7 +15,8 @@ import { INSTRUCTIONS, usesApxEncoding, type Instruction, type MemOperand } from
 import type { PhysicalCpu } from "./physical-cpu.js";
 import { Tag, type ProvenanceTag } from "./provenance.js";
 import { archXsetbvCheck, describeXcr0Rule } from "./xcr0-rules.js";
-import { XFEATURE, XFEATURE_MASK, hasApx } from "./xfeatures.js";
+import { XFEATURE, XFEATURE_MASK } from "./xfeatures.js";
+import { val, valLow, vid, wordId, wordTag } from "./values.js";
 
 export type FaultVector = "UD" | "GP" | "SS";
 
@@ -29,19 +30,24 @@ export type ExecOutcome =
   | { kind: "fault"; vector: FaultVector; reason: string }
   | { kind: "exit"; reason: string };
 
-/** A 64-bit memory word with the provenance tag of the value stored in it. */
+/** A 64-bit memory word with the provenance tag of the value stored in it (for environments that keep bigints). */
 export interface TaggedWord {
   value: bigint;
   tag: ProvenanceTag;
 }
 
-/** What the world around the CPU supplies to the executor. */
+/**
+ * What the world around the CPU supplies to the executor. Memory is addressed as (base, offset): the
+ * value id (values.ts) of the base register and a byte offset, so a run of accesses into one area
+ * (XSAVE, a GPR block) needs no 64-bit arithmetic; `val(base) + BigInt(off)` is the linear address.
+ * Words travel as `word(id, tag)`.
+ */
 export interface ExecEnv {
   /** Whose code runs: the tag given to values an instruction creates (immediates, MSR/CPUID/XGETBV results). */
   readonly actor: ProvenanceTag;
-  /** Reads the 64-bit word at a (8-byte granular) address; never-written memory reads as 0 with Tag.init. */
-  load(addr: bigint): TaggedWord;
-  store(addr: bigint, value: bigint, tag: ProvenanceTag): void;
+  /** The word at val(base) + off (8-byte granular) as word(id, tag); never-written memory reads as 0 with Tag.init. */
+  load(base: number, off: number): number;
+  store(base: number, off: number, id: number, tag: ProvenanceTag): void;
   /** MSR read; undefined means the MSR does not exist (#GP). */
   rdmsr(index: number): bigint | undefined;
   /** MSR write; false means the MSR or the value is rejected (#GP). */
@@ -75,6 +81,8 @@ const ud = (reason: string): ExecOutcome => ({ kind: "fault", vector: "UD", reas
 const gp = (reason: string): ExecOutcome => ({ kind: "fault", vector: "GP", reason });
 const ss = (reason: string): ExecOutcome => ({ kind: "fault", vector: "SS", reason });
 const OK: ExecOutcome = { kind: "ok" };
+const HALTED: ExecOutcome = { kind: "ok", halted: true };
+const cpuRflagsId = (cpu: PhysicalCpu): number => cpu.rflagsId;
 
 const RAX = 0, RCX = 1, RDX = 2, RSP = 4, RBP = 5;
 const MASK32 = 0xffff_ffffn;
@@ -86,9 +94,25 @@ const isCanonical = (addr: bigint): boolean => {
   return top === 0n || top === (1n << 17n) - 1n;
 };
 
-function effectiveAddress(cpu: PhysicalCpu, m: MemOperand): bigint {
-  return BigInt.asUintN(64, (cpu.gpr[m.base] ?? 0n) + BigInt(m.disp));
+/**
+ * Whether [base + disp, base + disp + span) is canonical. Host code addresses a handful of areas over
+ * and over, so per base value it is remembered whether every access within ±8 KiB of it is canonical
+ * (1) or not all are (2: checked exactly) — 64-bit arithmetic only the first time a base is seen.
+ */
+const nearCanonical: number[] = [];
+const NEAR = 8192;
+function canonicalRange(baseId: number, disp: number, span: number): boolean {
+  let near = nearCanonical[baseId];
+  if (near === undefined) {
+    const b = val(baseId);
+    near = nearCanonical[baseId] = isCanonical(BigInt.asUintN(64, b - BigInt(NEAR))) && isCanonical(BigInt.asUintN(64, b + BigInt(NEAR))) && b >= BigInt(NEAR) ? 1 : 2;
+  }
+  if (near === 1 && disp >= -NEAR && disp + span <= NEAR) return true;
+  const lo = BigInt.asUintN(64, val(baseId) + BigInt(disp));
+  return isCanonical(lo) && isCanonical(BigInt.asUintN(64, lo + BigInt(Math.max(span, 1) - 1)));
 }
+
+const effectiveAddress = (cpu: PhysicalCpu, m: MemOperand): bigint => BigInt.asUintN(64, cpu.gpr(m.base) + BigInt(m.disp));
 
 /** #SS for stack-segment references (RSP/RBP base), #GP otherwise (SDM "64-bit mode exceptions"). */
 const nonCanonical = (m: MemOperand, addr: bigint): ExecOutcome => {
@@ -96,13 +120,14 @@ const nonCanonical = (m: MemOperand, addr: bigint): ExecOutcome => {
   return m.base === RSP || m.base === RBP ? ss(what) : gp(what);
 };
 
-function writeGpr(cpu: PhysicalCpu, index: number, value: bigint, tag: ProvenanceTag): void {
-  cpu.setGpr(index, value, tag);
+function writeGprId(cpu: PhysicalCpu, index: number, id: number, tag: ProvenanceTag): void {
+  cpu.setGprId(index, id, tag);
   // Writing an EGPR takes component 19 out of its init state as far as XINUSE goes (SDM 13.6).
-  if (index >= EGPR_FIRST) cpu.xinuse |= XFEATURE_MASK.APX;
+  if (index >= EGPR_FIRST) cpu.markApxInUse();
 }
+const writeGpr = (cpu: PhysicalCpu, index: number, value: bigint, tag: ProvenanceTag): void => writeGprId(cpu, index, vid(value), tag);
 
-const edxEax = (cpu: PhysicalCpu): bigint => (((cpu.gpr[RDX] ?? 0n) & MASK32) << 32n) | ((cpu.gpr[RAX] ?? 0n) & MASK32);
+const edxEax = (cpu: PhysicalCpu): bigint => ((cpu.gpr(RDX) & MASK32) << 32n) | (cpu.gpr(RAX) & MASK32);
 
 function writeEdxEax(cpu: PhysicalCpu, value: bigint, tag: ProvenanceTag): void {
   writeGpr(cpu, RAX, value & MASK32, tag);
@@ -120,11 +145,11 @@ function decodeTimeFault(cpu: PhysicalCpu, i: Instruction, env: ExecEnv): ExecOu
   const spec = INSTRUCTIONS[i.op];
   if (usesApxEncoding(i)) {
     // FACTS.md §1 access gate: REX2/APX-EVEX need 64-bit mode, CR4.OSXSAVE=1 and XCR0[19]=1.
-    if (cpu.mode !== "long64") return ud(`APX encoding of ${spec.mnemonic} outside 64-bit mode`);
+    if (!cpu.long64) return ud(`APX encoding of ${spec.mnemonic} outside 64-bit mode`);
     if (!cpu.cr4Osxsave) return ud(`APX encoding of ${spec.mnemonic} with CR4.OSXSAVE=0`);
-    if (!hasApx(cpu.xcr0)) return ud(`APX encoding of ${spec.mnemonic} with XCR0.APX=0`);
+    if (!cpu.xcr0Apx) return ud(`APX encoding of ${spec.mnemonic} with XCR0.APX=0`);
   }
-  if (spec.longModeOnly && cpu.mode !== "long64") return ud(`${spec.mnemonic} ${spec.operands} outside 64-bit mode`);
+  if (spec.longModeOnly && !cpu.long64) return ud(`${spec.mnemonic} ${spec.operands} outside 64-bit mode`);
   switch (i.op) {
     case "push2":
     case "pop2":
@@ -155,7 +180,7 @@ function privilegeFault(cpu: PhysicalCpu, i: Instruction): ExecOutcome | undefin
   const spec = INSTRUCTIONS[i.op];
   if (spec.cpl0 && cpu.cpl > 0 && cpu.mode !== "real") return gp(`${spec.mnemonic} at CPL ${cpu.cpl}`);
   if (i.op === "out-imm8-al" || i.op === "out-dx-al") {
-    const iopl = Number((cpu.rflags >> 12n) & 3n);
+    const iopl = (valLow(cpuRflagsId(cpu)) >>> 12) & 3;
     // The TSS I/O permission bitmap is not modelled: CPL > IOPL always faults.
     if (cpu.mode !== "real" && cpu.cpl > iopl) return gp(`out at CPL ${cpu.cpl} > IOPL ${iopl}`);
   }
@@ -177,48 +202,46 @@ export function execute(cpu: PhysicalCpu, i: Instruction, env: ExecEnv): ExecOut
       writeGpr(cpu, i.dst, i.imm, env.actor);
       return OK;
     case "mov-r64-r64":
-      writeGpr(cpu, i.dst, cpu.gpr[i.src] ?? 0n, cpu.gprTag[i.src] ?? Tag.init);
+      writeGprId(cpu, i.dst, cpu.gprId(i.src), cpu.gprTag(i.src));
       return OK;
     case "mov-m64-r64": {
-      const addr = effectiveAddress(cpu, i.mem);
-      if (!isCanonical(addr)) return nonCanonical(i.mem, addr);
-      env.store(addr, cpu.gpr[i.src] ?? 0n, cpu.gprTag[i.src] ?? Tag.init);
+      if (!canonicalRange(cpu.gprId(i.mem.base), i.mem.disp, 8)) return nonCanonical(i.mem, effectiveAddress(cpu, i.mem));
+      env.store(cpu.gprId(i.mem.base), i.mem.disp, cpu.gprId(i.src), cpu.gprTag(i.src));
       return OK;
     }
     case "mov-r64-m64": {
-      const addr = effectiveAddress(cpu, i.mem);
-      if (!isCanonical(addr)) return nonCanonical(i.mem, addr);
-      const w = env.load(addr);
-      writeGpr(cpu, i.dst, w.value, w.tag);
+      if (!canonicalRange(cpu.gprId(i.mem.base), i.mem.disp, 8)) return nonCanonical(i.mem, effectiveAddress(cpu, i.mem));
+      const w = env.load(cpu.gprId(i.mem.base), i.mem.disp);
+      writeGprId(cpu, i.dst, wordId(w), wordTag(w));
       return OK;
     }
     case "push2":
     case "pop2":
       return pushPop2(cpu, i, env);
     case "xsetbv": {
-      const index = Number((cpu.gpr[RCX] ?? 0n) & MASK32);
+      const index = valLow(cpu.gprId(RCX));
       const value = edxEax(cpu);
       const failed = archXsetbvCheck(index, value, envSupportedXcr0(env));
       if (failed) return gp(`xsetbv: ${failed} (${describeXcr0Rule(failed)})`);
-      cpu.loadXcr0(value, opts.xcr0ApxDisable);
+      cpu.loadXcr0(value, opts);
       return OK;
     }
     case "xgetbv": {
-      const index = Number((cpu.gpr[RCX] ?? 0n) & MASK32);
+      const index = valLow(cpu.gprId(RCX));
       if (index === 0) writeEdxEax(cpu, cpu.xcr0, env.actor);
       else if (index === 1 && envHas(env, "XGETBV_ECX1")) writeEdxEax(cpu, cpu.xcr0 & cpu.xinuse, env.actor);
       else return gp(`xgetbv with ECX=${index}`);
       return OK;
     }
     case "rdmsr": {
-      const msr = Number((cpu.gpr[RCX] ?? 0n) & MASK32);
+      const msr = valLow(cpu.gprId(RCX));
       const v = env.rdmsr(msr);
       if (v === undefined) return gp(`rdmsr of unknown MSR 0x${msr.toString(16)}`);
       writeEdxEax(cpu, v, env.actor);
       return OK;
     }
     case "wrmsr": {
-      const msr = Number((cpu.gpr[RCX] ?? 0n) & MASK32);
+      const msr = valLow(cpu.gprId(RCX));
       if (!env.wrmsr(msr, edxEax(cpu))) return gp(`wrmsr to MSR 0x${msr.toString(16)} rejected`);
       return OK;
     }
@@ -229,10 +252,10 @@ export function execute(cpu: PhysicalCpu, i: Instruction, env: ExecEnv): ExecOut
       return OK;
     }
     case "wrmsrns-imm":
-      if (!env.wrmsr(i.msr, cpu.gpr[i.src] ?? 0n)) return gp(`wrmsrns to MSR 0x${i.msr.toString(16)} rejected`);
+      if (!env.wrmsr(i.msr, cpu.gpr(i.src))) return gp(`wrmsrns to MSR 0x${i.msr.toString(16)} rejected`);
       return OK;
     case "cpuid": {
-      const r = env.cpuid(Number((cpu.gpr[RAX] ?? 0n) & MASK32), Number((cpu.gpr[RCX] ?? 0n) & MASK32));
+      const r = env.cpuid(valLow(cpu.gprId(RAX)), valLow(cpu.gprId(RCX)));
       writeGpr(cpu, RAX, BigInt(r.eax >>> 0), env.actor);
       writeGpr(cpu, 3, BigInt(r.ebx >>> 0), env.actor);
       writeGpr(cpu, RCX, BigInt(r.ecx >>> 0), env.actor);
@@ -240,12 +263,12 @@ export function execute(cpu: PhysicalCpu, i: Instruction, env: ExecEnv): ExecOut
       return OK;
     }
     case "hlt":
-      return { kind: "ok", halted: true };
+      return HALTED;
     case "out-imm8-al":
-      env.out?.(i.port, Number((cpu.gpr[RAX] ?? 0n) & 0xffn));
+      env.out?.(i.port, valLow(cpu.gprId(RAX)) & 0xff);
       return OK;
     case "out-dx-al":
-      env.out?.(Number((cpu.gpr[RDX] ?? 0n) & 0xffffn), Number((cpu.gpr[RAX] ?? 0n) & 0xffn));
+      env.out?.(valLow(cpu.gprId(RDX)) & 0xffff, valLow(cpu.gprId(RAX)) & 0xff);
       return OK;
     case "vmcall":
       // Reached only when intercepted is false, which decodeTimeFault already turned into #UD.
@@ -258,52 +281,54 @@ export function execute(cpu: PhysicalCpu, i: Instruction, env: ExecEnv): ExecOut
 }
 
 function pushPop2(cpu: PhysicalCpu, i: Extract<Instruction, { op: "push2" | "pop2" }>, env: ExecEnv): ExecOutcome {
-  const rsp = cpu.gpr[RSP] ?? 0n;
-  // PUSH2/POP2 need a 16-byte aligned stack (FACTS.md §1, ASSUMPTIONS.push2pop2Rules).
-  if ((rsp & 15n) !== 0n) return gp(`${i.op} with RSP 0x${rsp.toString(16)} not 16-byte aligned`);
-  const rspTag = cpu.gprTag[RSP] ?? Tag.init;
+  const rsp = cpu.gpr(RSP);
+  // PUSH2/POP2 need a 16-byte aligned stack (docs/facts.md#push2-pop2, ASSUMPTIONS.push2pop2Rules).
+  if ((valLow(cpu.gprId(RSP)) & 15) !== 0) return gp(`${i.op} with RSP 0x${rsp.toString(16)} not 16-byte aligned`);
+  const rspTag = cpu.gprTag(RSP);
   if (i.op === "push2") {
     const top = BigInt.asUintN(64, rsp - 16n);
     if (!isCanonical(top) || !isCanonical(rsp - 1n)) return ss(`push2 to non-canonical stack 0x${top.toString(16)}`);
     // first is pushed first, so it lands at the higher address.
-    env.store(top + 8n, cpu.gpr[i.first] ?? 0n, cpu.gprTag[i.first] ?? Tag.init);
-    env.store(top, cpu.gpr[i.second] ?? 0n, cpu.gprTag[i.second] ?? Tag.init);
+    const topId = vid(top);
+    env.store(topId, 8, cpu.gprId(i.first), cpu.gprTag(i.first));
+    env.store(topId, 0, cpu.gprId(i.second), cpu.gprTag(i.second));
     cpu.setGpr(RSP, top, rspTag);
     return OK;
   }
   if (!isCanonical(rsp) || !isCanonical(BigInt.asUintN(64, rsp + 15n))) return ss(`pop2 from non-canonical stack 0x${rsp.toString(16)}`);
-  const a = env.load(rsp);
-  const b = env.load(BigInt.asUintN(64, rsp + 8n));
-  writeGpr(cpu, i.first, a.value, a.tag);
-  writeGpr(cpu, i.second, b.value, b.tag);
+  const a = env.load(cpu.gprId(RSP), 0);
+  const b = env.load(cpu.gprId(RSP), 8);
+  writeGprId(cpu, i.first, wordId(a), wordTag(a));
+  writeGprId(cpu, i.second, wordId(b), wordTag(b));
   cpu.setGpr(RSP, BigInt.asUintN(64, rsp + 16n), rspTag);
   return OK;
 }
 
-function xsaveArea(cpu: PhysicalCpu, m: MemOperand, op: string): { base: bigint } | ExecOutcome {
-  const base = effectiveAddress(cpu, m);
-  if ((base & 63n) !== 0n) return gp(`${op} area 0x${base.toString(16)} not 64-byte aligned`);
-  if (!isCanonical(base) || !isCanonical(BigInt.asUintN(64, base + 4095n))) return nonCanonical(m, base);
-  return { base };
+/** The XSAVE area of a memory operand as (base register value, displacement), checked for alignment and canonicality. */
+function xsaveArea(cpu: PhysicalCpu, m: MemOperand, op: string): { base: number; disp: number } | ExecOutcome {
+  if (((valLow(cpu.gprId(m.base)) + m.disp) & 63) !== 0) return gp(`${op} area 0x${effectiveAddress(cpu, m).toString(16)} not 64-byte aligned`);
+  if (!canonicalRange(cpu.gprId(m.base), m.disp, 4096)) return nonCanonical(m, effectiveAddress(cpu, m));
+  return { base: cpu.gprId(m.base), disp: m.disp };
 }
 
 /**
  * XSAVE (standard format). RFBM = EDX:EAX & XCR0; XSTATE_BV[i] ← XINUSE[i] for i in RFBM, other
  * XSTATE_BV bits unchanged (SDM 13.7). Of the components only 19 (R16–R31, with their tags) is modelled;
- * it is written when RFBM[19]=1, i.e. only while XCR0.APX=1 (FACTS.md §1).
+ * it is written when RFBM[19]=1, i.e. only while XCR0.APX=1 (docs/facts.md#apx-xsave).
  */
 function xsave(cpu: PhysicalCpu, m: MemOperand, env: ExecEnv): ExecOutcome {
   const area = xsaveArea(cpu, m, "xsave");
   if (!("base" in area)) return area;
   const rfbm = edxEax(cpu) & cpu.xcr0;
-  const hdr = area.base + BigInt(XSAVE_HEADER);
-  const old = env.load(hdr).value;
-  env.store(hdr, (old & ~rfbm) | (cpu.xinuse & rfbm), env.actor);
+  const oldId = wordId(env.load(area.base, area.disp + XSAVE_HEADER));
+  const old = val(oldId);
+  const bv = (old & ~rfbm) | (cpu.xinuse & rfbm);
+  env.store(area.base, area.disp + XSAVE_HEADER, bv === old ? oldId : vid(bv), env.actor);
   if ((rfbm & XFEATURE_MASK.APX) !== 0n) {
-    const off = area.base + BigInt(apxXsaveOffset(env));
+    const off = area.disp + apxXsaveOffset(env);
     for (let k = 0; k < 16; k++) {
       const r = EGPR_FIRST + k;
-      env.store(off + BigInt(8 * k), cpu.gpr[r] ?? 0n, cpu.gprTag[r] ?? Tag.init);
+      env.store(area.base, off + 8 * k, cpu.gprId(r), cpu.gprTag(r));
     }
   }
   return OK;
@@ -330,15 +355,15 @@ function compactedOffset(env: ExecEnv, xcompBv: bigint, index: number): number {
  * or outside XCOMP_BV (compacted), when XCOMP_BV names bits outside XCR0, when the reserved header
  * bytes are non-zero (8..23 standard, 16..63 compacted), or the compacted form without XSAVEC. For
  * component 19 in RFBM: XSTATE_BV[19]=1 loads R16–R31 with their stored tags, XSTATE_BV[19]=0 loads
- * the init state (zeros, Tag.init) — FACTS.md §1.
+ * the init state (zeros, Tag.init) — docs/facts.md#apx-xsave.
  */
 function xrstor(cpu: PhysicalCpu, m: MemOperand, env: ExecEnv): ExecOutcome {
   const area = xsaveArea(cpu, m, "xrstor");
   if (!("base" in area)) return area;
   const rfbm = edxEax(cpu) & cpu.xcr0;
-  const hdr = area.base + BigInt(XSAVE_HEADER);
-  const xstateBv = env.load(hdr).value;
-  const xcompBv = env.load(hdr + 8n).value;
+  const hdr = area.disp + XSAVE_HEADER;
+  const xstateBv = val(wordId(env.load(area.base, hdr)));
+  const xcompBv = val(wordId(env.load(area.base, hdr + 8)));
   const compacted = (xcompBv >> 63n) !== 0n;
   let apxOffset: number;
   if (compacted) {
@@ -346,22 +371,21 @@ function xrstor(cpu: PhysicalCpu, m: MemOperand, env: ExecEnv): ExecOutcome {
     const comp = xcompBv & ~(1n << 63n);
     if ((comp & ~cpu.xcr0) !== 0n) return gp(`xrstor: XCOMP_BV 0x${xcompBv.toString(16)} has bits outside XCR0`);
     if ((xstateBv & ~comp) !== 0n) return gp(`xrstor: XSTATE_BV 0x${xstateBv.toString(16)} has bits outside XCOMP_BV`);
-    for (let k = 2n; k < 8n; k++) if (env.load(hdr + 8n * k).value !== 0n) return gp("xrstor: header bytes 16..63 are not zero");
+    for (let k = 2; k < 8; k++) if (wordId(env.load(area.base, hdr + 8 * k)) !== 0) return gp("xrstor: header bytes 16..63 are not zero");
     apxOffset = compactedOffset(env, comp, XFEATURE.APX);
   } else {
-    if (xcompBv !== 0n || env.load(hdr + 16n).value !== 0n) return gp("xrstor: header bytes 8..23 are not zero");
+    if (xcompBv !== 0n || wordId(env.load(area.base, hdr + 16)) !== 0) return gp("xrstor: header bytes 8..23 are not zero");
     if ((xstateBv & ~cpu.xcr0) !== 0n) return gp(`xrstor: XSTATE_BV 0x${xstateBv.toString(16)} has bits outside XCR0`);
     apxOffset = apxXsaveOffset(env);
   }
   if ((rfbm & XFEATURE_MASK.APX) !== 0n) {
     if ((xstateBv & XFEATURE_MASK.APX) !== 0n) {
-      const off = area.base + BigInt(apxOffset);
       for (let k = 0; k < 16; k++) {
-        const w = env.load(off + BigInt(8 * k));
-        cpu.setGpr(EGPR_FIRST + k, w.value, w.tag);
+        const w = env.load(area.base, area.disp + apxOffset + 8 * k);
+        cpu.setGprId(EGPR_FIRST + k, wordId(w), wordTag(w));
       }
     } else {
-      for (let r = EGPR_FIRST; r < NR_GPRS; r++) cpu.setGpr(r, 0n, Tag.init);
+      for (let r = EGPR_FIRST; r < NR_GPRS; r++) cpu.setGprId(r, 0, Tag.init);
     }
   }
   cpu.xinuse = (cpu.xinuse & ~rfbm) | (xstateBv & rfbm);

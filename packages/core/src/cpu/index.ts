@@ -2,6 +2,7 @@ export * from "./xfeatures.js";
 export * from "./gpr.js";
 export * from "./provenance.js";
 export * from "./physical-cpu.js";
+export * from "./values.js";
 export * from "./cpuid.js";
 export * from "./instructions.js";
 export * from "./xcr0-rules.js";

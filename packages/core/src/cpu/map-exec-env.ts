@@ -5,6 +5,7 @@
 import type { ModelOptions } from "../model-options.js";
 import { cpuidLookup, type CpuidEntry, type CpuidResult } from "./cpuid.js";
 import type { ExecEnv, TaggedWord } from "./executor.js";
+import { val, vid, word, wordId, wordTag } from "./values.js";
 import type { Instruction } from "./instructions.js";
 import { Tag, type ProvenanceTag } from "./provenance.js";
 
@@ -34,11 +35,17 @@ export class MapExecEnv implements ExecEnv {
     if (init.options) this.options = init.options;
   }
 
-  load(addr: bigint): TaggedWord {
-    return this.memory.get(addr) ?? { value: 0n, tag: Tag.init };
+  load(base: number, off = 0): number {
+    const w = this.memory.get(BigInt.asUintN(64, val(base) + BigInt(off)));
+    return w ? word(vid(w.value), w.tag) : word(0, Tag.init);
   }
-  store(addr: bigint, value: bigint, tag: ProvenanceTag): void {
-    this.memory.set(addr, { value: BigInt.asUintN(64, value), tag });
+  store(base: number, off: number, id: number, tag: ProvenanceTag): void {
+    this.memory.set(BigInt.asUintN(64, val(base) + BigInt(off)), { value: val(id), tag });
+  }
+  /** The word at `addr` as a value and tag (for tests and scenario output). */
+  peek(addr: bigint): TaggedWord {
+    const w = this.load(vid(addr), 0);
+    return { value: val(wordId(w)), tag: wordTag(w) };
   }
   rdmsr(index: number): bigint | undefined {
     return this.msrs.get(index);

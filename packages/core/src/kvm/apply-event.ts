@@ -36,7 +36,7 @@ const OUT_PORT = 0x80;
 const outOp = (): GuestOp => ({ insn: { op: "out-imm8-al", port: OUT_PORT } });
 const movImm = (reg: number, value: bigint): GuestOp => ({
   insn: { op: "mov-r64-imm64", dst: reg, imm: value },
-  onDone: (ctx) => void (ctx.st.expected[reg] = value),
+  onDone: (ctx) => ctx.st.expected.set(reg, value),
 });
 
 /** The guest program of a guest event (DESIGN.md "Events"). */
@@ -63,7 +63,7 @@ export function guestProgram(cfg: ResolvedConfig, st: MachineState, e: KvmxEvent
             // R16–R31 per ASSUMPTIONS.xcr0ApxDisable.
             const v = ctx.vcpu;
             const okArch = kvmSetXcrCheck(0, value, vcpuGuestSupportedXcr0(v, cfg.supportedXcr0)) === undefined;
-            if (okArch && hasApx(v.xcr0) && !hasApx(value) && cfg.options.xcr0ApxDisable === "clear") ctx.st.expected.fill(0n, 16, 32);
+            if (okArch && v.xcr0Apx && !hasApx(value) && cfg.options.xcr0ApxDisable === "clear") ctx.st.expected.fill(0n, 16, 32);
           },
         },
       ];
@@ -76,7 +76,7 @@ export function guestProgram(cfg: ResolvedConfig, st: MachineState, e: KvmxEvent
     case "guest-rdmsr-imm": {
       const r = parseGpr(e.reg as string, "guest-rdmsr-imm reg");
       const msr = (e.msr as number | undefined) ?? MSR_IA32_TSC_DEADLINE;
-      return [{ insn: { op: "rdmsr-imm", dst: r, msr }, onDone: (ctx) => void (ctx.st.expected[r] = ctx.vcpu.msrs.get(msr) ?? 0n) }];
+      return [{ insn: { op: "rdmsr-imm", dst: r, msr }, onDone: (ctx) => ctx.st.expected.set(r, ctx.vcpu.msrs.get(msr) ?? 0n) }];
     }
     case "guest-cpuid":
       return [
@@ -87,10 +87,10 @@ export function guestProgram(cfg: ResolvedConfig, st: MachineState, e: KvmxEvent
           onDone: (ctx) => {
             const r = cpuidLookup(cfg.guestCpuid, 0, 0);
             const x = ctx.st.expected;
-            x[0] = BigInt(r.eax >>> 0);
-            x[3] = BigInt(r.ebx >>> 0);
-            x[1] = BigInt(r.ecx >>> 0);
-            x[2] = BigInt(r.edx >>> 0);
+            x.set(0, BigInt(r.eax >>> 0));
+            x.set(3, BigInt(r.ebx >>> 0));
+            x.set(1, BigInt(r.ecx >>> 0));
+            x.set(2, BigInt(r.edx >>> 0));
           },
         },
       ];
@@ -107,10 +107,10 @@ export function guestProgram(cfg: ResolvedConfig, st: MachineState, e: KvmxEvent
 
 /** A guest read: what the guest sees in `r` must be what it last wrote (or userspace set), never a host value. */
 function checkGuestRead(ctx: RunCtx, r: number): void {
-  const tag = ctx.cpu.gprTag[r]!;
-  const got = ctx.cpu.gpr[r]!;
+  const tag = ctx.cpu.gprTag(r);
+  const got = ctx.cpu.gpr(r);
   if (isHostTag(tag)) ctx.violate("no-leak", `guest read a host value from ${GPR_NAMES[r]} (${hex(got)})`);
-  else if (got !== ctx.st.expected[r]) ctx.violate("guest-integrity", `guest read ${GPR_NAMES[r]} = ${hex(got)}, it last wrote ${hex(ctx.st.expected[r]!)}`);
+  else if (ctx.cpu.gprId(r) !== ctx.st.expected.id(r)) ctx.violate("guest-integrity", `guest read ${GPR_NAMES[r]} = ${hex(got)}, it last wrote ${hex(ctx.st.expected.get(r))}`);
   else ctx.note(`guest read ${GPR_NAMES[r]} = ${hex(got)} as expected`);
 }
 
@@ -198,7 +198,7 @@ function setXsaveEvent(ctx: RunCtx, e: Extract<KvmxEvent, { kind: "set-xsave" }>
   const r = kvmSetXsave(ctx, img.bytes, ctx.guestTag);
   if (!r.ok) return ctx.note(`${r.errno}: ${r.reason}`);
   const x = ctx.st.expected;
-  if (r.value.apxPresent) (img.apxRegisters() ?? []).forEach((v, k) => (x[16 + k] = v));
+  if (r.value.apxPresent) (img.apxRegisters() ?? []).forEach((v, k) => x.set(16 + k, v));
   else if (ctx.options.setXsaveApxAbsent === "init-zeros") x.fill(0n, 16, 32);
   ctx.note(r.value.apxPresent ? "component 19 set" : `component 19 absent (${ctx.options.setXsaveApxAbsent})`);
   // SET-then-GET must round-trip (uapi-truth).
@@ -213,8 +213,8 @@ function getRegs(ctx: RunCtx): void {
   for (const f of KVM_REGS_FIELDS) {
     if (f === "rip" || f === "rflags") continue;
     const idx = order[f] ?? Number(f.slice(1));
-    if (r.value[f] !== ctx.st.expected[idx]) {
-      ctx.violate("uapi-truth", `KVM_GET_REGS ${f} = ${hex(r.value[f])}, the guest's value is ${hex(ctx.st.expected[idx]!)}`);
+    if (r.value[f] !== ctx.st.expected.get(idx)) {
+      ctx.violate("uapi-truth", `KVM_GET_REGS ${f} = ${hex(r.value[f])}, the guest's value is ${hex(ctx.st.expected.get(idx))}`);
     }
   }
   ctx.note(`rip ${hex(r.value.rip)} rsp ${hex(r.value.rsp)}`);
@@ -234,7 +234,7 @@ function setRegsEvent(ctx: RunCtx, e: Extract<KvmxEvent, { kind: "set-regs" }>):
   const order: Record<string, number> = { rax: 0, rcx: 1, rdx: 2, rbx: 3, rsp: 4, rbp: 5, rsi: 6, rdi: 7 };
   for (const f of KVM_REGS_FIELDS) {
     if (f === "rip" || f === "rflags") continue;
-    ctx.st.expected[order[f] ?? Number(f.slice(1))] = regs[f];
+    ctx.st.expected.set(order[f] ?? Number(f.slice(1)), regs[f]);
   }
 }
 
@@ -258,8 +258,7 @@ function migrate(ctx: RunCtx, designName: string | undefined): void {
     xcr0 = c.value.xcrs[0]!.value;
   });
   if (!image || !regs) return;
-  const dst = newVcpu(cfg, st.vcpus.length, design);
-  st.vcpus.push(dst);
+  const dst = newVcpu(cfg, st, st.vcpus.length, design);
   st.current = st.vcpus.length - 1;
   ctx.step("user:migrate-set", "user", `SET_XCRS/SET_XSAVE/SET_REGS on vCPU ${dst.id} (design ${design.name}); the VMM continues there`, () => {
     const c = kvmSetXcrs(ctx, { nrXcrs: 1, flags: 0, xcrs: [{ xcr: 0, value: xcr0 }] });
@@ -283,8 +282,7 @@ function vcpuReset(ctx: RunCtx, kind: "reset" | "init"): void {
   const o = ctx.options;
   const x = ctx.st.expected;
   if (v.protectedState) return ctx.note("protected vCPU: reset is the module's/firmware's business");
-  v.regs.fill(0n);
-  v.regsTag.fill(Tag.init);
+  v.regs.fillTagged(0n, Tag.init);
   v.rip = 0xfff0n;
   v.rflags = 0x2n;
   v.regsAvail = v.layout.allMask;

@@ -24,7 +24,7 @@ export function readGuestReg(ctx: VendorCtx, reg: number): bigint {
   const { value, tag } = registerReadRawTagged(ctx, reg);
   const v = ctx.vcpu.longMode ? value : value & 0xffff_ffffn;
   if (reg < 32 && !ctx.vcpu.protectedState) {
-    const want = ctx.st.expected[reg]!;
+    const want = ctx.st.expected.get(reg);
     if (value !== want || isHostTag(tag)) {
       ctx.violate(
         "cache-coherence",

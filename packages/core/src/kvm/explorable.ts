@@ -87,4 +87,9 @@ export interface Explorable<S, E> {
   /** The events enabled in a state (the event alphabet, filtered by what the state allows). */
   events(state: S): readonly E[];
   key(state: S): string;
+  /**
+   * Optional fast path for `key`: a 64-bit hash of the canonical key written into `out` (no string).
+   * States with equal keys must get equal fingerprints; the checker uses it when present.
+   */
+  fingerprint?(state: S, out: { hi: number; lo: number }): { hi: number; lo: number };
 }

@@ -1,118 +1,252 @@
-import { PhysicalCpu } from "../cpu/physical-cpu.js";
-import { cloneVcpu, type VcpuState } from "./vcpu.js";
+import { ModelBugError } from "../errors.js";
+import { CPU_FIELDS, PhysicalCpu, type StateStore } from "../cpu/physical-cpu.js";
+import { Tag } from "../cpu/provenance.js";
+import { val, vid } from "../cpu/values.js";
+import { H, HEADER_KINDS, SlotKind } from "./state-layout.js";
+import { TaggedSlots, ValueSlots } from "./slots.js";
+import { VcpuBlockLayout, VcpuState } from "./vcpu.js";
 
 /**
- * Everything one point of an exploration holds (DESIGN.md "The machine model"): the physical CPU
- * (R0–R31 with provenance, live XCR0), the vCPUs (a second one after migration), the guest's
- * architectural view of its registers, and the VMM task's saved FPU copy of R16–R31 while KVM_RUN
- * runs. Between events the CPU is in the VMM task (userspace). Typed arrays + a few scalars, so a
- * copy is cheap; `stateKey` is canonical.
+ * What a Machine's packed states look like: the vCPU block shape, the NMI sites an armed NMI may
+ * name, and the data values the checker's alphabet writes (renamed by first occurrence in the
+ * fingerprint — docs/model.md "Data independence").
  */
-export interface MachineState {
-  cpu: PhysicalCpu;
-  vcpus: VcpuState[];
+export class MachineLayout {
+  /** Value ids of the data alphabet (→ their rank), for the fingerprint's renaming. */
+  readonly dataRank = new Map<number, number>();
+
+  constructor(
+    readonly vcpuBlock: VcpuBlockLayout,
+    readonly nmiSites: readonly string[],
+    dataValues: readonly bigint[] = [],
+  ) {
+    dataValues.forEach((v, i) => this.dataRank.set(vid(v), i));
+  }
+
+  vcpuBase(index: number): number {
+    return H.SIZE + index * this.vcpuBlock.size;
+  }
+  sizeFor(nvcpus: number): number {
+    return this.vcpuBase(nvcpus);
+  }
+}
+
+/**
+ * Everything one point of an exploration holds (DESIGN "The machine model"), packed into one
+ * Int32Array (state-layout.ts): the physical CPU (R0–R31 with provenance, live XCR0), the vCPUs (a
+ * second one after migration), the guest's architectural view of its registers, and the VMM task's
+ * saved FPU copy of R16–R31 while KVM_RUN runs. Between events the CPU is in the VMM task
+ * (userspace). Views (cpu, vcpus, expected…) are made on first use; `copy()` is one slice.
+ */
+export class MachineState implements StateStore {
+  a: number[];
+  readonly layout: MachineLayout;
+  #cpu: PhysicalCpu | undefined;
+  #vcpus: VcpuState[] | undefined;
+  #expected: ValueSlots | undefined;
+  #userFp: TaggedSlots | undefined;
+  #entry: TaggedSlots | undefined;
+
+  constructor(layout: MachineLayout, a?: number[]) {
+    this.layout = layout;
+    this.a = a ?? new Array<number>(layout.sizeFor(0)).fill(0);
+  }
+
+  copy(): MachineState {
+    return new MachineState(this.layout, this.a.slice());
+  }
+
+  get cpu(): PhysicalCpu {
+    return (this.#cpu ??= PhysicalCpu.view(this, 0));
+  }
+  get vcpus(): readonly VcpuState[] {
+    const n = this.a[H.NVCPUS]!;
+    if (this.#vcpus?.length !== n) {
+      const b = this.layout.vcpuBlock;
+      this.#vcpus = Array.from({ length: n }, (_, i) => new VcpuState(this, this.layout.vcpuBase(i), b));
+    }
+    return this.#vcpus;
+  }
   /** Index into vcpus of the vCPU the VMM runs. */
-  current: number;
+  get current(): number {
+    return this.a[H.CURRENT]!;
+  }
+  set current(i: number) {
+    this.a[H.CURRENT] = i;
+  }
+  /** The vCPU the VMM runs. */
+  get vcpu(): VcpuState {
+    return this.vcpus[this.a[H.CURRENT]!]!;
+  }
   /**
    * The guest's architectural R0..R31 ("expected" view): what it last wrote or userspace set; zeros
-   * on first enable; kept across XCR0.APX toggles per ASSUMPTIONS.xcr0ApxDisable.
+   * on first enable; kept across XCR0.APX toggles per the xcr0ApxDisable assumption.
    */
-  expected: bigint[];
+  get expected(): ValueSlots {
+    return (this.#expected ??= new ValueSlots(this, H.EXPECTED, 32));
+  }
   /** The VMM task's FPU save area, R16..R31 part (saved at kvm_load_guest_fpu, restored at put). */
-  userFpEgpr: bigint[];
-  userFpEgprTag: number[];
+  get userFpEgpr(): TaggedSlots {
+    return (this.#userFp ??= new TaggedSlots(this, H.USER_FP, H.USER_FP_TAG, 16));
+  }
   /** XSTATE_BV of the VMM task's fpstate buffer (bit 19 says whether component 19 was saved in use). */
-  userXstateBv: bigint;
+  get userXstateBv(): bigint {
+    return val(this.a[H.USER_XSTATE_BV]!);
+  }
+  set userXstateBv(v: bigint) {
+    this.a[H.USER_XSTATE_BV] = vid(v);
+  }
+  get userXstateBvId(): number {
+    return this.a[H.USER_XSTATE_BV]!;
+  }
+  set userXstateBvId(id: number) {
+    this.a[H.USER_XSTATE_BV] = id;
+  }
   /** -mapxf host: user R16..R31 saved at syscall entry (a -mapxf kernel must; restored at exit). */
-  entryEgpr: bigint[];
-  entryEgprTag: number[];
+  get entryEgpr(): TaggedSlots {
+    return (this.#entry ??= new TaggedSlots(this, H.ENTRY, H.ENTRY_TAG, 16));
+  }
   /** Site id where an armed NMI fires during the next KVM_RUN ("guest" = while the guest runs). */
-  armedNmi: string | undefined;
+  get armedNmi(): string | undefined {
+    const i = this.a[H.ARMED_NMI]!;
+    return i === 0 ? undefined : this.layout.nmiSites[i - 1];
+  }
+  set armedNmi(site: string | undefined) {
+    if (site === undefined) {
+      this.a[H.ARMED_NMI] = 0;
+      return;
+    }
+    const i = this.layout.nmiSites.indexOf(site);
+    if (i < 0) throw new ModelBugError(`NMI site ${site} is not one of this machine's NMI-open sites`);
+    this.a[H.ARMED_NMI] = i + 1;
+  }
   /** Number of kernel WARNs so far (a WARN is an event, not an exception). */
-  warnings: number;
-}
-
-/** The state's own arrays (plain arrays, see vcpu.ts), fresh or copied. */
-export function machineArrays(from?: Pick<MachineState, "expected" | "userFpEgpr" | "userFpEgprTag" | "entryEgpr" | "entryEgprTag">) {
-  if (from) {
-    return {
-      expected: from.expected.slice(), userFpEgpr: from.userFpEgpr.slice(), userFpEgprTag: from.userFpEgprTag.slice(),
-      entryEgpr: from.entryEgpr.slice(), entryEgprTag: from.entryEgprTag.slice(),
-    };
+  get warnings(): number {
+    return this.a[H.WARNINGS]!;
   }
-  const z = (n: number) => new Array<bigint>(n).fill(0n);
-  const t = () => new Array<number>(16).fill(0);
-  return { expected: z(32), userFpEgpr: z(16), userFpEgprTag: t(), entryEgpr: z(16), entryEgprTag: t() };
-}
-
-export function cloneState(s: MachineState): MachineState {
-  return {
-    ...machineArrays(s),
-    cpu: s.cpu.clone(),
-    vcpus: s.vcpus.map(cloneVcpu),
-    current: s.current,
-    userXstateBv: s.userXstateBv,
-    armedNmi: s.armedNmi,
-    warnings: s.warnings,
-  };
-}
-
-/** Values interned to small ids so keys stay short (the checker's alphabet uses a handful of values). */
-const valueIds = new Map<bigint, number>();
-function vid(v: bigint): number {
-  let id = valueIds.get(v);
-  if (id === undefined) {
-    id = valueIds.size;
-    valueIds.set(v, id);
+  set warnings(n: number) {
+    this.a[H.WARNINGS] = n;
   }
-  return id;
+
+  /** Appends a vCPU block (kvm_arch_vcpu_create) and returns its view. */
+  addVcpu(id: number, designIndex: number, protectedState: boolean): VcpuState {
+    const n = this.a[H.NVCPUS]!;
+    const size = this.layout.sizeFor(n + 1);
+    while (this.a.length < size) this.a.push(0);
+    this.a[H.NVCPUS] = n + 1;
+    const v = this.vcpus[n]!;
+    v.initialise(id, designIndex, protectedState);
+    return v;
+  }
 }
+
+/** A fresh state: the CPU in the VMM task with XCR0 = `hostXcr0`, no vCPU yet. */
+export function emptyMachineState(layout: MachineLayout, hostXcr0: bigint): MachineState {
+  const st = new MachineState(layout);
+  st.cpu.reset({ xcr0: hostXcr0, tag: Tag.hostUser });
+  st.a.fill(Tag.init, H.USER_FP_TAG, H.USER_FP_TAG + 16);
+  st.a.fill(Tag.init, H.ENTRY_TAG, H.ENTRY_TAG + 16);
+  return st;
+}
+
+// ---- the fingerprint ------------------------------------------------------------------------------
+
+/** A 64-bit state hash as two 32-bit halves (the checker's visited store keeps only these). */
+export interface StateHash {
+  hi: number;
+  lo: number;
+}
+
+const RENAMED = 0x4000_0000;
+const HEADER_KIND_ARRAY = Uint8Array.from(HEADER_KINDS);
+const blockKinds = new WeakMap<VcpuBlockLayout, Uint8Array>();
+const kindsOf = (b: VcpuBlockLayout): Uint8Array => {
+  let k = blockKinds.get(b);
+  if (!k) blockKinds.set(b, (k = Uint8Array.from(b.kinds)));
+  return k;
+};
 
 /**
- * Canonical key: two states with equal keys behave the same for every future event. Includes
- * everything invariants read. Legacy physical GPRs are excluded: between events the CPU runs the
- * VMM, and the exit asm zeroes the guest's legacy GPRs (FACTS.md §3), so they never flow anywhere.
+ * The canonical sequence of a state (what two states must share to behave the same for every future
+ * event): every slot but the ignored ones, of the header and the current vCPU (the VMM never runs or
+ * queries another one again); tags reduced to host-user / host-kernel / other (the only distinction
+ * any invariant makes); WARN counts reduced to zero / non-zero; data values renamed by first
+ * occurrence. `emit` receives the sequence.
  */
-export function stateKey(s: MachineState): string {
-  const out: number[] = [];
-  const cpu = s.cpu;
-  for (let i = 16; i < 32; i++) out.push(vid(cpu.gpr[i]!), cpu.gprTag[i]!);
-  out.push(vid(cpu.xcr0), vid(cpu.xinuse), vid(cpu.xss), cpu.pkru & 0xffff, cpu.pkru >>> 16);
-  for (let i = 0; i < 32; i++) out.push(vid(s.expected[i]!));
-  for (let i = 0; i < 16; i++) out.push(vid(s.userFpEgpr[i]!), s.userFpEgprTag[i]!, vid(s.entryEgpr[i]!), s.entryEgprTag[i]!);
-  out.push(s.current, s.warnings > 0 ? 1 : 0, vid(s.userXstateBv));
-  for (const v of s.vcpus) {
-    out.push(0xfffe, v.id, v.regs.length);
-    for (let i = 0; i < v.regs.length; i++) out.push(vid(v.regs[i]!), v.regsTag[i]!);
-    out.push(vid(v.cr0), vid(v.cr3), vid(v.cr4), vid(v.pdptr[0]!), vid(v.pdptr[1]!), vid(v.pdptr[2]!), vid(v.pdptr[3]!));
-    out.push(vid(v.rip), vid(v.rflags), vid(v.regsAvail), vid(v.regsDirty), vid(v.xcr0), vid(v.xss), v.pkru & 0xffff);
-    out.push(v.cr4Osxsave ? 1 : 0, v.longMode ? 1 : 0, v.protectedState ? 1 : 0);
-    const f = v.fpstate;
-    out.push(vid(f.features), vid(f.xstateBv), f.restId);
-    for (let i = 0; i < 16; i++) out.push(vid(f.egpr[i]!), f.egprTag[i]!);
-    for (const [k, val] of [...v.msrs.entries()].sort((a, b) => a[0] - b[0])) out.push(k & 0xffff, k >>> 16, vid(val));
-    for (const k of Object.keys(v.vendor).sort()) out.push(siteKeyId(k), vid(v.vendor[k]!));
-    out.push(vid(BigInt(designId(v.design))));
-  }
-  out.push(s.armedNmi === undefined ? 0 : 1 + siteKeyId(s.armedNmi));
-  // Ids above 0xfffe take three chars (escape + two halves) so the encoding stays injective.
-  const codes: number[] = [];
-  for (const n of out) {
-    if (n < 0xffff) codes.push(n);
-    else codes.push(0xffff, n & 0xffff, n >>> 16);
-  }
-  return String.fromCharCode.apply(null, codes);
+function canonical(st: MachineState, emit: (x: number) => void): void {
+  const a = st.a;
+  const rank = st.layout.dataRank;
+  const order: number[] = [];
+  const rename = (id: number): number => {
+    if (rank.size === 0 || !rank.has(id)) return id;
+    let k = order.indexOf(id);
+    if (k < 0) k = order.push(id) - 1;
+    return RENAMED + k;
+  };
+  const walk = (kinds: Uint8Array, base: number) => {
+    for (let i = 0; i < kinds.length; i++) {
+      const x = a[base + i]!;
+      switch (kinds[i]) {
+        case SlotKind.control:
+          emit(x);
+          break;
+        case SlotKind.value:
+          emit(rename(x));
+          break;
+        case SlotKind.value1:
+          emit(x === 0 ? 0 : rename(x - 1) + 1);
+          break;
+        case SlotKind.tag:
+          emit(x === Tag.hostUser || x === Tag.hostKernel ? x : 0);
+          break;
+        case SlotKind.flag:
+          emit(x === 0 ? 0 : 1);
+          break;
+        default:
+          break;
+      }
+    }
+  };
+  walk(HEADER_KIND_ARRAY, 0);
+  if (a[H.NVCPUS]! > 0) walk(kindsOf(st.layout.vcpuBlock), st.layout.vcpuBase(a[H.CURRENT]!));
 }
 
-const designIds = new Map<string, number>();
-function designId(name: string): number {
-  let id = designIds.get(name);
-  if (id === undefined) designIds.set(name, (id = designIds.size));
-  return id;
+/** The state's 64-bit fingerprint, written into `out` (reused by the checker: no allocation per state). */
+export function fingerprint(st: MachineState, out: StateHash = { hi: 0, lo: 0 }): StateHash {
+  let h1 = 0x2545f491;
+  let h2 = 0x9e3779b9 | 0;
+  let n = 0;
+  canonical(st, (x) => {
+    h1 = Math.imul(h1 ^ x, 0x9e3779b1);
+    h1 = (h1 << 13) | (h1 >>> 19);
+    h2 = Math.imul(h2 ^ x, 0x85ebca77);
+    h2 = (h2 << 17) | (h2 >>> 15);
+    n++;
+  });
+  h1 ^= n;
+  h2 ^= n;
+  h1 ^= h1 >>> 16;
+  h1 = Math.imul(h1, 0x85ebca6b);
+  h1 ^= h1 >>> 13;
+  h1 = Math.imul(h1, 0xc2b2ae35);
+  h1 ^= h1 >>> 16;
+  h2 ^= h2 >>> 15;
+  h2 = Math.imul(h2, 0x2c1b3c6d);
+  h2 ^= h2 >>> 12;
+  h2 = Math.imul(h2, 0x297a2d39);
+  h2 ^= h2 >>> 15;
+  out.hi = (h1 ^ Math.imul(h2, 0x27d4eb2d)) >>> 0;
+  out.lo = (h2 ^ Math.imul(h1, 0x165667b1)) >>> 0;
+  return out;
 }
-const siteIds = new Map<string, number>();
-function siteKeyId(site: string): number {
-  let id = siteIds.get(site);
-  if (id === undefined) siteIds.set(site, (id = siteIds.size));
-  return id;
+
+/** The canonical sequence as a string (tests, debugging; the checker uses `fingerprint`). */
+export function stateKey(st: MachineState): string {
+  const out: number[] = [];
+  canonical(st, (x) => out.push(x));
+  return out.join(",");
 }
+
+/** Offsets of the CPU block in a packed state (the CPU sits at 0). */
+export const CPU_BASE = 0;
+export const CPU_BLOCK_SIZE = CPU_FIELDS.SIZE;

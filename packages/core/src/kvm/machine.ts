@@ -6,7 +6,6 @@
 import { InputError } from "../errors.js";
 import { hasCpuidFeature, supportedXcr0FromCpuid, cpuidLookup, type CpuidEntry, type CpuidResult } from "../cpu/cpuid.js";
 import { cpuProfile, type CpuProfile } from "../cpu/cpu-profiles.js";
-import { PhysicalCpu } from "../cpu/physical-cpu.js";
 import { Tag } from "../cpu/provenance.js";
 import { XFEATURE_MASK, XFEATURE_MASK_MPX } from "../cpu/xfeatures.js";
 import { withOptions, type ModelOptions } from "../model-options.js";
@@ -14,8 +13,12 @@ import type { ApplyResult, Explorable, TraceStep } from "./explorable.js";
 import { builtinDesign, type Design } from "./designs.js";
 import type { KvmxEvent } from "./events.js";
 import type { VendorOps } from "./vendor-ops.js";
-import { cloneState, machineArrays, stateKey, type MachineState } from "./machine-state.js";
-import { createVcpu, type VcpuState } from "./vcpu.js";
+import { emptyMachineState, fingerprint, MachineLayout, stateKey, type MachineState } from "./machine-state.js";
+import { VcpuBlockLayout, type VcpuDesignInfo, type VcpuState } from "./vcpu.js";
+import { regLayout } from "./regs.js";
+import { BUILTIN_DESIGNS } from "./designs.js";
+import { DEFAULT_VALUES } from "./alphabet.js";
+import { MSR_IA32_TSC_DEADLINE } from "./emulate.js";
 import { applyEvent } from "./apply-event.js";
 import { eventAlphabet, type AlphabetOptions } from "./alphabet.js";
 import { guestCpuidEntries } from "./guest-cpuid.js";
@@ -46,7 +49,12 @@ export interface MachineConfig {
   designs?: readonly Design[];
   /** Shapes `events(state)` for the checker (which values, which event kinds). */
   alphabet?: AlphabetOptions;
+  /** MSRs (by index) the vCPUs' state has room for besides the ones the model always keeps. */
+  msrs?: readonly number[];
 }
+
+/** MSRs every vCPU keeps: IA32_TSC_DEADLINE (the VMX fastpath MSR the model's guests write). */
+export const MODEL_MSRS: readonly number[] = [MSR_IA32_TSC_DEADLINE];
 
 /** The configuration after name resolution: what every site and monitor reads. */
 export interface ResolvedConfig {
@@ -64,6 +72,8 @@ export interface ResolvedConfig {
   readonly pre: boolean;
   readonly designs: ReadonlyMap<string, Design>;
   readonly alphabet: AlphabetOptions;
+  /** The packed-state layout of this machine's states. */
+  readonly layout: MachineLayout;
 }
 
 export interface Machine extends Explorable<MachineState, KvmxEvent> {
@@ -74,12 +84,8 @@ export interface Machine extends Explorable<MachineState, KvmxEvent> {
   nmiSites(): readonly string[];
 }
 
-/** The VMM task's own R16..R31 (host-user): distinct recognisable values (0x5655_4d00_0000_00nn, "VUM"). */
-export const HOST_USER_EGPR = (i: number): bigint => 0x5655_4d00_0000_0000n + BigInt(i);
-/** What "another host task using APX" leaves in R16..R31 when it is preempted in. */
-export const OTHER_TASK_EGPR = (i: number): bigint => 0x4f54_4800_0000_0000n + BigInt(i);
-/** What -mapxf host kernel C code leaves in R16..R31 (caller-saved scratch). */
-export const HOST_KERNEL_EGPR = (i: number): bigint => 0x4b45_5200_0000_0000n + BigInt(i);
+export { HOST_USER_EGPR, OTHER_TASK_EGPR, HOST_KERNEL_EGPR } from "./host-values.js";
+import { HOST_USER_EGPR } from "./host-values.js";
 
 export function resolveConfig(config: MachineConfig): ResolvedConfig {
   const design = typeof config.design === "string" ? lookupDesign(config.design, config.designs) : config.design;
@@ -96,6 +102,25 @@ export function resolveConfig(config: MachineConfig): ResolvedConfig {
   const designs = new Map<string, Design>();
   for (const d of config.designs ?? []) designs.set(d.name, d);
   designs.set(design.name, design);
+  const guestCpuid = guestCpuidEntries(hostCpu.cpuid, supportedXcr0, guestApx);
+  const guestLookup = (l: number, s: number) => cpuidLookup(guestCpuid, l, s);
+  // Every design a vCPU of this machine may run under: this one first, then user designs, then the built-ins.
+  const all = [design, ...[...designs.values()].filter((d) => d !== design)];
+  for (const d of BUILTIN_DESIGNS) if (!all.some((x) => x.name === d.name)) all.push(d);
+  const pre = config.pre ?? false;
+  const infos: VcpuDesignInfo[] = all.map((d) => ({
+    name: d.name,
+    layout: regLayout({ pre, egprsInRegs: d.egprHome === "regs" }),
+    fpstateHasApx: d.egprHome === "fpstate" && cpuApx,
+  }));
+  const block = new VcpuBlockLayout(
+    infos,
+    { xcr0Mask: supportedXcr0FromCpuid(guestLookup), apx: guestApx },
+    [...new Set([...MODEL_MSRS, ...(config.msrs ?? [])])],
+    config.backend.vendorFields ?? [],
+  );
+  const alphabet = config.alphabet ?? {};
+  const layout = new MachineLayout(block, allNmiSiteIds(config.backend, pre), (alphabet.values ?? DEFAULT_VALUES).map((v) => BigInt(v)));
   return {
     backend: config.backend,
     design,
@@ -105,11 +130,12 @@ export function resolveConfig(config: MachineConfig): ResolvedConfig {
     hostXcr0,
     supportedXcr0,
     guestApx,
-    guestCpuid: guestCpuidEntries(hostCpu.cpuid, supportedXcr0, guestApx),
+    guestCpuid,
     options,
-    pre: config.pre ?? false,
+    pre,
     designs,
-    alphabet: config.alphabet ?? {},
+    alphabet,
+    layout,
   };
 }
 
@@ -127,37 +153,25 @@ export function designByName(cfg: ResolvedConfig, name: string): Design {
 }
 
 /** kvm_arch_vcpu_create for the Machine: the vCPU's layout and fpstate follow its design's EGPR home. */
-export function newVcpu(cfg: ResolvedConfig, id: number, design: Design): VcpuState {
-  const lookup = (l: number, s: number) => cpuidLookup(cfg.guestCpuid, l, s);
-  const v = createVcpu({
-    id,
-    design: design.name,
-    pre: cfg.pre,
-    egprsInRegs: design.egprHome === "regs",
-    fpstateHasApx: design.egprHome === "fpstate" && cfg.cpuApx,
-    cpuid: { xcr0Mask: supportedXcr0FromCpuid(lookup), apx: cfg.guestApx },
-    protectedState: design.egprHome === "hardware",
-  });
-  return cfg.backend.hasProtectedState(v) && !v.protectedState ? { ...v, protectedState: true } : v;
+export function newVcpu(cfg: ResolvedConfig, st: MachineState, id: number, design: Design): VcpuState {
+  const block = cfg.layout.vcpuBlock;
+  const index = block.designIndex(design.name);
+  const v = st.addVcpu(id, index, design.egprHome === "hardware");
+  if (!v.protectedState && cfg.backend.hasProtectedState(v)) v.protectedState = true;
+  return v;
 }
 
 export function createMachine(config: MachineConfig): Machine {
   const cfg = resolveConfig(config);
   const initialState = (): MachineState => {
-    const cpu = new PhysicalCpu({ xcr0: cfg.hostXcr0, tag: Tag.hostUser });
+    const st = emptyMachineState(cfg.layout, cfg.hostXcr0);
+    const cpu = st.cpu;
     cpu.cpl = 3; // between events the CPU runs the VMM task
     for (let i = 0; i < 16; i++) cpu.setGpr(16 + i, HOST_USER_EGPR(i), Tag.hostUser);
     // The VMM has used its R16–R31, so component 19 is in use (XINUSE[19]=1) on an APX CPU.
     if (cfg.cpuApx) cpu.xinuse |= XFEATURE_MASK.APX;
-    return {
-      cpu,
-      vcpus: [newVcpu(cfg, 0, cfg.design)],
-      current: 0,
-      ...machineArrays(),
-      userXstateBv: 0n,
-      armedNmi: undefined,
-      warnings: 0,
-    };
+    newVcpu(cfg, st, 0, cfg.design);
+    return st;
   };
   let nmiSiteCache: readonly string[] | undefined;
   const machine: Machine = {
@@ -165,13 +179,13 @@ export function createMachine(config: MachineConfig): Machine {
     initialState,
     nmiSites: () => (nmiSiteCache ??= listNmiSites(cfg)),
     apply(state: MachineState, event: KvmxEvent, trace?: TraceStep[]): ApplyResult<MachineState> {
-      const st = cloneState(state);
-      return applyEvent(cfg, st, event, trace);
+      return applyEvent(cfg, state.copy(), event, trace);
     },
     events: (state: MachineState) => eventAlphabet(cfg, state, machine.nmiSites()),
     key: stateKey,
+    fingerprint,
   };
   return machine;
 }
 
-import { listNmiSites } from "./enter-guest.js";
+import { allNmiSiteIds, listNmiSites } from "./enter-guest.js";

@@ -14,7 +14,7 @@
  * only when the avail bit is clear. A kernel WARN is recorded through `ctx.warn`, never thrown.
  */
 import type { ProvenanceTag } from "../cpu/provenance.js";
-import { regBit } from "./regs.js";
+import { MASK_WORDS, maskWords } from "./regs.js";
 import type { VcpuState } from "./vcpu.js";
 
 /** What the accessors need besides the vCPU: the vendor's cache_reg, WARN, and the design's EGPR door. */
@@ -37,33 +37,45 @@ export interface RegCacheCtx {
 
 const MASK32 = 0xffff_ffffn;
 
-export const isAvailable = (v: VcpuState, reg: number): boolean => ((v.regsAvail >> BigInt(reg)) & 1n) === 1n;
-export const isDirty = (v: VcpuState, reg: number): boolean => ((v.regsDirty >> BigInt(reg)) & 1n) === 1n;
+/** The bitmaps live in 16-bit words; register `reg` is bit reg & 15 of word reg >> 4. */
+const W = (reg: number): number => reg >>> 4;
+const B = (reg: number): number => 1 << (reg & 15);
+
+export const isAvailable = (v: VcpuState, reg: number): boolean => (v.availWord(W(reg)) & B(reg)) !== 0;
+export const isDirty = (v: VcpuState, reg: number): boolean => (v.dirtyWord(W(reg)) & B(reg)) !== 0;
 
 /** PRE masks are u32: bits above 31 do not exist. */
-const fit = (v: VcpuState, m: bigint): bigint => (v.layout.maskBits === 32 ? m & MASK32 : m);
+const exists = (v: VcpuState, reg: number): boolean => v.layout.maskBits === 64 || reg < 32;
 
 /** kvm_register_mark_available. */
 export function markAvailable(v: VcpuState, reg: number): void {
-  v.regsAvail = fit(v, v.regsAvail | regBit(reg));
+  if (exists(v, reg)) v.setAvailWord(W(reg), v.availWord(W(reg)) | B(reg));
 }
 /** kvm_register_mark_dirty: available AND dirty. */
 export function markDirty(v: VcpuState, reg: number): void {
-  v.regsAvail = fit(v, v.regsAvail | regBit(reg));
-  v.regsDirty = fit(v, v.regsDirty | regBit(reg));
+  if (!exists(v, reg)) return;
+  v.setAvailWord(W(reg), v.availWord(W(reg)) | B(reg));
+  v.setDirtyWord(W(reg), v.dirtyWord(W(reg)) | B(reg));
 }
 /** kvm_register_mark_for_reload: neither available nor dirty (next read goes to cache_reg). */
 export function markForReload(v: VcpuState, reg: number): void {
-  v.regsAvail &= ~regBit(reg);
-  v.regsDirty &= ~regBit(reg);
+  v.setAvailWord(W(reg), v.availWord(W(reg)) & ~B(reg));
+  v.setDirtyWord(W(reg), v.dirtyWord(W(reg)) & ~B(reg));
 }
 /** kvm_clear_available_registers(mask): avail &= ~mask (after every VM-exit for the lazy set). */
-export function clearAvailableRegisters(v: VcpuState, mask: bigint): void {
-  v.regsAvail = fit(v, v.regsAvail & ~mask);
+export function clearAvailableRegisters(v: VcpuState, mask: bigint | readonly number[]): void {
+  const w = typeof mask === "bigint" ? maskWords(mask) : mask;
+  for (let i = 0; i < MASK_WORDS; i++) v.setAvailWord(i, v.availWord(i) & ~(w[i] ?? 0));
 }
 /** kvm_reset_dirty_registers: dirty = 0 (before VM-entry, after the write-back). */
 export function resetDirtyRegisters(v: VcpuState): void {
-  v.regsDirty = 0n;
+  for (let i = 0; i < MASK_WORDS; i++) v.setDirtyWord(i, 0);
+}
+/** The avail=0/dirty=1 registers (which must never exist): 0n when the cache is coherent. */
+export function dirtyNotAvailable(v: VcpuState): bigint {
+  let any = 0;
+  for (let i = 0; i < MASK_WORDS; i++) any |= v.dirtyWord(i) & ~v.availWord(i);
+  return any === 0 ? 0n : v.regsDirty & ~v.regsAvail;
 }
 
 function inRange(ctx: RegCacheCtx, reg: number, what: string): boolean {
@@ -86,7 +98,7 @@ export function registerReadRawTagged(ctx: RegCacheCtx, reg: number): { value: b
   if (!inRange(ctx, reg, "kvm_register_read_raw")) return { value: 0n, tag: 0 };
   const v = ctx.vcpu;
   if (!isAvailable(v, reg)) ctx.cacheReg(reg);
-  return { value: v.regs[reg] ?? 0n, tag: v.regsTag[reg] ?? 0 };
+  return { value: v.regs.get(reg), tag: v.regs.tag(reg) };
 }
 
 /** kvm_register_write_raw: bound check (WARN, drop), store, mark dirty; never masks. */
@@ -97,8 +109,7 @@ export function registerWriteRaw(ctx: RegCacheCtx, reg: number, value: bigint, t
   }
   if (!inRange(ctx, reg, "kvm_register_write_raw")) return;
   const v = ctx.vcpu;
-  v.regs[reg] = BigInt.asUintN(64, value);
-  v.regsTag[reg] = tag;
+  v.regs.set(reg, value, tag);
   markDirty(v, reg);
 }
 
@@ -121,14 +132,14 @@ export function ripRead(ctx: RegCacheCtx): bigint {
   const v = ctx.vcpu;
   const RIP = v.layout.RIP;
   if (!isAvailable(v, RIP)) ctx.cacheReg(RIP);
-  return v.layout.pre ? (v.regs[RIP] ?? 0n) : v.rip;
+  return v.layout.pre ? v.regs.get(RIP) : v.rip;
 }
 /** kvm_rip_write: store, mark dirty. */
 export function ripWrite(ctx: RegCacheCtx, value: bigint): void {
   const v = ctx.vcpu;
   const RIP = v.layout.RIP;
-  if (v.layout.pre) v.regs[RIP] = BigInt.asUintN(64, value);
-  else v.rip = BigInt.asUintN(64, value);
+  if (v.layout.pre) v.regs.set(RIP, value);
+  else v.rip = value;
   markDirty(v, RIP);
 }
 
@@ -143,11 +154,10 @@ export const rspWrite = (ctx: RegCacheCtx, value: bigint): void => registerWrite
  * RSP is always available, and the asm loads all of them from regs[] on every entry.
  */
 export function gprRead(v: VcpuState, reg: number): bigint {
-  return v.regs[reg] ?? 0n;
+  return v.regs.get(reg);
 }
 export function gprWrite(v: VcpuState, reg: number, value: bigint, tag: ProvenanceTag): void {
-  v.regs[reg] = BigInt.asUintN(64, value);
-  v.regsTag[reg] = tag;
+  v.regs.set(reg, value, tag);
 }
 /** kvm_e<x>_write: zero-extends a 32-bit value into the 64-bit slot. */
 export function e32Write(v: VcpuState, reg: number, value: bigint, tag: ProvenanceTag): void {
@@ -160,11 +170,15 @@ export const readEdxEax = (v: VcpuState): bigint => ((gprRead(v, 2) & MASK32) <<
 export function pdptrRead(ctx: RegCacheCtx, index: number): bigint {
   const v = ctx.vcpu;
   if (!isAvailable(v, v.layout.PDPTR)) ctx.cacheReg(v.layout.PDPTR);
-  return v.pdptr[index & 3] ?? 0n;
+  return v.pdptr(index);
 }
 
-/** Guest-owned CR0/CR4 bits (cr0_guest_owned_bits): the vendor keeps them in vendor state. */
-const guestOwned = (v: VcpuState, which: "cr0" | "cr4"): bigint => v.vendor[`${which}_guest_owned_bits`] ?? 0n;
+/**
+ * Guest-owned CR0/CR4 bits (cr0_guest_owned_bits). The model gives the guest no CR bits of its own
+ * (every CR0/CR4 write exits), so a read never needs cache_reg for them.
+ */
+export const guestOwnedBits = (_v: VcpuState, _which: "cr0" | "cr4"): bigint => 0n;
+const guestOwned = guestOwnedBits;
 
 /** kvm_read_cr0_bits: cache_reg(CR0) only when a requested bit is guest-owned and CR0 is unavailable. */
 export function readCr0Bits(ctx: RegCacheCtx, mask: bigint): bigint {

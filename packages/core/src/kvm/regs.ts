@@ -72,6 +72,8 @@ export interface RegLayout {
   readonly maskBits: 32 | 64;
   /** Mask of every register of the layout (all ones at vCPU creation). */
   readonly allMask: bigint;
+  /** allMask as 16-bit words (bits 0..15, 16..31, 32..47), as the packed state keeps the bitmaps. */
+  readonly allWords: readonly number[];
   /** Kernel-style name of register `reg` in this layout (VCPU_REG_RIP, VCPU_EXREG_PDPTR, ...). */
   name(reg: number): string;
 }
@@ -112,18 +114,27 @@ export function regLayout(opts: { pre?: boolean; egprsInRegs?: boolean } = {}): 
     EXIT_INFO_2: base + 8,
     maskBits: pre ? 32 : 64,
     allMask: pre ? 0xffff_ffffn : (1n << BigInt(nrTotal)) - 1n,
+    allWords: [0, 0, 0],
     name: (reg) => names[reg] ?? `reg${reg}`,
   };
   if (pre && nrTotal > 32) {
     // A u32 mask cannot name registers above 31: PRE with EGPRs in regs[] was never a real layout.
     Object.assign(layout, { allMask: 0xffff_ffffn });
   }
+  Object.assign(layout, { allWords: maskWords(layout.allMask) });
   layoutCache.set(key, layout);
   return layout;
 }
 
 /** Bit for register `reg` in a regs_avail/regs_dirty bitmap. */
 export const regBit = (reg: number): bigint => 1n << BigInt(reg);
+
+/** Number of 16-bit words a regs_avail/regs_dirty bitmap takes in the packed state (registers 0..47). */
+export const MASK_WORDS = 3;
+/** A bitmap as its 16-bit words (bits 0..15, 16..31, 32..47). */
+export const maskWords = (m: bigint): number[] => [Number(m & 0xffffn), Number((m >> 16n) & 0xffffn), Number((m >> 32n) & 0xffffn)];
+/** The bitmap of 16-bit words. */
+export const wordsMask = (w: readonly number[]): bigint => (BigInt(w[2] ?? 0) << 32n) | (BigInt(w[1] ?? 0) << 16n) | BigInt(w[0] ?? 0);
 
 /** Names of the registers set in `mask`, in enum order. */
 export function maskNames(layout: RegLayout, mask: bigint): string[] {

@@ -3,10 +3,12 @@
  * accessors see, the host/guest executor environments, and the trace/violation/cost recorders.
  * One object per `apply`; it mutates the cloned state only.
  */
-import { execute, type ExecEnv, type ExecOutcome, type TaggedWord } from "../cpu/executor.js";
+import { execute, type ExecEnv, type ExecOutcome } from "../cpu/executor.js";
+import { val, vid, word } from "../cpu/values.js";
 import { cpuidLookup, type CpuidResult } from "../cpu/cpuid.js";
 import { formatInstruction, type Instruction } from "../cpu/instructions.js";
 import { Tag, describeTag, type ProvenanceTag } from "../cpu/provenance.js";
+import { wordId, wordTag } from "../cpu/values.js";
 import { XFEATURE_MASK } from "../cpu/xfeatures.js";
 import type { PhysicalCpu } from "../cpu/physical-cpu.js";
 import { zeroCost, type CostCounters, type InvariantName, type TraceStep, type Violation, type SiteKind } from "./explorable.js";
@@ -17,7 +19,8 @@ import type { ResolvedConfig } from "./machine.js";
 import { maskNames } from "./regs.js";
 import type { RegCacheCtx } from "./register-cache.js";
 import type { VcpuIoctlCtx } from "./uapi-ops.js";
-import { FastpathResult, type HostMemory, type VendorCtx } from "./vendor-ops.js";
+import { FastpathResult, type VendorCtx } from "./vendor-ops.js";
+import { dirtyNotAvailable } from "./register-cache.js";
 import type { VcpuState } from "./vcpu.js";
 import { designByName } from "./machine.js";
 
@@ -35,11 +38,29 @@ export const HOST_ADDR = {
   scratch: 0xffff_8880_0040_0000n,
 } as const;
 
-const REGS_LO = HOST_ADDR.regs;
-const REGS_HI = HOST_ADDR.regs + 8n * 64n;
-const FP_LO = HOST_ADDR.guestFpstate;
-const FP_HI = HOST_ADDR.userFpstate + 4096n;
-const INIT_WORD: TaggedWord = Object.freeze({ value: 0n, tag: Tag.init });
+/** Which modelled host object an address lies in, and its offset there — per value id, computed once. */
+const REGION = { other: 1, regs: 2, guestFp: 3, userFp: 4 } as const;
+const REGION_KIND: number[] = [];
+const REGION_OFF: number[] = [];
+function regionOf(base: number): number {
+  const known = REGION_KIND[base];
+  if (known !== undefined) return known;
+  const a = val(base);
+  const inside = (lo: bigint, size: bigint): boolean => a >= lo && a < lo + size;
+  let kind: number = REGION.other;
+  let off = 0;
+  if (inside(HOST_ADDR.regs, 8n * 64n)) [kind, off] = [REGION.regs, Number(a - HOST_ADDR.regs)];
+  else if (inside(HOST_ADDR.guestFpstate, 4096n)) [kind, off] = [REGION.guestFp, Number(a - HOST_ADDR.guestFpstate)];
+  else if (inside(HOST_ADDR.userFpstate, 4096n)) [kind, off] = [REGION.userFp, Number(a - HOST_ADDR.userFpstate)];
+  REGION_KIND[base] = kind;
+  REGION_OFF[base] = off;
+  return kind;
+}
+const INIT_WORD = word(0, Tag.init);
+const SCRATCH_ID = vid(HOST_ADDR.scratch);
+/** REX2 MOVs between R16..R31 and the scratch word ([RAX]), per register: the fpstate design's door. */
+const SCRATCH_STORE: readonly Instruction[] = Array.from({ length: 32 }, (_, r) => ({ op: "mov-m64-r64", mem: { base: 0, disp: 0 }, src: r }) as const);
+const SCRATCH_LOAD: readonly Instruction[] = Array.from({ length: 32 }, (_, r) => ({ op: "mov-r64-m64", dst: r, mem: { base: 0, disp: 0 } }) as const);
 
 /** A guest-program step: one instruction plus what it architecturally means for the guest's view. */
 export interface GuestOp {
@@ -66,8 +87,9 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
   disposition: "userspace" | "handled" | undefined;
   private stepIndex = 0;
   private notes: string[] = [];
-  private stack = new Map<bigint, TaggedWord>();
-  private seen = new Set<string>();
+  /** Host memory the model does not keep in the state (the kernel stack, the scratch word): word by address. */
+  private stack: Map<number, number> | undefined;
+  private seen: Set<string> | undefined;
   readonly guestTag: ProvenanceTag;
   private hostEnv: ExecEnv;
   private guestEnv: ExecEnv;
@@ -83,8 +105,8 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
     const guestCpuid = (l: number, s: number): CpuidResult => cpuidLookup(cfg.guestCpuid, l, s);
     this.hostEnv = {
       actor: Tag.hostKernel,
-      load: (a) => self.memLoad(a),
-      store: (a, v, t) => self.memStore(a, v, t),
+      load: (a, off) => self.memLoad(a, off),
+      store: (a, off, id, t) => self.memStore(a, off, id, t),
       rdmsr: () => undefined,
       wrmsr: () => false,
       cpuid: hostCpuid,
@@ -94,7 +116,7 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
       get actor() {
         return self.guestTag;
       },
-      load: () => ({ value: 0n, tag: Tag.init }),
+      load: () => INIT_WORD,
       store: () => undefined,
       rdmsr: (i) => self.vcpu.msrs.get(i) ?? 0n,
       wrmsr: () => true,
@@ -171,100 +193,97 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
   private fpEgprRead(index: number): { value: bigint; tag: ProvenanceTag } {
     if (!this.guestFpuLoaded) {
       const f = this.vcpu.fpstate;
-      const present = (f.xstateBv & XFEATURE_MASK.APX) !== 0n;
-      return present ? { value: f.egpr[index - 16]!, tag: f.egprTag[index - 16]! } : { value: 0n, tag: Tag.init };
+      return f.apxPresent ? { value: f.egpr.get(index - 16), tag: f.egpr.tag(index - 16) } : { value: 0n, tag: Tag.init };
     }
     // REX2 `mov [scratch], rN`: the executor applies the XCR0.APX gate.
-    const saved = this.saveGpr(0);
-    this.cpu.setGpr(0, HOST_ADDR.scratch, Tag.hostKernel);
-    const ok = this.hostExec({ op: "mov-m64-r64", mem: { base: 0, disp: 0 }, src: index });
-    this.restoreGpr(0, saved);
-    const w = this.stack.get(HOST_ADDR.scratch);
-    return ok && w ? { value: w.value, tag: w.tag } : { value: 0n, tag: Tag.init };
+    const cpu = this.cpu;
+    const savedId = cpu.gprId(0);
+    const savedTag = cpu.gprTag(0);
+    cpu.setGprId(0, SCRATCH_ID, Tag.hostKernel);
+    const ok = this.hostExec(SCRATCH_STORE[index]!);
+    cpu.setGprId(0, savedId, savedTag);
+    const w = this.stack?.get(stackKey(SCRATCH_ID, 0));
+    return ok && w !== undefined ? { value: val(wordId(w)), tag: wordTag(w) } : { value: 0n, tag: Tag.init };
   }
   private fpEgprWrite(index: number, value: bigint, tag: ProvenanceTag): void {
     if (!this.guestFpuLoaded) {
       const f = this.vcpu.fpstate;
-      if ((f.xstateBv & XFEATURE_MASK.APX) === 0n) {
-        f.egpr.fill(0n);
-        f.egprTag.fill(Tag.init);
+      if (!f.apxPresent) {
+        f.egpr.fillTagged(0n, Tag.init);
         f.xstateBv |= XFEATURE_MASK.APX;
       }
-      f.egpr[index - 16] = value;
-      f.egprTag[index - 16] = tag;
+      f.egpr.set(index - 16, value, tag);
       return;
     }
-    this.stack.set(HOST_ADDR.scratch, { value, tag });
-    const saved = this.saveGpr(0);
-    this.cpu.setGpr(0, HOST_ADDR.scratch, Tag.hostKernel);
-    this.hostExec({ op: "mov-r64-m64", dst: index, mem: { base: 0, disp: 0 } });
-    this.restoreGpr(0, saved);
+    (this.stack ??= new Map()).set(stackKey(SCRATCH_ID, 0), word(vid(value), tag));
+    const cpu = this.cpu;
+    const savedId = cpu.gprId(0);
+    const savedTag = cpu.gprTag(0);
+    cpu.setGprId(0, SCRATCH_ID, Tag.hostKernel);
+    this.hostExec(SCRATCH_LOAD[index]!);
+    cpu.setGprId(0, savedId, savedTag);
   }
 
-  saveGpr(r: number): { value: bigint; tag: ProvenanceTag } {
-    return { value: this.cpu.gpr[r]!, tag: this.cpu.gprTag[r]! };
+  saveGpr(r: number): { id: number; tag: ProvenanceTag } {
+    return { id: this.cpu.gprId(r), tag: this.cpu.gprTag(r) };
   }
-  restoreGpr(r: number, s: { value: bigint; tag: ProvenanceTag }): void {
-    this.cpu.setGpr(r, s.value, s.tag);
+  restoreGpr(r: number, s: { id: number; tag: ProvenanceTag }): void {
+    this.cpu.setGprId(r, s.id, s.tag);
   }
 
   // ---- host memory (regs[], fpstate buffers, stack) -------------------------------------------
 
-  memLoad(addr: bigint): TaggedWord {
-    const v = this.vcpu;
-    if (addr >= REGS_LO && addr < REGS_HI) {
-      const i = Number(addr - REGS_LO) >>> 3;
-      if (i < v.regs.length) return { value: v.regs[i]!, tag: v.regsTag[i]! };
-    } else if (addr >= FP_LO && addr < FP_HI) {
-      const w = this.fpLoad(addr);
-      if (w) return w;
+  /** A host memory word at val(base)+off: regs[], the two fpstate buffers' modelled words, else the stack. */
+  memLoad(base: number, off: number): number {
+    const r = regionOf(base);
+    const at = REGION_OFF[base]! + off;
+    if (r === REGION.regs) {
+      const regs = this.vcpu.regs;
+      const i = at >> 3;
+      if (at >= 0 && i < regs.length) return word(regs.id(i), regs.tag(i));
+    } else if (r === REGION.guestFp || r === REGION.userFp) {
+      const w = this.fpLoad(r === REGION.guestFp, at);
+      if (w !== undefined) return w;
     }
-    return this.stack.get(addr) ?? INIT_WORD;
+    return this.stack?.get(stackKey(base, off)) ?? INIT_WORD;
   }
-  memStore(addr: bigint, value: bigint, tag: ProvenanceTag): void {
-    const v = this.vcpu;
-    if (addr >= REGS_LO && addr < REGS_HI) {
-      const i = Number(addr - REGS_LO) >>> 3;
-      if (i < v.regs.length) {
-        v.regs[i] = value;
-        v.regsTag[i] = tag;
+  memStore(base: number, off: number, id: number, tag: ProvenanceTag): void {
+    const r = regionOf(base);
+    const at = REGION_OFF[base]! + off;
+    if (r === REGION.regs) {
+      const regs = this.vcpu.regs;
+      const i = at >> 3;
+      if (at >= 0 && i < regs.length) {
+        regs.setId(i, id, tag);
         return;
       }
-    } else if (addr >= FP_LO && addr < FP_HI && this.fpStore(addr, value, tag)) return;
-    this.stack.set(addr, { value, tag });
+    } else if ((r === REGION.guestFp || r === REGION.userFp) && this.fpStore(r === REGION.guestFp, at, id, tag)) return;
+    (this.stack ??= new Map()).set(stackKey(base, off), word(id, tag));
   }
 
   /** The modelled words of the two fpstate buffers: XSTATE_BV, XCOMP_BV/reserved (0), component 19. */
-  private fpLoad(addr: bigint): TaggedWord | undefined {
-    const guest = addr < HOST_ADDR.userFpstate;
-    const off = Number(addr - (guest ? HOST_ADDR.guestFpstate : HOST_ADDR.userFpstate));
-    if (off >= 4096) return undefined;
-    if (off === 512) return { value: guest ? this.vcpu.fpstate.xstateBv : this.st.userXstateBv, tag: Tag.init };
-    if (off === 520 || off === 528) return INIT_WORD;
-    if (off >= 960 && off < 1088 && (off & 7) === 0) {
-      const i = (off - 960) >>> 3;
-      return guest
-        ? { value: this.vcpu.fpstate.egpr[i]!, tag: this.vcpu.fpstate.egprTag[i]! }
-        : { value: this.st.userFpEgpr[i]!, tag: this.st.userFpEgprTag[i]! };
+  private fpLoad(guest: boolean, at: number): number | undefined {
+    if (at < 0 || at >= 4096) return undefined;
+    if (at === 512) return word(guest ? this.vcpu.fpstate.xstateBvId : this.st.userXstateBvId, Tag.init);
+    if (at === 520 || at === 528) return INIT_WORD;
+    if (at >= 960 && at < 1088 && (at & 7) === 0) {
+      const i = (at - 960) >>> 3;
+      const slots = guest ? this.vcpu.fpstate.egpr : this.st.userFpEgpr;
+      return word(slots.id(i), slots.tag(i));
     }
     return undefined;
   }
-  private fpStore(addr: bigint, value: bigint, tag: ProvenanceTag): boolean {
-    const guest = addr < HOST_ADDR.userFpstate;
-    const off = Number(addr - (guest ? HOST_ADDR.guestFpstate : HOST_ADDR.userFpstate));
-    if (off >= 4096) return false;
-    if (off === 512) {
-      if (guest) this.vcpu.fpstate.xstateBv = value;
-      else this.st.userXstateBv = value;
+  private fpStore(guest: boolean, at: number, id: number, tag: ProvenanceTag): boolean {
+    if (at < 0 || at >= 4096) return false;
+    if (at === 512) {
+      if (guest) this.vcpu.fpstate.xstateBvId = id;
+      else this.st.userXstateBvId = id;
       return true;
     }
-    if (off === 520 || off === 528) return true;
-    if (off >= 960 && off < 1088 && (off & 7) === 0) {
-      const i = (off - 960) >>> 3;
-      const arr = guest ? this.vcpu.fpstate.egpr : this.st.userFpEgpr;
-      const tags = guest ? this.vcpu.fpstate.egprTag : this.st.userFpEgprTag;
-      arr[i] = value;
-      tags[i] = tag;
+    if (at === 520 || at === 528) return true;
+    if (at >= 960 && at < 1088 && (at & 7) === 0) {
+      const i = (at - 960) >>> 3;
+      (guest ? this.vcpu.fpstate.egpr : this.st.userFpEgpr).setId(i, id, tag);
       return true;
     }
     return false;
@@ -272,14 +291,12 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
 
   // ---- execution ------------------------------------------------------------------------------
 
-  hostExec(insn: Instruction, mem?: HostMemory): boolean {
-    const env: ExecEnv = mem
-      ? { ...this.hostEnv, load: (a) => mem.read(a), store: (a, v, t) => mem.write(a, v, t) }
-      : this.hostEnv;
-    const savedCpl = this.cpu.cpl;
-    this.cpu.cpl = 0;
-    const out = execute(this.cpu, insn, env);
-    this.cpu.cpl = savedCpl;
+  hostExec(insn: Instruction): boolean {
+    const cpu = this.cpu;
+    const savedCpl = cpu.cpl;
+    cpu.cpl = 0;
+    const out = execute(cpu, insn, this.hostEnv);
+    cpu.cpl = savedCpl;
     if (out.kind === "fault") {
       const text = `host #${out.vector} on \`${formatInstruction(insn)}\`: ${out.reason}`;
       if (out.vector === "UD") this.violate("no-host-ud", text);
@@ -309,6 +326,7 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
   violate(invariant: InvariantName, message: string): void {
     // One report per invariant and site: a broken rule tends to fire on every register at once.
     const k = `${invariant}@${this.currentSite}`;
+    this.seen ??= new Set();
     if (this.seen.has(k)) return;
     this.seen.add(k);
     const v: Violation = { invariant, message, step: this.stepIndex, site: this.currentSite };
@@ -330,22 +348,26 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
     this.currentSite = site;
     if (this.notes.length) this.notes = [];
     if (this.stepViolations.length) this.stepViolations = [];
-    this.availBefore = this.vcpu.regsAvail;
-    this.dirtyBefore = this.vcpu.regsDirty;
+    if (this.trace) {
+      this.availBefore = this.vcpu.regsAvail;
+      this.dirtyBefore = this.vcpu.regsDirty;
+    }
   }
 
   endStep(kind: SiteKind, description: string): void {
     const v = this.vcpu;
-    // Monitor: the cache never holds avail=0/dirty=1 (FACTS.md §2 table).
-    const bad = v.regsDirty & ~v.regsAvail;
-    if (bad !== 0n) this.violate("cache-coherence", `avail=0/dirty=1 for ${maskNames(v.layout, bad).join(", ")}`);
+    // Monitor: the cache never holds avail=0/dirty=1 (docs/facts.md#register-cache table).
+    const bad = dirtyNotAvailable(v);
+    if (bad !== 0n) {
+      this.violate("cache-coherence", `avail=0/dirty=1 for ${maskNames(v.layout, bad).join(", ")}`);
+    }
     if (this.trace) {
       const step: TraceStep = {
         site: this.currentSite,
         kind,
         description: this.notes.length ? `${description}; ${this.notes.join("; ")}` : description,
         xcr0: this.cpu.xcr0,
-        egprTags: Array.from(this.cpu.gprTag.subarray(16, 32)),
+        egprTags: this.cpu.egprTags(),
       };
       const as = v.regsAvail & ~this.availBefore;
       const ac = this.availBefore & ~v.regsAvail;
@@ -394,13 +416,21 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
 export function runHostNmiHandler(ctx: RunCtx, where: string): void {
   ctx.note(`host NMI handler runs at ${where}`);
   if (!ctx.kernelApx) return;
-  if ((ctx.cpu.xcr0 & XFEATURE_MASK.APX) === 0n) {
+  if (!ctx.cpu.xcr0Apx) {
     ctx.violate("apxf-c-needs-apx", `NMI handler (C, -mapxf host) entered at ${where} with XCR0 0x${ctx.cpu.xcr0.toString(16)}: its R16–R31 save would #UD`);
     return;
   }
+  // The handler saves the interrupted R16–R31, uses them, and restores them on return.
+  const cpu = ctx.cpu;
   const saved = Array.from({ length: 16 }, (_, i) => ctx.saveGpr(16 + i));
-  for (let i = 0; i < 16; i++) ctx.cpu.setGpr(16 + i, 0x4e4d_4900_0000_0000n + BigInt(i), Tag.hostKernel);
+  for (let i = 0; i < 16; i++) cpu.setGprId(16 + i, NMI_EGPR_ID[i]!, Tag.hostKernel);
   saved.forEach((s, i) => ctx.restoreGpr(16 + i, s));
 }
+
+/** What a -mapxf NMI handler leaves in R16–R31 while it runs ("NMI"). */
+const NMI_EGPR_ID = Array.from({ length: 16 }, (_, i) => vid(0x4e4d_4900_0000_0000n + BigInt(i)));
+
+/** Key of a host memory word the state does not keep (stack, scratch): base value id and offset. */
+const stackKey = (base: number, off: number): number => base * 65536 + (off & 0xffff);
 
 export const tagName = describeTag;

@@ -6,10 +6,12 @@
  */
 import { encode } from "../cpu/instructions.js";
 import { Tag, isHostTag } from "../cpu/provenance.js";
-import { XFEATURE_MASK, hasApx } from "../cpu/xfeatures.js";
+import { XFEATURE_MASK } from "../cpu/xfeatures.js";
+import { vid } from "../cpu/values.js";
+import type { Instruction } from "../cpu/instructions.js";
 import { GPR_NAMES } from "../cpu/gpr.js";
 import { ANCHORS, actionsAt, type Anchor, type Condition, type DesignAction } from "./designs.js";
-import { HOST_KERNEL_EGPR, HOST_USER_EGPR, OTHER_TASK_EGPR } from "./machine.js";
+import { HOST_KERNEL_EGPR, HOST_USER_EGPR, OTHER_TASK_EGPR } from "./host-values.js";
 import { HOST_ADDR, RunCtx, runHostNmiHandler } from "./run-context.js";
 import { FastpathResult, type Site } from "./vendor-ops.js";
 
@@ -18,6 +20,22 @@ const hex = (v: bigint): string => `0x${v.toString(16)}`;
 
 /** Where guest code sits; every guest event starts its program there (so RIP stays bounded). */
 export const GUEST_CODE = 0x10_0000n;
+
+const ids = (f: (i: number) => bigint): number[] => Array.from({ length: 16 }, (_, i) => vid(f(i)));
+const HOST_KERNEL_EGPR_ID = ids(HOST_KERNEL_EGPR);
+const HOST_USER_EGPR_ID = ids(HOST_USER_EGPR);
+const OTHER_TASK_EGPR_ID = ids(OTHER_TASK_EGPR);
+
+/** The host instructions the design actions and x86.c sites execute, built once (no allocation per site). */
+const CLEAR_EGPR: readonly Instruction[] = Array.from({ length: 32 }, (_, r) => ({ op: "mov-r64-imm64", dst: r, imm: 0n }) as const);
+const LOAD_FROM_REGS: readonly Instruction[] = Array.from({ length: 32 }, (_, r) => ({ op: "mov-r64-m64", dst: r, mem: { base: RAX, disp: 8 * r } }) as const);
+const STORE_TO_REGS: readonly Instruction[] = Array.from({ length: 32 }, (_, r) => ({ op: "mov-m64-r64", mem: { base: RAX, disp: 8 * r }, src: r }) as const);
+const POP2_PAIR: readonly Instruction[] = Array.from({ length: 32 }, (_, r) => ({ op: "pop2", first: r, second: r + 1 }) as const);
+const PUSH2_PAIR: readonly Instruction[] = Array.from({ length: 32 }, (_, r) => ({ op: "push2", first: r + 1, second: r }) as const);
+const XSETBV: Instruction = { op: "xsetbv" };
+const XSAVE_RCX: Instruction = { op: "xsave", mem: { base: RCX, disp: 0 } };
+const XRSTOR_RCX: Instruction = { op: "xrstor", mem: { base: RCX, disp: 0 } };
+const REGS_ID = vid(HOST_ADDR.regs);
 
 // ---- the per-site rules ------------------------------------------------------------------------
 
@@ -42,12 +60,13 @@ export function runSite(ctx: RunCtx, site: Site): void {
 /** A C site in a -mapxf host: needs XCR0.APX=1, and compiled code may use R16–R31 as scratch. */
 function applyCRule(ctx: RunCtx, id: string): void {
   if (!ctx.kernelApx) return;
-  if (!hasApx(ctx.cpu.xcr0)) {
-    ctx.violate("apxf-c-needs-apx", `C site ${id} runs in a -mapxf host with XCR0 ${hex(ctx.cpu.xcr0)} (APX off): its first R16–R31 use would #UD`);
+  const cpu = ctx.cpu;
+  if (!cpu.xcr0Apx) {
+    ctx.violate("apxf-c-needs-apx", `C site ${id} runs in a -mapxf host with XCR0 ${hex(cpu.xcr0)} (APX off): its first R16–R31 use would #UD`);
     return;
   }
-  for (let i = 0; i < 16; i++) ctx.cpu.setGpr(16 + i, HOST_KERNEL_EGPR(i), Tag.hostKernel);
-  ctx.cpu.xinuse |= XFEATURE_MASK.APX;
+  for (let i = 0; i < 16; i++) cpu.setGprId(16 + i, HOST_KERNEL_EGPR_ID[i]!, Tag.hostKernel);
+  cpu.markApxInUse();
 }
 
 // ---- design actions ----------------------------------------------------------------------------
@@ -64,7 +83,7 @@ export function evalCondition(ctx: RunCtx, c: Condition): boolean {
       v = ctx.cpuApx;
       break;
     case "guest-xcr0-apx":
-      v = hasApx(ctx.vcpu.xcr0);
+      v = ctx.vcpu.xcr0Apx;
       break;
     case "guest-cpuid-apx":
       v = ctx.vcpu.cpuid.apx;
@@ -99,7 +118,7 @@ function runAction(ctx: RunCtx, a: DesignAction): void {
   if (a.op === "clear-egprs") {
     for (let r = 16; r < 32; r++) {
       // `xor rN, rN` is modelled as a REX2 MOV of 0 (same gate); the result is the init value.
-      if (ctx.hostExec({ op: "mov-r64-imm64", dst: r, imm: 0n })) ctx.cpu.setGpr(r, 0n, Tag.init);
+      if (ctx.hostExec(CLEAR_EGPR[r]!)) ctx.cpu.setGprId(r, 0, Tag.init);
     }
     ctx.cost.egprClears += 16;
     ctx.note("R16–R31 cleared");
@@ -118,13 +137,10 @@ export function moveEgprs(ctx: RunCtx, dir: "load" | "store", via: "mov" | "push
   if (via === "mov") {
     // The asm keeps &regs in a scratch register; it is saved and restored around the moves.
     const saved = ctx.saveGpr(RAX);
-    cpu.setGpr(RAX, HOST_ADDR.regs, Tag.hostKernel);
+    cpu.setGprId(RAX, REGS_ID, Tag.hostKernel);
     let n = 0;
-    for (let r = 16; r < 32; r++) {
-      const mem = { base: RAX, disp: 8 * r };
-      const ok = dir === "load" ? ctx.hostExec({ op: "mov-r64-m64", dst: r, mem }) : ctx.hostExec({ op: "mov-m64-r64", mem, src: r });
-      if (ok) n++;
-    }
+    const insns = dir === "load" ? LOAD_FROM_REGS : STORE_TO_REGS;
+    for (let r = 16; r < 32; r++) if (ctx.hostExec(insns[r]!)) n++;
     ctx.restoreGpr(RAX, saved);
     if (dir === "load") ctx.cost.egprLoads += n;
     else ctx.cost.egprStores += n;
@@ -136,10 +152,10 @@ export function moveEgprs(ctx: RunCtx, dir: "load" | "store", via: "mov" | "push
   let n = 0;
   if (dir === "load") {
     cpu.setGpr(RSP, HOST_ADDR.regs + 8n * 16n, Tag.hostKernel);
-    for (let r = 16; r < 32; r += 2) if (ctx.hostExec({ op: "pop2", first: r, second: r + 1 })) n++;
+    for (let r = 16; r < 32; r += 2) if (ctx.hostExec(POP2_PAIR[r]!)) n++;
   } else {
     cpu.setGpr(RSP, HOST_ADDR.regs + 8n * 32n, Tag.hostKernel);
-    for (let r = 30; r >= 16; r -= 2) if (ctx.hostExec({ op: "push2", first: r + 1, second: r })) n++;
+    for (let r = 30; r >= 16; r -= 2) if (ctx.hostExec(PUSH2_PAIR[r]!)) n++;
   }
   ctx.restoreGpr(RSP, savedRsp);
   ctx.cost.push2pop2 += n;
@@ -154,10 +170,10 @@ export function hostXsetbv(ctx: RunCtx, value: bigint, why: string): void {
     ctx.note(`XCR0 already ${hex(value)} (${why})`);
     return;
   }
-  ctx.cpu.setGpr(RCX, 0n, Tag.hostKernel);
+  ctx.cpu.setGprId(RCX, 0, Tag.hostKernel);
   ctx.cpu.setGpr(RAX, value & 0xffff_ffffn, Tag.hostKernel);
   ctx.cpu.setGpr(RDX, value >> 32n, Tag.hostKernel);
-  if (ctx.hostExec({ op: "xsetbv" })) {
+  if (ctx.hostExec(XSETBV)) {
     ctx.cost.xsetbv++;
     ctx.note(`XSETBV ${hex(value)} (${why})`);
   }
@@ -198,8 +214,8 @@ function swapFpstate(ctx: RunCtx, save: { base: bigint; mask: bigint }, restore:
     cpu.setGpr(RCX, base, Tag.hostKernel);
     cpu.setGpr(RAX, mask & 0xffff_ffffn, Tag.hostKernel);
     cpu.setGpr(RDX, mask >> 32n, Tag.hostKernel);
-    const moved = (mask & cpu.xcr0 & XFEATURE_MASK.APX) !== 0n;
-    if (ctx.hostExec({ op, mem: { base: RCX, disp: 0 } }) && moved) {
+    const moved = (mask & XFEATURE_MASK.APX) !== 0n && cpu.xcr0Apx;
+    if (ctx.hostExec(op === "xsave" ? XSAVE_RCX : XRSTOR_RCX) && moved) {
       const isGuest = base === HOST_ADDR.guestFpstate;
       if (isGuest) {
         if (op === "xsave") ctx.cost.xsaveBytes += 128;
@@ -244,10 +260,7 @@ export const KVM_RUN_ENTRY: readonly Site[] = [
     run: (c) => {
       const ctx = c as RunCtx;
       if (!ctx.kernelApx) return;
-      for (let i = 0; i < 16; i++) {
-        ctx.st.entryEgpr[i] = ctx.cpu.gpr[16 + i]!;
-        ctx.st.entryEgprTag[i] = ctx.cpu.gprTag[16 + i]!;
-      }
+      for (let i = 0; i < 16; i++) ctx.st.entryEgpr.setId(i, ctx.cpu.gprId(16 + i), ctx.cpu.gprTag(16 + i));
       ctx.note("user R16–R31 saved at entry");
     },
   },
@@ -300,7 +313,7 @@ export const KVM_RUN_EXIT: readonly Site[] = [
     run: (c) => {
       const ctx = c as RunCtx;
       if (!ctx.kernelApx) return;
-      for (let i = 0; i < 16; i++) ctx.cpu.setGpr(16 + i, ctx.st.entryEgpr[i]!, ctx.st.entryEgprTag[i]!);
+      for (let i = 0; i < 16; i++) ctx.cpu.setGprId(16 + i, ctx.st.entryEgpr.id(i), ctx.st.entryEgpr.tag(i));
       ctx.note("user R16–R31 restored");
     },
   },
@@ -313,10 +326,11 @@ export const KVM_RUN_EXIT: readonly Site[] = [
 /** Monitor host-integrity: the VMM's own R16–R31 are back after KVM_RUN. */
 function checkHostIntegrity(ctx: RunCtx): void {
   if (!ctx.cpuApx) return;
+  const cpu = ctx.cpu;
   for (let i = 0; i < 16; i++) {
     const r = 16 + i;
-    if (ctx.cpu.gpr[r] !== HOST_USER_EGPR(i) || ctx.cpu.gprTag[r] !== Tag.hostUser) {
-      ctx.violate("host-integrity", `VMM task's ${GPR_NAMES[r]} is ${hex(ctx.cpu.gpr[r]!)} after KVM_RUN, expected ${hex(HOST_USER_EGPR(i))}`);
+    if (cpu.gprId(r) !== HOST_USER_EGPR_ID[i] || cpu.gprTag(r) !== Tag.hostUser) {
+      ctx.violate("host-integrity", `VMM task's ${GPR_NAMES[r]} is ${hex(cpu.gpr(r))} after KVM_RUN, expected ${hex(HOST_USER_EGPR(i))}`);
       return;
     }
   }
@@ -331,11 +345,11 @@ function preempt(ctx: RunCtx): void {
     cpu.setGpr(RCX, base, Tag.hostKernel);
     cpu.setGpr(RAX, features & 0xffff_ffffn, Tag.hostKernel);
     cpu.setGpr(RDX, features >> 32n, Tag.hostKernel);
-    ctx.hostExec({ op, mem: { base: RCX, disp: 0 } });
+    ctx.hostExec(op === "xsave" ? XSAVE_RCX : XRSTOR_RCX);
   };
   xs("xsave");
-  for (let i = 0; i < 16; i++) cpu.setGpr(16 + i, OTHER_TASK_EGPR(i), Tag.hostUser);
-  cpu.xinuse |= XFEATURE_MASK.APX;
+  for (let i = 0; i < 16; i++) cpu.setGprId(16 + i, OTHER_TASK_EGPR_ID[i]!, Tag.hostUser);
+  cpu.markApxInUse();
   ctx.note("preempted: vcpu_put, another task ran with its own R16–R31, vcpu_load");
   xs("xrstor");
 }
@@ -345,14 +359,15 @@ function preempt(ctx: RunCtx): void {
 /** Monitors guest-integrity and no-leak on what the guest can read now (R16–R31 only when XCR0.APX=1). */
 export function checkGuestView(ctx: RunCtx): void {
   const cpu = ctx.cpu;
-  const apxLive = hasApx(cpu.xcr0) && cpu.cr4Osxsave && cpu.mode === "long64";
+  const apxLive = cpu.xcr0Apx && cpu.cr4Osxsave && cpu.long64;
+  const expected = ctx.st.expected;
   for (let r = 0; r < 32; r++) {
     if (r >= 16 && !apxLive) break;
-    const tag = cpu.gprTag[r]!;
+    const tag = cpu.gprTag(r);
     if (isHostTag(tag)) {
-      ctx.violate("no-leak", `guest can read a host value in ${GPR_NAMES[r]} (${hex(cpu.gpr[r]!)}, ${tag === Tag.hostUser ? "host-user" : "host-kernel"})`);
-    } else if (cpu.gpr[r] !== ctx.st.expected[r]) {
-      ctx.violate("guest-integrity", `guest's ${GPR_NAMES[r]} is ${hex(cpu.gpr[r]!)}, it last wrote ${hex(ctx.st.expected[r]!)}`);
+      ctx.violate("no-leak", `guest can read a host value in ${GPR_NAMES[r]} (${hex(cpu.gpr(r))}, ${tag === Tag.hostUser ? "host-user" : "host-kernel"})`);
+    } else if (cpu.gprId(r) !== expected.id(r)) {
+      ctx.violate("guest-integrity", `guest's ${GPR_NAMES[r]} is ${hex(cpu.gpr(r))}, it last wrote ${hex(expected.get(r))}`);
     }
   }
 }
@@ -401,15 +416,11 @@ function runGuest(ctx: RunCtx): void {
   ctx.expectedGuestRip = cpu.rip;
 }
 
-/** Encoded length of a guest instruction; memoised by its encoding-relevant fields (guest programs repeat). */
-const lengths = new Map<string, number>();
-function insnLength(i: import("../cpu/instructions.js").Instruction): number {
-  // The length depends on the op and its register operands only (immediates have fixed widths here).
-  if ("mem" in i) return encode(i).length; // displacement-dependent: not memoised
-  const r = i as { dst?: number; src?: number; first?: number; second?: number };
-  const k = `${i.op}:${r.dst ?? ""}:${r.src ?? ""}:${r.first ?? ""}:${r.second ?? ""}`;
-  let n = lengths.get(k);
-  if (n === undefined) lengths.set(k, (n = encode(i).length));
+/** Encoded length of a guest instruction, memoised per instruction object (guest programs are built once). */
+const lengths = new WeakMap<Instruction, number>();
+function insnLength(i: Instruction): number {
+  let n = lengths.get(i);
+  if (n === undefined) lengths.set(i, (n = encode(i).length));
   return n;
 }
 

@@ -82,11 +82,12 @@ function internRest(bytes: Uint8Array, xstateBv: bigint): number {
 /** R16..R31 of the vCPU as the design keeps them (outside KVM_RUN: regs[] or the fpstate buffer). */
 export function egprsOf(v: VcpuState, home: EgprHome): { values: bigint[]; tags: ProvenanceTag[]; present: boolean } {
   if (home === "regs" && v.layout.egprsInRegs) {
-    return { values: v.regs.slice(16, 32), tags: v.regsTag.slice(16, 32), present: true };
+    const r = v.regs;
+    return { values: Array.from({ length: 16 }, (_, k) => r.get(16 + k)), tags: Array.from({ length: 16 }, (_, k) => r.tag(16 + k)), present: true };
   }
-  const present = (v.fpstate.xstateBv & XFEATURE_MASK.APX) !== 0n;
+  const present = v.fpstate.apxPresent;
   return present
-    ? { values: Array.from(v.fpstate.egpr), tags: Array.from(v.fpstate.egprTag), present }
+    ? { values: v.fpstate.egpr.toArray(), tags: v.fpstate.egpr.tags(), present }
     : { values: new Array<bigint>(16).fill(0n), tags: new Array<number>(16).fill(Tag.init), present };
 }
 
@@ -211,22 +212,15 @@ export function kvmSetXsave(ctx: VcpuIoctlCtx, bytes: Uint8Array, tag: Provenanc
 function writeEgprs(ctx: VcpuIoctlCtx, values: bigint[], tag: ProvenanceTag, init = false): void {
   const v = ctx.vcpu;
   if (ctx.egprHome === "regs" && v.layout.egprsInRegs) {
-    values.forEach((x, k) => {
-      v.regs[16 + k] = x;
-      v.regsTag[16 + k] = tag;
-    });
+    values.forEach((x, k) => v.regs.set(16 + k, x, tag));
     return;
   }
   if (init) {
-    v.fpstate.egpr.fill(0n);
-    v.fpstate.egprTag.fill(Tag.init);
+    v.fpstate.egpr.fillTagged(0n, Tag.init);
     v.fpstate.xstateBv &= ~XFEATURE_MASK.APX;
     return;
   }
-  values.forEach((x, k) => {
-    v.fpstate.egpr[k] = x;
-    v.fpstate.egprTag[k] = tag;
-  });
+  values.forEach((x, k) => v.fpstate.egpr.set(k, x, tag));
   v.fpstate.xstateBv |= XFEATURE_MASK.APX;
 }
 

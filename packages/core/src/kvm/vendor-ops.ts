@@ -9,6 +9,7 @@ import type { GuestExit } from "./guest-exit.js";
 import type { MachineState } from "./machine-state.js";
 import type { RegCacheCtx } from "./register-cache.js";
 import type { CpuidEntry } from "../cpu/cpuid.js";
+import type { VendorField } from "./vendor-fields.js";
 
 /**
  * The model's `kvm_x86_ops` (FACTS.md §3–§5): the ONLY door between core and a backend. Core owns
@@ -20,6 +21,12 @@ export interface VendorOps {
   /** Registry name, e.g. "vmx", "svm", "sev-es", "tdx", "nvmx". */
   readonly name: string;
   readonly description: string;
+
+  /**
+   * The vendor state fields this backend's vCPUs have (defineVendorFields in vendor-fields.ts): the
+   * Machine's packed state reserves a slot for each. Reading or writing an undeclared field is a model bug.
+   */
+  readonly vendorFields?: readonly VendorField[];
 
   /**
    * Who switches XCR0/XSS/PKRU around the guest (FACTS.md §4–§6): "kvm" — x86.c's
@@ -164,7 +171,7 @@ export interface VendorCtx extends RegCacheCtx {
    * Executes one host instruction on the physical CPU through the core executor. A fault is the
    * host's: it is recorded (no-host-ud for #UD) and the instruction has no effect; returns false.
    */
-  hostExec(insn: Instruction, mem?: HostMemory): boolean;
+  hostExec(insn: Instruction): boolean;
   /** A kernel WARN_ON: a recorded event in the trace, never an exception. */
   warn(message: string): void;
   violate(invariant: InvariantName, message: string): void;
@@ -176,12 +183,6 @@ export interface VendorCtx extends RegCacheCtx {
   hwSwapXfeatures(to: "guest" | "host"): void;
   /** Runs the host NMI handler (a C/NMI site) at the current point; used by vendor NMI-exit handling. */
   runHostNmi(where: string): void;
-}
-
-/** A flat u64 memory a host instruction may address (e.g. &vcpu->arch.regs for the asm GPR load/store). */
-export interface HostMemory {
-  read(addr: bigint): { value: bigint; tag: number };
-  write(addr: bigint, value: bigint, tag: number): void;
 }
 
 /** Builds the anchor site a backend places in its run sequence. */

@@ -55,12 +55,8 @@ export function resetXcr(vcpu: VcpuState, kind: "reset" | "init", options: Model
   vcpu.xcr0 = XFEATURE_MASK.FP;
   vcpu.xss = 0n;
   if (options.egprResetValue === "zeros") {
-    if (vcpu.layout.egprsInRegs) {
-      vcpu.regs.fill(0n, 16, 32);
-      vcpu.regsTag.fill(Tag.init, 16, 32);
-    }
-    vcpu.fpstate.egpr.fill(0n);
-    vcpu.fpstate.egprTag.fill(Tag.init);
+    if (vcpu.layout.egprsInRegs) vcpu.regs.fillTagged(0n, Tag.init, 16, 32);
+    vcpu.fpstate.egpr.fillTagged(0n, Tag.init);
     vcpu.fpstate.xstateBv &= ~XFEATURE_MASK.APX;
   }
 }
