@@ -9,6 +9,7 @@
 import { XFEATURE_MASK, XFEATURE_MASK_MPX, type VendorOps } from "@kvmx/core";
 import { svmCacheReg, svmFastpath, svmHandleExit, svmHandleExitIrqoff, svmIntercepts } from "./svm-exits.js";
 import { svmLazyMask, svmRunSites } from "./svm-run.js";
+import { VMCB_FIELDS } from "./vmcb.js";
 
 export interface SvmBackendOptions {
   /** "masked" (KVM today, default) or "hypothetical" (APX left in supported XCR0/CPUID; no such hardware). */
@@ -31,6 +32,7 @@ export function createSvmBackend(o: SvmBackendOptions = {}): VendorOps {
         ? "AMD SVM: VMCB save area (RAX/RSP/RIP), __svm_vcpu_run moves the other GPRs, NMI taken at STGI; APX masked as in KVM today"
         : "AMD SVM with APX left enabled — HYPOTHETICAL (KVM masks APX on SVM; no VMCB support exists)",
     xfeatureSwitch: "kvm",
+    vendorFields: VMCB_FIELDS,
     intercepts: svmIntercepts,
     hasProtectedState: () => false,
     adjustSupportedXcr0: (s) => svmSupportedXcr0(s, apx),

@@ -4,11 +4,18 @@
  * #VMEXIT filled, never from core's vendor-neutral GuestExit, so an encoding bug stays visible.
  */
 import {
-  FastpathResult, MSR_IA32_TSC_DEADLINE, gprRead, kvmEmulateCpuid, kvmEmulateXsetbv,
-  kvmSkipEmulatedInstruction, markAvailable, readEdxEax,
+  FastpathResult, MSR_IA32_TSC_DEADLINE, kvmEmulateCpuid, kvmEmulateXsetbv,
+  kvmSkipEmulatedInstruction, markAvailable, readEdxEax, val, valLow, vid,
   type ExitDisposition, type Instruction, type VcpuState, type VendorCtx,
 } from "@kvmx/core";
-import { SVM_EXIT, svmExitName, vmcbControl, vmcbSave } from "./vmcb.js";
+import { SVM_EXIT_ID, VMCB_FIELD, portHex, svmExitNameOf } from "./vmcb.js";
+
+const EXIT_CODE = VMCB_FIELD["vmcb.control.exit_code"];
+const EXIT_INFO_1 = VMCB_FIELD["vmcb.control.exit_info_1"];
+const INSN_LEN = VMCB_FIELD["vmcb.control.insn_len"];
+const CPL = VMCB_FIELD["vmcb.save.cpl"];
+/** EXITINFO1 of a WRMSR exit. */
+const WRMSR_INFO = vid(1n);
 
 /** The instructions the model's SVM guests are intercepted on (INTERCEPT_XSETBV/CPUID/HLT/IOIO_PROT/MSR_PROT). */
 export function svmIntercepts(_v: VcpuState, insn: Instruction): boolean {
@@ -40,7 +47,7 @@ export function svmCacheReg(ctx: VendorCtx, reg: number): void {
   ctx.warn(`svm_cache_reg: unexpected register ${v.layout.name(reg)} (only PDPTR is lazily loaded on SVM)`);
 }
 
-const exitCode = (ctx: VendorCtx): bigint => vmcbControl(ctx.vcpu, "exit_code");
+const exitCode = (ctx: VendorCtx): number => ctx.vcpu.vendorId(EXIT_CODE);
 
 /**
  * svm_exit_handlers_fastpath: WRMSR to the TSC deadline (handle_fastpath_set_msr_irqoff) and HLT
@@ -49,16 +56,16 @@ const exitCode = (ctx: VendorCtx): bigint => vmcbControl(ctx.vcpu, "exit_code");
 export function svmFastpath(ctx: VendorCtx): FastpathResult {
   const v = ctx.vcpu;
   const code = exitCode(ctx);
-  const len = Number(vmcbControl(v, "insn_len"));
-  if (code === BigInt(SVM_EXIT.MSR) && vmcbControl(v, "exit_info_1") === 1n) {
-    const msr = Number(gprRead(v, 1) & 0xffff_ffffn);
+  const len = valLow(v.vendorId(INSN_LEN));
+  if (code === SVM_EXIT_ID.MSR && v.vendorId(EXIT_INFO_1) === WRMSR_INFO) {
+    const msr = valLow(v.regs.id(1));
     if (msr !== MSR_IA32_TSC_DEADLINE) return FastpathResult.NONE;
     v.msrs.set(msr, readEdxEax(v));
     kvmSkipEmulatedInstruction(ctx, len);
-    ctx.note(`fastpath WRMSR 0x${msr.toString(16)} ← EDX:EAX`);
+    if (ctx.tracing) ctx.note(`fastpath WRMSR 0x${msr.toString(16)} ← EDX:EAX`);
     return FastpathResult.REENTER_GUEST;
   }
-  if (code === BigInt(SVM_EXIT.HLT)) {
+  if (code === SVM_EXIT_ID.HLT) {
     // kvm_emulate_halt skips HLT; with no event pending the vCPU blocks: the exit is handled.
     kvmSkipEmulatedInstruction(ctx, len);
     return FastpathResult.EXIT_HANDLED;
@@ -68,7 +75,7 @@ export function svmFastpath(ctx: VendorCtx): FastpathResult {
 
 /** svm_handle_exit_irqoff: nothing the model's exits need (INTR handled by the host's IRQ entry). */
 export function svmHandleExitIrqoff(ctx: VendorCtx): void {
-  if (exitCode(ctx) === BigInt(SVM_EXIT.INTR)) ctx.note("host interrupt handled");
+  if (exitCode(ctx) === SVM_EXIT_ID.INTR) ctx.note("host interrupt handled");
 }
 
 /** svm_handle_exit → svm_exit_handlers[exit_code]. */
@@ -77,54 +84,54 @@ export function svmHandleExit(ctx: VendorCtx): ExitDisposition {
   const code = exitCode(ctx);
   if (ctx.fastpathResult === FastpathResult.EXIT_HANDLED) {
     // A halted vCPU blocks; with nothing to wake it, KVM_RUN returns to the VMM (as on VMX).
-    return code === BigInt(SVM_EXIT.HLT) ? "userspace" : "handled";
+    return code === SVM_EXIT_ID.HLT ? "userspace" : "handled";
   }
-  const len = Number(vmcbControl(v, "insn_len"));
+  const len = valLow(v.vendorId(INSN_LEN));
   switch (code) {
-    case BigInt(SVM_EXIT.XSETBV): {
+    case SVM_EXIT_ID.XSETBV: {
       // xsetbv_interception → kvm_emulate_xsetbv: #GP injected on failure, else skip.
-      const out = kvmEmulateXsetbv(ctx, ctx.supportedXcr0, Number(vmcbSave(v, "cpl")));
+      const out = kvmEmulateXsetbv(ctx, ctx.supportedXcr0, valLow(v.vendorId(CPL)));
       if (out.kind === "gp") {
         ctx.injectException("GP", len);
-        ctx.note(`XSETBV 0x${out.value.toString(16)} → #GP${out.rule ? ` (${out.rule})` : ""}`);
+        if (ctx.tracing) ctx.note(`XSETBV 0x${out.value.toString(16)} → #GP${out.rule ? ` (${out.rule})` : ""}`);
       } else {
         kvmSkipEmulatedInstruction(ctx, len);
-        ctx.note(`guest XCR0 = 0x${out.value.toString(16)}`);
+        if (ctx.tracing) ctx.note(`guest XCR0 = 0x${out.value.toString(16)}`);
       }
       return "handled";
     }
-    case BigInt(SVM_EXIT.CPUID):
+    case SVM_EXIT_ID.CPUID:
       kvmEmulateCpuid(ctx);
       kvmSkipEmulatedInstruction(ctx, len);
       return "handled";
-    case BigInt(SVM_EXIT.HLT):
+    case SVM_EXIT_ID.HLT:
       kvmSkipEmulatedInstruction(ctx, len);
       return "userspace";
-    case BigInt(SVM_EXIT.IOIO):
+    case SVM_EXIT_ID.IOIO:
       // OUT to a port no in-kernel device claims: KVM_EXIT_IO. KVM skips the OUT when userspace re-enters
       // (complete_fast_pio_out); the model skips now — the guest cannot observe the difference.
       kvmSkipEmulatedInstruction(ctx, len);
-      ctx.note(`KVM_EXIT_IO port 0x${(vmcbControl(v, "exit_info_1") >> 16n).toString(16)}`);
+      if (ctx.tracing) ctx.note(`KVM_EXIT_IO port 0x${portHex(v.vendorId(EXIT_INFO_1))}`);
       return "userspace";
-    case BigInt(SVM_EXIT.MSR): {
-      const info = vmcbControl(v, "exit_info_1");
-      if (info === 1n) {
-        const msr = Number(gprRead(v, 1) & 0xffff_ffffn);
+    case SVM_EXIT_ID.MSR: {
+      const info = v.vendorId(EXIT_INFO_1);
+      if (info === WRMSR_INFO) {
+        const msr = valLow(v.regs.id(1));
         v.msrs.set(msr, readEdxEax(v));
         kvmSkipEmulatedInstruction(ctx, len);
         return "handled";
       }
-      ctx.warn(`MSR exit with EXITINFO1=${info}: AMD has no RDMSR/WRMSRNS-immediate forms`);
+      ctx.warn(`MSR exit with EXITINFO1=${val(info)}: AMD has no RDMSR/WRMSRNS-immediate forms`);
       return "userspace";
     }
-    case BigInt(SVM_EXIT.NMI):
-    case BigInt(SVM_EXIT.INTR):
+    case SVM_EXIT_ID.NMI:
+    case SVM_EXIT_ID.INTR:
       return "handled";
-    case SVM_EXIT.ERR:
+    case SVM_EXIT_ID.ERR:
       ctx.note("VMRUN failed: KVM_EXIT_FAIL_ENTRY");
       return "userspace";
     default:
-      ctx.warn(`unhandled ${svmExitName(code)}`);
+      ctx.warn(`unhandled ${svmExitNameOf(code)}`);
       return "userspace";
   }
 }

@@ -1,14 +1,57 @@
 /**
  * The VMCB as kvmx keeps it (FACTS.md §4): the save-area fields KVM and VMRUN exchange with the
- * guest (RAX, RSP, RIP, RFLAGS, CR0/2/3/4, CPL) and the control fields an exit fills (EXITCODE,
- * EXITINFO1/2). Stored in the vCPU's vendor state under "vmcb.*" keys; GPR-valued fields carry a
- * provenance tag next to the value ("<field>.tag") so a host value parked in the VMCB stays visible.
+ * guest (RAX, RSP, RIP, CPL; RFLAGS and the CRs are not modelled) and the control fields an exit
+ * fills (EXITCODE, EXITINFO1/2, the instruction length). Vendor state fields named "vmcb.*"; the
+ * GPR fields carry a provenance tag next to the value ("<field>.tag", the tag itself in the slot)
+ * so a host value parked in the VMCB stays visible.
  */
-import { Tag, type GuestExit, type ProvenanceTag, type VcpuState } from "@kvmx/core";
+import {
+  VALUES, defineVendorFields, val, valLow, vid,
+  type GuestExit, type ProvenanceTag, type VcpuState, type VendorField,
+} from "@kvmx/core";
 
-/** VMCB save-area fields kvmx models; the GPR-like ones carry provenance. */
-export const VMCB_SAVE_FIELDS = ["rax", "rsp", "rip", "rflags", "cr0", "cr2", "cr3", "cr4", "cpl"] as const;
+/** VMCB save-area fields kvmx models; RAX and RSP carry provenance. */
+export const VMCB_SAVE_FIELDS = ["rax", "rsp", "rip", "cpl"] as const;
 export type VmcbSaveField = (typeof VMCB_SAVE_FIELDS)[number];
+export type VmcbControlField = "exit_code" | "exit_info_1" | "exit_info_2" | "insn_len";
+
+/**
+ * The VMCB fields as vendor state slots. RAX, RSP and RIP (with the tags) are written by svm_vcpu_run
+ * before every VMRUN reads them and by every #VMEXIT before svm_vcpu_run copies them back, and the
+ * control fields by every #VMEXIT before a handler reads them: all meaningless between events
+ * ("exit-info"). CPL is read by the next VMRUN as the last #VMEXIT left it: a control.
+ */
+export const VMCB_FIELD = defineVendorFields({
+  "vmcb.save.rax": "exit-info",
+  "vmcb.save.rax.tag": "exit-info",
+  "vmcb.save.rsp": "exit-info",
+  "vmcb.save.rsp.tag": "exit-info",
+  "vmcb.save.rip": "exit-info",
+  "vmcb.save.cpl": "control",
+  "vmcb.control.exit_code": "exit-info",
+  "vmcb.control.exit_info_1": "exit-info",
+  "vmcb.control.exit_info_2": "exit-info",
+  "vmcb.control.insn_len": "exit-info",
+});
+const F = VMCB_FIELD;
+
+/** Every VMCB field (VendorOps.vendorFields of svm, svm-apx and sev-es). */
+export const VMCB_FIELDS: readonly VendorField[] = Object.values(VMCB_FIELD);
+
+/** Field ids by name, and the tag field of the GPR-valued ones (-1: none). */
+const SAVE: Record<VmcbSaveField, VendorField> = {
+  rax: F["vmcb.save.rax"], rsp: F["vmcb.save.rsp"], rip: F["vmcb.save.rip"], cpl: F["vmcb.save.cpl"],
+};
+const SAVE_TAG: Record<VmcbSaveField, VendorField> = { rax: F["vmcb.save.rax.tag"], rsp: F["vmcb.save.rsp.tag"], rip: -1, cpl: -1 };
+const CONTROL: Record<VmcbControlField, VendorField> = {
+  exit_code: F["vmcb.control.exit_code"],
+  exit_info_1: F["vmcb.control.exit_info_1"],
+  exit_info_2: F["vmcb.control.exit_info_2"],
+  insn_len: F["vmcb.control.insn_len"],
+};
+
+const VMCB_EXIT_CODE = CONTROL.exit_code, VMCB_EXIT_INFO_1 = CONTROL.exit_info_1;
+const VMCB_EXIT_INFO_2 = CONTROL.exit_info_2, VMCB_INSN_LEN = CONTROL.insn_len;
 
 /** SVM exit codes (AMD APM vol. 2, appendix C) for the exits the model's guests take. */
 export const SVM_EXIT = {
@@ -23,29 +66,44 @@ export const SVM_EXIT = {
   /** VMRUN failed its consistency checks (SVM_EXIT_ERR = -1). */
   ERR: 0xffff_ffff_ffff_ffffn,
 } as const;
+export type SvmExitName = keyof typeof SVM_EXIT;
 
-export type VmcbState = Pick<VcpuState, "vendor">;
+/** Value ids of the exit codes (handlers compare ids, not bigints). */
+export const SVM_EXIT_ID = Object.fromEntries(
+  Object.entries(SVM_EXIT).map(([k, c]) => [k, vid(BigInt(c))]),
+) as { readonly [K in SvmExitName]: number };
+const EXIT_NAME_BY_ID = new Map<number, string>(Object.entries(SVM_EXIT_ID).map(([k, id]) => [id, `SVM_EXIT_${k}`]));
 
-const key = (area: "save" | "control", f: string): string => `vmcb.${area}.${f}`;
-
-export function vmcbSave(v: VmcbState, f: VmcbSaveField): bigint {
-  return v.vendor[key("save", f)] ?? 0n;
-}
-export function vmcbSaveTag(v: VmcbState, f: VmcbSaveField): ProvenanceTag {
-  return Number(v.vendor[`${key("save", f)}.tag`] ?? BigInt(Tag.init));
-}
-export function setVmcbSave(v: VmcbState, f: VmcbSaveField, value: bigint, tag?: ProvenanceTag): void {
-  v.vendor[key("save", f)] = BigInt.asUintN(64, value);
-  if (tag !== undefined) v.vendor[`${key("save", f)}.tag`] = BigInt(tag);
+/** Value ids of non-negative integers (lengths, EXITINFO1 ports, CPL, PKRU), looked up by number, not bigint. */
+const numberIds = new Map<number, number>();
+export function numberId(n: number): number {
+  let id = numberIds.get(n);
+  if (id === undefined) numberIds.set(n, (id = vid(BigInt(n))));
+  return id;
 }
 
-export type VmcbControlField = "exit_code" | "exit_info_1" | "exit_info_2" | "insn_len";
-export function vmcbControl(v: VmcbState, f: VmcbControlField): bigint {
-  return v.vendor[key("control", f)] ?? 0n;
+/** A VMCB save-area field (0 when never written). */
+export function vmcbSave(v: VcpuState, f: VmcbSaveField): bigint {
+  return v.vendorGet(SAVE[f]);
 }
-export function setVmcbControl(v: VmcbState, f: VmcbControlField, value: bigint): void {
-  v.vendor[key("control", f)] = BigInt.asUintN(64, value);
+/** The provenance tag of a GPR-valued save-area field (Tag.init when never written). */
+export function vmcbSaveTag(v: VcpuState, f: VmcbSaveField): ProvenanceTag {
+  const t = SAVE_TAG[f];
+  return t < 0 ? 0 : v.vendorId(t);
 }
+export function setVmcbSave(v: VcpuState, f: VmcbSaveField, value: bigint, tag?: ProvenanceTag): void {
+  v.vendorSet(SAVE[f], value);
+  if (tag !== undefined) v.vendorSetId(SAVE_TAG[f], tag);
+}
+
+export function vmcbControl(v: VcpuState, f: VmcbControlField): bigint {
+  return v.vendorGet(CONTROL[f]);
+}
+export function setVmcbControl(v: VcpuState, f: VmcbControlField, value: bigint): void {
+  v.vendorSet(CONTROL[f], value);
+}
+
+const ONE = vid(1n), TWO = vid(2n), THREE = vid(3n);
 
 /**
  * What #VMEXIT writes into the control area for the model's exit kinds. IOIO: EXITINFO1 carries
@@ -53,59 +111,63 @@ export function setVmcbControl(v: VmcbState, f: VmcbControlField, value: bigint)
  * AMD has no RDMSR/WRMSRNS-immediate forms (FACTS.md §1 lists them as VMX exits 84/85); the model
  * encodes them as MSR exits with EXITINFO1 = 2/3 so a handler can say "unexpected" instead of guessing.
  */
-export function encodeSvmExit(v: VmcbState, exit: GuestExit): void {
-  let code: bigint;
-  let info1 = 0n;
+export function encodeSvmExit(v: VcpuState, exit: GuestExit): void {
+  let code: number;
+  let info1 = 0;
   let len = 0;
   switch (exit.kind) {
     case "xsetbv":
-      code = BigInt(SVM_EXIT.XSETBV);
+      code = SVM_EXIT_ID.XSETBV;
       len = exit.length;
       break;
     case "cpuid":
-      code = BigInt(SVM_EXIT.CPUID);
+      code = SVM_EXIT_ID.CPUID;
       len = exit.length;
       break;
     case "hlt":
-      code = BigInt(SVM_EXIT.HLT);
+      code = SVM_EXIT_ID.HLT;
       len = exit.length;
       break;
     case "io":
-      code = BigInt(SVM_EXIT.IOIO);
-      info1 = BigInt(exit.port) << 16n;
+      code = SVM_EXIT_ID.IOIO;
+      info1 = numberId(exit.port * 0x1_0000);
       len = exit.length;
       break;
     case "wrmsr":
-      code = BigInt(SVM_EXIT.MSR);
-      info1 = 1n;
+      code = SVM_EXIT_ID.MSR;
+      info1 = ONE;
       len = exit.length;
       break;
     case "rdmsr-imm":
     case "wrmsrns-imm":
-      code = BigInt(SVM_EXIT.MSR);
-      info1 = exit.kind === "rdmsr-imm" ? 2n : 3n;
+      code = SVM_EXIT_ID.MSR;
+      info1 = exit.kind === "rdmsr-imm" ? TWO : THREE;
       len = exit.length;
       break;
     case "nmi":
-      code = BigInt(SVM_EXIT.NMI);
+      code = SVM_EXIT_ID.NMI;
       break;
     case "preemption-timer":
       // SVM has no VMX-preemption timer: the slice ends with a host interrupt.
-      code = BigInt(SVM_EXIT.INTR);
+      code = SVM_EXIT_ID.INTR;
       break;
     case "vm-fail":
-      code = SVM_EXIT.ERR;
+      code = SVM_EXIT_ID.ERR;
       break;
   }
-  setVmcbControl(v, "exit_code", code);
-  setVmcbControl(v, "exit_info_1", info1);
-  setVmcbControl(v, "exit_info_2", 0n);
-  setVmcbControl(v, "insn_len", BigInt(len));
+  v.vendorSetId(VMCB_EXIT_CODE, code);
+  v.vendorSetId(VMCB_EXIT_INFO_1, info1);
+  v.vendorSetId(VMCB_EXIT_INFO_2, 0);
+  v.vendorSetId(VMCB_INSN_LEN, numberId(len));
 }
 
-/** Human name of an exit code for traces. */
-export function svmExitName(code: bigint): string {
-  if (code === SVM_EXIT.ERR) return "SVM_EXIT_ERR";
-  for (const [k, c] of Object.entries(SVM_EXIT)) if (typeof c === "number" && BigInt(c) === code) return `SVM_EXIT_${k}`;
-  return `exit 0x${code.toString(16)}`;
+/** Human name of an exit code (its value id) for traces. */
+export function svmExitNameOf(id: number): string {
+  return EXIT_NAME_BY_ID.get(id) ?? `exit 0x${val(id).toString(16)}`;
 }
+/** Human name of an exit code for traces. */
+export const svmExitName = (code: bigint): string => svmExitNameOf(vid(code));
+
+/** An exit field's bits 63:16 in hex (the port of an IOIO exit's EXITINFO1), without 64-bit arithmetic when it fits 32 bits. */
+export const portHex = (id: number): string =>
+  VALUES.high[id] === 0 ? (valLow(id) >>> 16).toString(16) : (val(id) >> 16n).toString(16);

@@ -4,7 +4,7 @@ import { describe, expect } from "vitest";
 import { fc, test } from "@fast-check/vitest";
 import {
   applyEvents,
-  RunCtx, cloneState, createMachine, guestProgram, kvmRun, parseScenario, runScenario,
+  RunCtx, createMachine, guestProgram, kvmRun, parseScenario, runScenario,
   type KvmxEvent, type Machine, type MachineState, type TraceStep, type VendorOps,
 } from "@kvmx/core";
 import { sevEsBackend, svmBackend, svmRunSites, vmsa, vmsaGpr } from "../src/index.js";
@@ -30,24 +30,24 @@ describe("SEV-ES: VMSA, hardware-swapped XCR0/XSS/PKRU, GHCB exchange (FACTS.md 
     const v = s.vcpus[0]!;
     expect(vmsaGpr(v, 3).value).toBe(0x1234n);
     expect(vmsaGpr(v, 12).value).toBe(0x5678n);
-    expect(v.regs[3]).toBe(0n);
-    expect(v.regs[12]).toBe(0n);
+    expect(v.regs.get(3)).toBe(0n);
+    expect(v.regs.get(12)).toBe(0n);
   });
 
   test("VMGEXIT: regs[] zeroed, then only the GHCB's valid fields (CPUID: RAX, RCX); results go back through the GHCB", () => {
     const m = machine();
     const a = run(m, [{ kind: "guest-write", reg: "rdi", value: "0x77" }]);
-    const st = cloneState(a.s);
+    const st = a.s.copy();
     const ctx = new RunCtx(m.config, st, []);
-    ctx.vcpu.regs[7] = 0xdeadn; // a stale scratch value: sync_from_ghcb must clear it
+    ctx.vcpu.regs.set(7, 0xdeadn); // a stale scratch value: sync_from_ghcb must clear it
     ctx.program = guestProgram(m.config, st, { kind: "guest-cpuid" });
     kvmRun(ctx);
     expect(ctx.violations).toEqual([]);
     const v = ctx.vcpu;
-    expect(v.regs[7]).toBe(0n);
+    expect(v.regs.get(7)).toBe(0n);
     // kvm_emulate_cpuid wrote the leaf-0 results ("AuthenticAMD" in EBX/EDX/ECX); RSI was not valid: 0.
-    expect(v.regs[3]).toBe(0x68747541n);
-    expect(v.regs[6]).toBe(0n);
+    expect(v.regs.get(3)).toBe(0x68747541n);
+    expect(v.regs.get(6)).toBe(0n);
     expect(noteOf(ctx.trace!, "sev-es:vmexit")).toMatch(/GHCB ← rax, rcx, XCR0; VMGEXIT/);
     expect(noteOf(ctx.trace!, "x86:handle-exit")).toMatch(/regs\[\] zeroed, rax, rcx from the GHCB/);
     expect(vmsaGpr(v, 7).value).toBe(0x77n);

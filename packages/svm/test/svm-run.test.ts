@@ -40,19 +40,18 @@ describe("svm_vcpu_run / __svm_vcpu_run as sites (FACTS.md §4)", () => {
     ]);
     expect(violations).toEqual([]);
     const v = s.vcpus[0]!;
-    expect(v.regs[3]).toBe(0x2222n); // RBX: stored by the asm
-    expect(v.regs[15]).toBe(0x3333n);
+    expect(v.regs.get(3)).toBe(0x2222n); // RBX: stored by the asm
+    expect(v.regs.get(15)).toBe(0x3333n);
     // The VMCB holds what VMRUN/#VMEXIT exchanged; regs[RAX] was copied back from it.
-    expect(v.regs[0]).toBe(vmcbSave(v, "rax"));
+    expect(v.regs.get(0)).toBe(vmcbSave(v, "rax"));
   });
 
   test("a non-dirty regs[RAX] change still reaches the guest (no dirty check before VMRUN)", () => {
     const m = machine();
     const s0 = m.initialState();
     const ctx = new RunCtx(m.config, s0, undefined);
-    ctx.vcpu.regs[0] = 0x4242n; // what a per-GPR accessor (kvm_rax_write) does: no dirty bit
-    ctx.vcpu.regsTag[0] = ctx.guestTag;
-    ctx.st.expected[0] = 0x4242n;
+    ctx.vcpu.regs.set(0, 0x4242n, ctx.guestTag); // what a per-GPR accessor (kvm_rax_write) does: no dirty bit
+    ctx.st.expected.set(0, 0x4242n);
     expect(ctx.vcpu.regsDirty & 1n).toBe(1n); // all dirty at creation; clear to prove the point
     ctx.vcpu.regsDirty = 0n;
     ctx.program = [{ insn: { op: "out-imm8-al", port: 0x80 } }];
@@ -98,9 +97,9 @@ describe("svm_vcpu_run / __svm_vcpu_run as sites (FACTS.md §4)", () => {
     const m = machine();
     const ctx = new RunCtx(m.config, m.initialState(), []);
     ctx.program = [
-      { insn: { op: "mov-r64-imm64", dst: 1, imm: 0x6e0n }, onDone: (c) => void (c.st.expected[1] = 0x6e0n) },
-      { insn: { op: "mov-r64-imm64", dst: 0, imm: 0x1234n }, onDone: (c) => void (c.st.expected[0] = 0x1234n) },
-      { insn: { op: "mov-r64-imm64", dst: 2, imm: 0n }, onDone: (c) => void (c.st.expected[2] = 0n) },
+      { insn: { op: "mov-r64-imm64", dst: 1, imm: 0x6e0n }, onDone: (c) => c.st.expected.set(1, 0x6e0n) },
+      { insn: { op: "mov-r64-imm64", dst: 0, imm: 0x1234n }, onDone: (c) => c.st.expected.set(0, 0x1234n) },
+      { insn: { op: "mov-r64-imm64", dst: 2, imm: 0n }, onDone: (c) => c.st.expected.set(2, 0n) },
       { insn: { op: "wrmsr" } },
       { insn: { op: "hlt" } },
     ];

@@ -5,15 +5,18 @@
  * as a GHCB field.
  */
 import {
-  FastpathResult, kvmEmulateCpuid, markAvailable, readEdxEax, gprRead,
-  type ExitDisposition, type Instruction, type VcpuState, type VendorCtx, type VendorOps,
+  FastpathResult, kvmEmulateCpuid, markAvailable, readEdxEax, valLow, vid,
+  type ExitDisposition, type Instruction, type VcpuState, type VendorCtx, type VendorField, type VendorOps,
 } from "@kvmx/core";
 import { svmSupportedXcr0 } from "../svm-backend.js";
 import { svmIntercepts } from "../svm-exits.js";
 import { svmLazyMask } from "../svm-run.js";
-import { SVM_EXIT, svmExitName, vmcbControl } from "../vmcb.js";
-import { ghcb, ghcbGpr, setGhcb, sevEsSyncFromGhcb } from "./ghcb.js";
-import { sevEsRunSites } from "./sev-es-run.js";
+import { SVM_EXIT_ID, VMCB_FIELD, VMCB_FIELDS, portHex, svmExitNameOf } from "../vmcb.js";
+import { GHCB_FIELDS, ghcbGprValid, ghcbId, setGhcbId, sevEsSyncFromGhcb } from "./ghcb.js";
+import { sevEsRunSites, type VmsaGprs } from "./sev-es-run.js";
+import { vmsaFields } from "./vmsa.js";
+
+const EXIT_CODE = VMCB_FIELD["vmcb.control.exit_code"];
 
 /** XSETBV runs natively in an SEV-ES guest; everything else SVM intercepts becomes #VC → VMGEXIT (or an automatic exit). */
 export function sevEsIntercepts(v: VcpuState, insn: Instruction): boolean {
@@ -30,41 +33,49 @@ export function sevEsCacheReg(ctx: VendorCtx, reg: number): void {
 
 /** Only HLT (an automatic exit) reaches the fastpath; MSR writes arrive as VMGEXIT. */
 export function sevEsFastpath(ctx: VendorCtx): FastpathResult {
-  return vmcbControl(ctx.vcpu, "exit_code") === BigInt(SVM_EXIT.HLT) ? FastpathResult.EXIT_HANDLED : FastpathResult.NONE;
+  return ctx.vcpu.vendorId(EXIT_CODE) === SVM_EXIT_ID.HLT ? FastpathResult.EXIT_HANDLED : FastpathResult.NONE;
 }
+
+/** The GHCB response KVM leaves for the guest's #VC handler (any non-zero value: "completed"). */
+const RESPONSE_PENDING = vid(1n);
 
 /** sev_handle_vmgexit for the exits the model's guests take; automatic exits as on SVM. */
 export function sevEsHandleExit(ctx: VendorCtx): ExitDisposition {
   const v = ctx.vcpu;
-  const code = vmcbControl(v, "exit_code");
-  if (ctx.fastpathResult === FastpathResult.EXIT_HANDLED) return code === BigInt(SVM_EXIT.HLT) ? "userspace" : "handled";
-  if (code !== BigInt(SVM_EXIT.VMGEXIT)) {
-    if (code === BigInt(SVM_EXIT.HLT) || code === BigInt(SVM_EXIT.NMI) || code === BigInt(SVM_EXIT.INTR)) return "handled";
-    ctx.warn(`unhandled SEV-ES ${svmExitName(code)}`);
+  const code = v.vendorId(EXIT_CODE);
+  if (ctx.fastpathResult === FastpathResult.EXIT_HANDLED) return code === SVM_EXIT_ID.HLT ? "userspace" : "handled";
+  if (code !== SVM_EXIT_ID.VMGEXIT) {
+    if (code === SVM_EXIT_ID.HLT || code === SVM_EXIT_ID.NMI || code === SVM_EXIT_ID.INTR) return "handled";
+    ctx.warn(`unhandled SEV-ES ${svmExitNameOf(code)}`);
     return "userspace";
   }
   sevEsSyncFromGhcb(ctx);
-  const sw = ghcb(v, "sw_exit_code");
+  const sw = ghcbId(v, "sw_exit_code");
   // Every VMGEXIT the model handles completes with a response the guest's #VC handler consumes.
-  setGhcb(v, "response", 1n);
+  setGhcbId(v, "response", RESPONSE_PENDING);
   switch (sw) {
-    case BigInt(SVM_EXIT.CPUID):
+    case SVM_EXIT_ID.CPUID:
       kvmEmulateCpuid(ctx);
       return "handled";
-    case BigInt(SVM_EXIT.IOIO):
-      ctx.note(`KVM_EXIT_IO port 0x${(ghcb(v, "sw_exit_info_1") >> 16n).toString(16)}, data from GHCB RAX`);
+    case SVM_EXIT_ID.IOIO:
+      if (ctx.tracing) ctx.note(`KVM_EXIT_IO port 0x${portHex(ghcbId(v, "sw_exit_info_1"))}, data from GHCB RAX`);
       return "userspace";
-    case BigInt(SVM_EXIT.MSR): {
+    case SVM_EXIT_ID.MSR: {
       // WRMSR carries RAX/RCX/RDX; an MSR-immediate form (not on AMD) carries nothing KVM can use.
-      if (!ghcbGpr(v, 1).valid) break;
-      const msr = Number(gprRead(v, 1) & 0xffff_ffffn);
+      if (!ghcbGprValid(v, 1)) break;
+      const msr = valLow(v.regs.id(1));
       v.msrs.set(msr, readEdxEax(v));
-      ctx.note(`MSR 0x${msr.toString(16)} ← EDX:EAX from the GHCB`);
+      if (ctx.tracing) ctx.note(`MSR 0x${msr.toString(16)} ← EDX:EAX from the GHCB`);
       return "handled";
     }
   }
-  ctx.warn(`VMGEXIT ${svmExitName(sw)} not handled by the model `);
+  ctx.warn(`VMGEXIT ${svmExitNameOf(sw)} not handled by the model `);
   return "userspace";
+}
+
+/** The vendor state of an SEV-ES vCPU whose VMSA swaps `nrGprs` GPRs: its VMCB, the GHCB, the VMSA and the host save area. */
+export function sevEsVendorFields(nrGprs: VmsaGprs): VendorField[] {
+  return [...VMCB_FIELDS, ...GHCB_FIELDS, ...vmsaFields(nrGprs)];
 }
 
 export interface SevEsBackendOptions {
@@ -74,7 +85,8 @@ export interface SevEsBackendOptions {
 
 export function createSevEsBackend(o: SevEsBackendOptions = {}): VendorOps {
   const apx = o.apx ?? "masked";
-  const sites = sevEsRunSites(apx === "masked" ? 16 : 32);
+  const nrGprs: VmsaGprs = apx === "masked" ? 16 : 32;
+  const sites = sevEsRunSites(nrGprs);
   return {
     name: apx === "masked" ? "sev-es" : "sev-es-apx",
     description:
@@ -82,6 +94,7 @@ export function createSevEsBackend(o: SevEsBackendOptions = {}): VendorOps {
         ? "AMD SEV-ES: registers in the encrypted VMSA, XCR0/XSS/PKRU swapped by VMRUN/#VMEXIT, register exchange through the GHCB"
         : "AMD SEV-ES with APX and R16–R31 in the VMSA — HYPOTHETICAL (no such VMSA layout exists)",
     xfeatureSwitch: "hardware",
+    vendorFields: sevEsVendorFields(nrGprs),
     intercepts: sevEsIntercepts,
     hasProtectedState: () => true,
     adjustSupportedXcr0: (s) => svmSupportedXcr0(s, apx),

@@ -13,15 +13,24 @@
  * KVM's own XCR0/PKRU switching is skipped (xfeatureSwitch "hardware"); KVM never moves guest GPRs.
  */
 import {
-  GPR_NAMES, Tag, anchorSite, clearAvailableRegisters, resetDirtyRegisters,
+  GPR_NAMES, Tag, anchorSite, resetDirtyRegisters, val, valLow,
   type GuestExit, type Site, type VendorCtx,
 } from "@kvmx/core";
-import { SVM_EXIT, encodeSvmExit, setVmcbControl, svmExitName, vmcbControl } from "../vmcb.js";
-import { stgiSite, svmLazyMask } from "../svm-run.js";
-import { GHCB_RETURN_GPRS, clearGhcbValid, ghcb, ghcbGpr, setGhcb, setGhcbGpr, setGhcbXcr0, sevEsSyncToGhcb } from "./ghcb.js";
-import { hostSave, setHostSave, setVmsa, setVmsaGpr, sevEsSyncVmsa, vmsa, vmsaGpr } from "./vmsa.js";
+import { SVM_EXIT_ID, VMCB_FIELD, encodeSvmExit, numberId, svmExitNameOf } from "../vmcb.js";
+import { NO_GUEST_EXIT, stgiSite, svmClearAvail } from "../svm-run.js";
+import {
+  GHCB_GPRS, GHCB_RETURN_GPRS, clearGhcbValid, ghcbGprToCpu, ghcbGprValid, ghcbId, setGhcbGprId, setGhcbId, setGhcbXcr0Id,
+  sevEsSyncToGhcb,
+} from "./ghcb.js";
+import { HSA_GPR, VMSA_FIELD, VMSA_GPR, sevEsSyncVmsa, vmsaLaunched } from "./vmsa.js";
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
+
+const EXIT_CODE = VMCB_FIELD["vmcb.control.exit_code"];
+const INSN_LEN = VMCB_FIELD["vmcb.control.insn_len"];
+const VMSA_RIP = VMSA_FIELD["vmsa.rip"], VMSA_XCR0 = VMSA_FIELD["vmsa.xcr0"];
+const VMSA_XSS = VMSA_FIELD["vmsa.xss"], VMSA_PKRU = VMSA_FIELD["vmsa.pkru"];
+const HSA_XCR0 = VMSA_FIELD["hsa.xcr0"], HSA_XSS = VMSA_FIELD["hsa.xss"], HSA_PKRU = VMSA_FIELD["hsa.pkru"];
 
 /** Exits that are "non-automatic": the guest's #VC handler turns them into a VMGEXIT through the GHCB. */
 export function isNaeExit(e: GuestExit): boolean {
@@ -40,27 +49,26 @@ function guestFillGhcb(ctx: VendorCtx, e: GuestExit): void {
   const v = ctx.vcpu;
   const cpu = ctx.cpu;
   clearGhcbValid(v);
-  const put = (r: number) => setGhcbGpr(v, r, cpu.gpr[r]!, cpu.gprTag[r]!);
-  let code: number = SVM_EXIT.MSR;
+  let code = SVM_EXIT_ID.MSR;
   let len = 0;
   switch (e.kind) {
     case "cpuid":
-      put(0);
-      put(1);
-      if (cpu.cr4Osxsave) setGhcbXcr0(v, cpu.xcr0);
-      code = SVM_EXIT.CPUID;
+      setGhcbGprId(v, 0, cpu.gprId(0), cpu.gprTag(0));
+      setGhcbGprId(v, 1, cpu.gprId(1), cpu.gprTag(1));
+      if (cpu.cr4Osxsave) setGhcbXcr0Id(v, cpu.xcr0Id);
+      code = SVM_EXIT_ID.CPUID;
       len = e.length;
       break;
     case "io":
-      put(0);
-      setGhcb(v, "sw_exit_info_1", BigInt(e.port) << 16n);
-      code = SVM_EXIT.IOIO;
+      setGhcbGprId(v, 0, cpu.gprId(0), cpu.gprTag(0));
+      setGhcbId(v, "sw_exit_info_1", numberId(e.port * 0x1_0000));
+      code = SVM_EXIT_ID.IOIO;
       len = e.length;
       break;
     case "wrmsr":
-      put(0);
-      put(1);
-      put(2);
+      setGhcbGprId(v, 0, cpu.gprId(0), cpu.gprTag(0));
+      setGhcbGprId(v, 1, cpu.gprId(1), cpu.gprTag(1));
+      setGhcbGprId(v, 2, cpu.gprId(2), cpu.gprTag(2));
       len = e.length;
       break;
     case "rdmsr-imm":
@@ -70,28 +78,30 @@ function guestFillGhcb(ctx: VendorCtx, e: GuestExit): void {
     default:
       return;
   }
-  setGhcb(v, "sw_exit_code", BigInt(code));
-  setGhcb(v, "insn_len", BigInt(len));
-  ctx.note(`guest #VC handler: GHCB ← ${[0, 3, 1, 2, 6].filter((r) => ghcbGpr(v, r).valid).map((r) => GPR_NAMES[r]).join(", ")}${e.kind === "cpuid" && cpu.cr4Osxsave ? ", XCR0" : ""}; VMGEXIT`);
+  setGhcbId(v, "sw_exit_code", code);
+  setGhcbId(v, "insn_len", numberId(len));
+  if (!ctx.tracing) return;
+  let names = "";
+  for (const r of GHCB_GPRS) if (ghcbGprValid(v, r)) names += `${names ? ", " : ""}${GPR_NAMES[r]!}`;
+  ctx.note(`guest #VC handler: GHCB ← ${names}${e.kind === "cpuid" && cpu.cr4Osxsave ? ", XCR0" : ""}; VMGEXIT`);
 }
 
 /** The guest's #VC handler resuming after VMGEXIT: results from the GHCB, RIP past the instruction. */
 function guestCompleteVc(ctx: VendorCtx): void {
   const v = ctx.vcpu;
-  if (ghcb(v, "response") === 0n) return;
-  setGhcb(v, "response", 0n);
+  if (ghcbId(v, "response") === 0) return;
+  setGhcbId(v, "response", 0);
   const cpu = ctx.cpu;
-  const copied: string[] = [];
-  if (ghcb(v, "sw_exit_code") === BigInt(SVM_EXIT.CPUID)) {
+  let copied = "";
+  if (ghcbId(v, "sw_exit_code") === SVM_EXIT_ID.CPUID) {
     for (const r of GHCB_RETURN_GPRS) {
-      const f = ghcbGpr(v, r);
-      if (!f.valid) continue;
-      cpu.setGpr(r, f.value, f.tag);
-      copied.push(GPR_NAMES[r]!);
+      if (!ghcbGprValid(v, r)) continue;
+      ghcbGprToCpu(v, r, cpu);
+      if (ctx.tracing) copied += `${copied ? ", " : ""}${GPR_NAMES[r]!}`;
     }
   }
-  cpu.rip += ghcb(v, "insn_len");
-  ctx.note(`guest #VC handler completes: ${copied.length ? `${copied.join(", ")} ← GHCB, ` : ""}RIP past the instruction`);
+  cpu.rip += val(ghcbId(v, "insn_len"));
+  if (ctx.tracing) ctx.note(`guest #VC handler completes: ${copied ? `${copied} ← GHCB, ` : ""}RIP past the instruction`);
 }
 
 export function sevEsRunSites(nrGprs: VmsaGprs): readonly Site[] {
@@ -102,15 +112,15 @@ export function sevEsRunSites(nrGprs: VmsaGprs): readonly Site[] {
       description: "svm_vcpu_run (SEV-ES): fill the host save area with host XCR0/XSS/PKRU, sync the GHCB, CLGI",
       run: (ctx) => {
         const v = ctx.vcpu;
-        if (vmsa(v, "launched") === 0n) {
+        if (!vmsaLaunched(v)) {
           sevEsSyncVmsa(v, nrGprs);
           ctx.note("LAUNCH_UPDATE_VMSA: initial state encrypted into the VMSA (KVM's last write)");
         }
-        setHostSave(v, "xcr0", ctx.hostXcr0);
-        setHostSave(v, "xss", ctx.cpu.xss);
-        setHostSave(v, "pkru", BigInt(ctx.cpu.pkru));
-        if (ghcb(v, "response") !== 0n) sevEsSyncToGhcb(ctx);
-        ctx.note(`host save area: XCR0 ${hex(ctx.hostXcr0)}; GIF=0`);
+        v.vendorSet(HSA_XCR0, ctx.hostXcr0);
+        v.vendorSet(HSA_XSS, ctx.cpu.xss);
+        v.vendorSetId(HSA_PKRU, numberId(ctx.cpu.pkru));
+        if (ghcbId(v, "response") !== 0) sevEsSyncToGhcb(ctx);
+        if (ctx.tracing) ctx.note(`host save area: XCR0 ${hex(ctx.hostXcr0)}; GIF=0`);
       },
     },
     closed({
@@ -128,19 +138,18 @@ export function sevEsRunSites(nrGprs: VmsaGprs): readonly Site[] {
           // Host R16–R31 (hypothetical VMSA layout only) go to the host save area; the legacy GPRs
           // are the entry asm's business (callee-saved ones on the stack), not state to keep.
           if (r >= 16) {
-            v.vendor[`hsa.gpr.${r}`] = cpu.gpr[r]!;
-            v.vendor[`hsa.gpr.${r}.tag`] = BigInt(cpu.gprTag[r]!);
+            v.vendorSetId(HSA_GPR.value[r]!, cpu.gprId(r));
+            v.vendorSetId(HSA_GPR.tag[r]!, cpu.gprTag(r));
           }
-          const g = vmsaGpr(v, r);
-          cpu.setGpr(r, g.value, g.tag);
+          cpu.setGprId(r, v.vendorId(VMSA_GPR.value[r]!), v.vendorId(VMSA_GPR.tag[r]!));
         }
-        cpu.rip = vmsa(v, "rip");
-        cpu.xcr0 = vmsa(v, "xcr0");
-        cpu.xss = vmsa(v, "xss");
-        cpu.pkru = Number(vmsa(v, "pkru"));
+        cpu.rip = val(v.vendorId(VMSA_RIP));
+        cpu.xcr0 = val(v.vendorId(VMSA_XCR0));
+        cpu.xss = val(v.vendorId(VMSA_XSS));
+        cpu.pkru = valLow(v.vendorId(VMSA_PKRU));
         cpu.cpl = 0;
         cpu.cr4Osxsave = v.cr4Osxsave;
-        ctx.note(`hardware loads guest XCR0 ${hex(cpu.xcr0)} from the VMSA`);
+        if (ctx.tracing) ctx.note(`hardware loads guest XCR0 ${hex(cpu.xcr0)} from the VMSA`);
       },
     },
     {
@@ -154,30 +163,32 @@ export function sevEsRunSites(nrGprs: VmsaGprs): readonly Site[] {
       run: (ctx) => {
         const v = ctx.vcpu;
         const cpu = ctx.cpu;
-        const e = ctx.guestExit ?? { kind: "preemption-timer" };
+        const e = ctx.guestExit ?? NO_GUEST_EXIT;
         const nae = isNaeExit(e);
         if (nae) guestFillGhcb(ctx, e);
         for (let r = 0; r < nrGprs; r++) {
-          setVmsaGpr(v, r, cpu.gpr[r]!, cpu.gprTag[r]!);
-          if (r >= 16) cpu.setGpr(r, v.vendor[`hsa.gpr.${r}`] ?? 0n, Number(v.vendor[`hsa.gpr.${r}.tag`] ?? BigInt(Tag.hostKernel)));
-          else cpu.setGpr(r, 0n, Tag.hostKernel); // no guest value survives #VMEXIT in a legacy GPR
+          v.vendorSetId(VMSA_GPR.value[r]!, cpu.gprId(r));
+          v.vendorSetId(VMSA_GPR.tag[r]!, cpu.gprTag(r));
+          // VMRUN of this pass saved the host R16–R31; no guest value survives #VMEXIT in a legacy GPR.
+          if (r >= 16) cpu.setGprId(r, v.vendorId(HSA_GPR.value[r]!), v.vendorId(HSA_GPR.tag[r]!));
+          else cpu.setGprId(r, 0, Tag.hostKernel);
         }
-        setVmsa(v, "rip", cpu.rip);
-        setVmsa(v, "xcr0", cpu.xcr0);
-        setVmsa(v, "xss", cpu.xss);
-        setVmsa(v, "pkru", BigInt(cpu.pkru));
-        cpu.xcr0 = hostSave(v, "xcr0");
-        cpu.xss = hostSave(v, "xss");
-        cpu.pkru = Number(hostSave(v, "pkru"));
+        v.vendorSet(VMSA_RIP, cpu.rip);
+        v.vendorSetId(VMSA_XCR0, cpu.xcr0Id);
+        v.vendorSet(VMSA_XSS, cpu.xss);
+        v.vendorSetId(VMSA_PKRU, numberId(cpu.pkru));
+        cpu.xcr0 = val(v.vendorId(HSA_XCR0));
+        cpu.xss = val(v.vendorId(HSA_XSS));
+        cpu.pkru = valLow(v.vendorId(HSA_PKRU));
         cpu.cpl = 0;
         cpu.cr4Osxsave = true;
         if (nae) {
-          setVmcbControl(v, "exit_code", BigInt(SVM_EXIT.VMGEXIT));
-          setVmcbControl(v, "insn_len", 0n);
+          v.vendorSetId(EXIT_CODE, SVM_EXIT_ID.VMGEXIT);
+          v.vendorSetId(INSN_LEN, 0);
         } else {
           encodeSvmExit(v, e);
         }
-        ctx.note(`#VMEXIT ${svmExitName(vmcbControl(v, "exit_code"))}; hardware restores host XCR0 ${hex(cpu.xcr0)}`);
+        if (ctx.tracing) ctx.note(`#VMEXIT ${svmExitNameOf(v.vendorId(EXIT_CODE))}; hardware restores host XCR0 ${hex(cpu.xcr0)}`);
       },
     },
     closed(anchorSite("asm-after-vmexit", "sev-es:asm-after-vmexit", "asm", "exit asm right after #VMEXIT (SEV-ES: host XCR0 already back)")),
@@ -190,7 +201,7 @@ export function sevEsRunSites(nrGprs: VmsaGprs): readonly Site[] {
     {
       id: "sev-es:clear-avail", kind: "c", nmiOpen: true,
       description: "kvm_register_clear_available(PDPTR)",
-      run: (ctx) => clearAvailableRegisters(ctx.vcpu, svmLazyMask(ctx.vcpu)),
+      run: svmClearAvail,
     },
   ];
 }
