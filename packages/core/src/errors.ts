@@ -1,8 +1,8 @@
 /**
  * Typed errors of kvmx. Library code throws only these; the CLI maps their category to an exit code
- * (bad input 65, unavailable 69, usage 2).
+ * (usage 2, bad input 65, unavailable 69, internal 70, cannot create output 73).
  */
-export type ErrorCategory = "bad-input" | "unavailable" | "usage" | "internal";
+export type ErrorCategory = "bad-input" | "unavailable" | "usage" | "internal" | "cannot-create";
 
 /** Where in an input a problem sits; line and column are 1-based. */
 export interface SourceLocation {
@@ -35,6 +35,17 @@ export class InputError extends KvmxError {
     options?: { cause?: unknown },
   ) {
     super(location ? `${formatLocation(location)}: ${message}` : message, "bad-input", options);
+  }
+}
+
+/** An output file or directory that cannot be created or written (sysexits' EX_CANTCREAT). */
+export class OutputError extends KvmxError {
+  constructor(
+    message: string,
+    readonly path: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${path}: ${message}`, "cannot-create", options);
   }
 }
 

@@ -60,3 +60,6 @@ export const VMCS_FIELDS: readonly VendorField[] = Object.values(VMCS_FIELD);
 /** vmcs_read: a field never written reads as 0 (the model's VMCS is zero-initialised). */
 export const vmcsRead = (v: VcpuState, f: VmcsField): bigint => v.vendorGet(VMCS_FIELD[f]);
 export const vmcsWrite = (v: VcpuState, f: VmcsField, value: bigint): void => v.vendorSet(VMCS_FIELD[f], value);
+/** vmcs_read/vmcs_write on value ids (values.ts): no bigint on the hot path. */
+export const vmcsReadId = (v: VcpuState, f: VmcsField): number => v.vendorId(VMCS_FIELD[f]);
+export const vmcsWriteId = (v: VcpuState, f: VmcsField, id: number): void => v.vendorSetId(VMCS_FIELD[f], id);

@@ -5,16 +5,19 @@
  * the 5-bit reg1 of EXTENDED_INSTRUCTION_INFO when the CPU has APX, the 4-bit legacy field otherwise.
  */
 import {
+  valLow,
   FastpathResult, MSR_IA32_TSC_DEADLINE, kvmEmulateCpuid, kvmEmulateRdmsrImm, kvmEmulateXsetbv, kvmSetMsrFromReg,
   kvmSkipEmulatedInstruction, readEdxEax,
   type ExitDisposition, type VendorCtx,
 } from "@kvmx/core";
-import { vmcsRead } from "./vmcs-fields.js";
+import { vmcsRead, vmcsReadId } from "./vmcs-fields.js";
 import { EXIT_REASON, exitReasonName } from "./exit-reasons.js";
 import { decodeExtendedInfo, decodeLegacyInfo } from "./instruction-info.js";
 
-const exitReason = (ctx: VendorCtx): number => Number(vmcsRead(ctx.vcpu, "VM_EXIT_REASON") & 0xffffn);
-const exitLen = (ctx: VendorCtx): number => Number(vmcsRead(ctx.vcpu, "VM_EXIT_INSTRUCTION_LEN"));
+const exitReason = (ctx: VendorCtx): number => valLow(vmcsReadId(ctx.vcpu, "VM_EXIT_REASON")) & 0xffff;
+const exitLen = (ctx: VendorCtx): number => valLow(vmcsReadId(ctx.vcpu, "VM_EXIT_INSTRUCTION_LEN"));
+/** The exit qualification's low 32 bits (the MSR index of the MSR-immediate exits). */
+const qualLow = (ctx: VendorCtx): number => valLow(vmcsReadId(ctx.vcpu, "EXIT_QUALIFICATION"));
 
 /** The data register of an MSR-immediate exit: reg1 of the extended field (APX CPUs) or the legacy one. */
 export function msrImmRegister(ctx: VendorCtx): number {
@@ -29,7 +32,7 @@ export function vmxFastpath(ctx: VendorCtx): FastpathResult {
   switch (reason) {
     case EXIT_REASON.MSR_WRITE_IMM: {
       // handle_fastpath_wrmsr_imm: the data register is read with kvm_register_read — an EGPR with APX.
-      const msr = Number(vmcsRead(ctx.vcpu, "EXIT_QUALIFICATION") & 0xffff_ffffn);
+      const msr = qualLow(ctx);
       if (msr !== MSR_IA32_TSC_DEADLINE) return FastpathResult.NONE;
       kvmSetMsrFromReg(ctx, msr, msrImmRegister(ctx));
       kvmSkipEmulatedInstruction(ctx, exitLen(ctx));
@@ -66,10 +69,10 @@ export function vmxHandleExit(ctx: VendorCtx): ExitDisposition {
     case EXIT_REASON.XSETBV: {
       const out = kvmEmulateXsetbv(ctx, ctx.supportedXcr0, 0);
       if (out.kind === "ok") {
-        ctx.note(`guest XCR0 = 0x${out.value.toString(16)}`);
+        if (ctx.tracing) ctx.note(`guest XCR0 = 0x${out.value.toString(16)}`);
         kvmSkipEmulatedInstruction(ctx, exitLen(ctx));
       } else {
-        ctx.note(`__kvm_set_xcr rejects 0x${out.value.toString(16)}${out.rule ? ` (${out.rule})` : ""}`);
+        if (ctx.tracing) ctx.note(`__kvm_set_xcr rejects 0x${out.value.toString(16)}${out.rule ? ` (${out.rule})` : ""}`);
         ctx.injectException("GP", exitLen(ctx));
       }
       return "handled";
@@ -83,16 +86,16 @@ export function vmxHandleExit(ctx: VendorCtx): ExitDisposition {
       return "userspace";
     case EXIT_REASON.IO_INSTRUCTION:
       kvmSkipEmulatedInstruction(ctx, exitLen(ctx));
-      ctx.note(`KVM_EXIT_IO port 0x${(vmcsRead(ctx.vcpu, "EXIT_QUALIFICATION") >> 16n).toString(16)}`);
+      if (ctx.tracing) ctx.note(`KVM_EXIT_IO port 0x${(vmcsRead(ctx.vcpu, "EXIT_QUALIFICATION") >> 16n).toString(16)}`);
       return "userspace";
     case EXIT_REASON.MSR_READ_IMM: {
-      const msr = Number(vmcsRead(ctx.vcpu, "EXIT_QUALIFICATION") & 0xffff_ffffn);
+      const msr = qualLow(ctx);
       kvmEmulateRdmsrImm(ctx, msr, msrImmRegister(ctx));
       kvmSkipEmulatedInstruction(ctx, exitLen(ctx));
       return "handled";
     }
     case EXIT_REASON.MSR_WRITE_IMM: {
-      const msr = Number(vmcsRead(ctx.vcpu, "EXIT_QUALIFICATION") & 0xffff_ffffn);
+      const msr = qualLow(ctx);
       kvmSetMsrFromReg(ctx, msr, msrImmRegister(ctx));
       kvmSkipEmulatedInstruction(ctx, exitLen(ctx));
       return "handled";

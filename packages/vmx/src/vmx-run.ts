@@ -5,10 +5,10 @@
  * clearing, vmx_handle_nmi. The anchors asm-before-vmenter and asm-after-vmexit are placed here.
  */
 import {
-  Tag, anchorSite, clearAvailableRegisters, isDirty, resetDirtyRegisters, HOST_ADDR,
-  type Site, type VendorCtx, type GuestExit,
+  Tag, anchorSite, clearAvailableRegisters, compileInstruction, isDirty, maskWords, resetDirtyRegisters, val, valLow, vid, HOST_ADDR,
+  type CompiledInstruction, type Site, type VendorCtx, type GuestExit,
 } from "@kvmx/core";
-import { vmcsRead, vmcsWrite } from "./vmcs-fields.js";
+import { vmcsRead, vmcsReadId, vmcsWrite, vmcsWriteId } from "./vmcs-fields.js";
 import { EXIT_REASON, INTR_INFO_NMI } from "./exit-reasons.js";
 import { encodeExtendedInfo, encodeLegacyInfo, regOnlyInfo } from "./instruction-info.js";
 import { vmxLazyLoadSet } from "./vmx-cache-reg.js";
@@ -29,35 +29,45 @@ function writeBack(ctx: VendorCtx): void {
     done.push("RIP");
   }
   resetDirtyRegisters(v);
-  ctx.note(done.length ? `${done.join(", ")} written to the VMCS` : "nothing dirty");
+  if (ctx.tracing) ctx.note(done.length ? `${done.join(", ")} written to the VMCS` : "nothing dirty");
 }
 
-/** Guest RAX..R15 (not RSP) from regs[] through the executor, the regs pointer in RAX, RAX last. */
+/**
+ * __vmx_vcpu_run's GPR load: guest RAX..R15 (not RSP) from regs[], the regs pointer in RAX, RAX last.
+ * Built once as compiled instructions.
+ */
+const LOAD_GPRS: readonly CompiledInstruction[] = [
+  compileInstruction({ op: "mov-r64-imm64", dst: RAX, imm: HOST_ADDR.regs }),
+  ...[...Array(16).keys()].filter((r) => r !== RAX && r !== RSP).map((r) => compileInstruction({ op: "mov-r64-m64", dst: r, mem: { base: RAX, disp: 8 * r } })),
+  compileInstruction({ op: "mov-r64-m64", dst: RAX, mem: { base: RAX, disp: 0 } }),
+];
+/** The GPR store after VM-exit: guest RAX parked on the stack, the regs pointer in RAX, RAX stored last. */
+const STORE_GPRS: readonly CompiledInstruction[] = [
+  compileInstruction({ op: "mov-m64-r64", mem: { base: RSP, disp: -8 }, src: RAX }),
+  compileInstruction({ op: "mov-r64-imm64", dst: RAX, imm: HOST_ADDR.regs }),
+  ...[...Array(16).keys()].filter((r) => r !== RAX && r !== RSP).map((r) => compileInstruction({ op: "mov-m64-r64", mem: { base: RAX, disp: 8 * r }, src: r })),
+  compileInstruction({ op: "mov-r64-m64", dst: 1, mem: { base: RSP, disp: -8 } }),
+  compileInstruction({ op: "mov-m64-r64", mem: { base: RAX, disp: 0 }, src: 1 }),
+];
+
 function loadGprs(ctx: VendorCtx): void {
-  const c = ctx;
-  c.hostExec({ op: "mov-r64-imm64", dst: RAX, imm: HOST_ADDR.regs });
-  for (let r = 1; r < 16; r++) if (r !== RSP) c.hostExec({ op: "mov-r64-m64", dst: r, mem: { base: RAX, disp: 8 * r } });
-  c.hostExec({ op: "mov-r64-m64", dst: RAX, mem: { base: RAX, disp: 0 } });
+  for (const c of LOAD_GPRS) ctx.hostRun(c);
 }
 
-/** Guest GPRs back to regs[] (guest RAX parked on the stack first), then zeroed so no guest value lingers. */
+/** Guest GPRs back to regs[], then zeroed so no guest value lingers. */
 function storeGprs(ctx: VendorCtx): void {
-  const c = ctx;
-  c.hostExec({ op: "mov-m64-r64", mem: { base: RSP, disp: -8 }, src: RAX });
-  c.hostExec({ op: "mov-r64-imm64", dst: RAX, imm: HOST_ADDR.regs });
-  for (let r = 1; r < 16; r++) if (r !== RSP) c.hostExec({ op: "mov-m64-r64", mem: { base: RAX, disp: 8 * r }, src: r });
-  c.hostExec({ op: "mov-r64-m64", dst: 1, mem: { base: RSP, disp: -8 } });
-  c.hostExec({ op: "mov-m64-r64", mem: { base: RAX, disp: 0 }, src: 1 });
-  for (let r = 0; r < 16; r++) if (r !== RSP) c.cpu.setGpr(r, 0n, Tag.init);
+  for (const c of STORE_GPRS) ctx.hostRun(c);
+  for (let r = 0; r < 16; r++) if (r !== RSP) ctx.cpu.setGprId(r, 0, Tag.init);
 }
 
 function vmenter(ctx: VendorCtx): void {
   const v = ctx.vcpu;
   const cpu = ctx.cpu;
-  vmcsWrite(v, "HOST_RSP", cpu.gpr(RSP));
-  cpu.setGpr(RSP, vmcsRead(v, "GUEST_RSP"), Tag.guest(v.id));
-  cpu.rip = vmcsRead(v, "GUEST_RIP");
-  cpu.rflags = vmcsRead(v, "GUEST_RFLAGS") | 2n;
+  vmcsWriteId(v, "HOST_RSP", cpu.gprId(RSP));
+  cpu.setGprId(RSP, vmcsReadId(v, "GUEST_RSP"), Tag.guest(v.id));
+  cpu.ripId = vmcsReadId(v, "GUEST_RIP");
+  const rflags = vmcsReadId(v, "GUEST_RFLAGS");
+  cpu.rflagsId = (valLow(rflags) & 2) !== 0 ? rflags : vid(val(rflags) | 2n);
   cpu.mode = v.longMode ? "long64" : "protected";
   cpu.cpl = 0;
   cpu.cr4Osxsave = v.cr4Osxsave;
@@ -68,17 +78,20 @@ function vmenter(ctx: VendorCtx): void {
 function vmexit(ctx: VendorCtx): void {
   const v = ctx.vcpu;
   const cpu = ctx.cpu;
-  vmcsWrite(v, "GUEST_RSP", cpu.gpr(RSP));
-  vmcsWrite(v, "GUEST_RIP", cpu.rip);
-  vmcsWrite(v, "GUEST_RFLAGS", cpu.rflags);
-  encodeExit(ctx, ctx.guestExit ?? { kind: "preemption-timer" });
-  const hostRsp = vmcsRead(v, "HOST_RSP");
-  cpu.setGpr(RSP, hostRsp === 0n ? HOST_ADDR.stackTop : hostRsp, Tag.hostKernel);
+  vmcsWriteId(v, "GUEST_RSP", cpu.gprId(RSP));
+  vmcsWriteId(v, "GUEST_RIP", cpu.ripId);
+  vmcsWriteId(v, "GUEST_RFLAGS", cpu.rflagsId);
+  encodeExit(ctx, ctx.guestExit ?? PREEMPTION_TIMER);
+  const hostRsp = vmcsReadId(v, "HOST_RSP");
+  cpu.setGprId(RSP, hostRsp === 0 ? STACK_TOP_ID : hostRsp, Tag.hostKernel);
   cpu.cpl = 0;
   cpu.mode = "long64";
   cpu.cr4Osxsave = true;
   if (ctx.xfeatureSwitch === "hardware") ctx.hwSwapXfeatures("host");
 }
+
+const PREEMPTION_TIMER: GuestExit = { kind: "preemption-timer" };
+const STACK_TOP_ID = vid(HOST_ADDR.stackTop);
 
 /** Writes the exit reason, qualification and instruction information the way VT-x reports them. */
 export function encodeExit(ctx: VendorCtx, e: GuestExit): void {
@@ -105,18 +118,28 @@ export function encodeExit(ctx: VendorCtx, e: GuestExit): void {
     case "preemption-timer": reason = EXIT_REASON.PREEMPTION_TIMER; break;
     case "vm-fail": reason = EXIT_REASON.PREEMPTION_TIMER; break;
   }
-  vmcsWrite(v, "VM_EXIT_REASON", BigInt(reason));
-  vmcsWrite(v, "EXIT_QUALIFICATION", qual);
-  vmcsWrite(v, "VM_EXIT_INSTRUCTION_LEN", BigInt(len));
-  vmcsWrite(v, "VM_EXIT_INTR_INFO", intr);
-  const info = regOnlyInfo(reg ?? 0);
-  vmcsWrite(v, "VMX_INSTRUCTION_INFO", encodeLegacyInfo(info));
+  vmcsWriteId(v, "VM_EXIT_REASON", smallId(reason));
+  vmcsWriteId(v, "EXIT_QUALIFICATION", qual === 0n ? 0 : vid(qual));
+  vmcsWriteId(v, "VM_EXIT_INSTRUCTION_LEN", smallId(len));
+  vmcsWriteId(v, "VM_EXIT_INTR_INFO", intr === 0n ? 0 : vid(intr));
+  const r = reg ?? 0;
+  vmcsWriteId(v, "VMX_INSTRUCTION_INFO", (LEGACY_INFO_ID[r] ??= vid(encodeLegacyInfo(regOnlyInfo(r)))));
   // 0x2406 exists (and is written) only when the CPU enumerates APX_F, independent of XCR0.
-  vmcsWrite(v, "EXTENDED_INSTRUCTION_INFO", ctx.cpuApx ? encodeExtendedInfo(info) : 0n);
+  vmcsWriteId(v, "EXTENDED_INSTRUCTION_INFO", ctx.cpuApx ? (EXTENDED_INFO_ID[r] ??= vid(encodeExtendedInfo(regOnlyInfo(r)))) : 0);
 }
+/** Value ids of the instruction-information encodings per reg1 (computed once). */
+const LEGACY_INFO_ID: number[] = [];
+const EXTENDED_INFO_ID: number[] = [];
+const SMALL_ID: number[] = [];
+/** Id of a small non-negative number (exit reasons, lengths). */
+const smallId = (n: number): number => (SMALL_ID[n] ??= vid(BigInt(n)));
 
+const LAZY_WORDS = new WeakMap<object, readonly number[]>();
 function clearLazyAvail(ctx: VendorCtx): void {
-  clearAvailableRegisters(ctx.vcpu, vmxLazyLoadSet(ctx.vcpu.layout));
+  const l = ctx.vcpu.layout;
+  let w = LAZY_WORDS.get(l);
+  if (!w) LAZY_WORDS.set(l, (w = maskWords(vmxLazyLoadSet(l))));
+  clearAvailableRegisters(ctx.vcpu, w);
 }
 
 /** vmx_handle_nmi: for an NMI exit, the host NMI handler runs now — before host XCR0 is restored. */

@@ -40,6 +40,23 @@ export function cpuidLookup(entries: readonly CpuidEntry[], leaf: number, sublea
   return ZERO;
 }
 
+/**
+ * cpuidLookup over a fixed table, remembered per (leaf, subleaf): the executor asks for the same few
+ * leaves (0xD for XSAVE offsets and XCR0 masks, 7 for features) on every XSAVE and XSETBV.
+ */
+export function cpuidLookupMemo(entries: readonly CpuidEntry[]): (leaf: number, subleaf: number) => CpuidResult {
+  const memo = new Map<number, CpuidResult>();
+  return (leaf, subleaf) => {
+    const k = (leaf >>> 0) * 4096 + (subleaf & 0xfff);
+    let r = memo.get(k);
+    if (r === undefined || subleaf >>> 0 > 0xfff) {
+      r = cpuidLookup(entries, leaf, subleaf);
+      if (subleaf >>> 0 <= 0xfff) memo.set(k, r);
+    }
+    return r;
+  };
+}
+
 /** CPUID feature bits the model consults, by the SDM's name. */
 export const CPUID_FEATURE = {
   /** CPUID.1:ECX[26] XSAVE */

@@ -11,7 +11,7 @@
 import { DEFAULT_MODEL_OPTIONS, type ModelOptions } from "../model-options.js";
 import { CPUID_FEATURE, type CpuidFeatureName, type CpuidResult } from "./cpuid.js";
 import { EGPR_FIRST, NR_GPRS } from "./gpr.js";
-import { INSTRUCTIONS, usesApxEncoding, type Instruction, type MemOperand } from "./instructions.js";
+import { INSTRUCTIONS, apxEncoded, type Instruction, type MemOperand } from "./instructions.js";
 import type { PhysicalCpu } from "./physical-cpu.js";
 import { Tag, type ProvenanceTag } from "./provenance.js";
 import { archXsetbvCheck, describeXcr0Rule } from "./xcr0-rules.js";
@@ -143,7 +143,7 @@ export function apxXsaveOffset(env: Pick<ExecEnv, "cpuid" | "options">): number 
 /** The #UD checks that depend only on the encoding and the CPU's mode/CR4/XCR0 (before any VM exit). */
 function decodeTimeFault(cpu: PhysicalCpu, i: Instruction, env: ExecEnv): ExecOutcome | undefined {
   const spec = INSTRUCTIONS[i.op];
-  if (usesApxEncoding(i)) {
+  if (apxEncoded(i)) {
     // FACTS.md §1 access gate: REX2/APX-EVEX need 64-bit mode, CR4.OSXSAVE=1 and XCR0[19]=1.
     if (!cpu.long64) return ud(`APX encoding of ${spec.mnemonic} outside 64-bit mode`);
     if (!cpu.cr4Osxsave) return ud(`APX encoding of ${spec.mnemonic} with CR4.OSXSAVE=0`);
@@ -188,13 +188,93 @@ function privilegeFault(cpu: PhysicalCpu, i: Instruction): ExecOutcome | undefin
 }
 
 /**
+ * An instruction prepared for execution: its operands in one fixed shape (the typed instruction
+ * union has a shape per op, and reading it on the hot path is slow), the immediate as a value id and
+ * whether it uses an APX encoding. Host code builds its instructions once and runs the compiled form.
+ */
+export interface CompiledInstruction {
+  readonly insn: Instruction;
+  /** One of MOV_* below, or OTHER (executed from `insn`). */
+  readonly code: number;
+  /** Register operand: MOV destination (RI/RR/RM) or source (MR). */
+  readonly reg: number;
+  /** Second register: MOV RR source, memory base for MR/RM. */
+  readonly reg2: number;
+  readonly disp: number;
+  /** Value id of the MOV RI immediate. */
+  readonly imm: number;
+  readonly apx: boolean;
+  /** The outcome when a guest's intercept turns it into a VM exit. */
+  readonly exit: ExecOutcome;
+}
+const MOV_RI = 1, MOV_RR = 2, MOV_MR = 3, MOV_RM = 4, OTHER = 0;
+const COMPILED = new WeakMap<Instruction, CompiledInstruction>();
+
+/** The compiled form of `i` (cached per instruction object). */
+export function compileInstruction(i: Instruction): CompiledInstruction {
+  let c = COMPILED.get(i);
+  if (c) return c;
+  let code = OTHER, reg = 0, reg2 = 0, disp = 0, imm = 0;
+  switch (i.op) {
+    case "mov-r64-imm64":
+      [code, reg, imm] = [MOV_RI, i.dst, vid(i.imm)];
+      break;
+    case "mov-r64-r64":
+      [code, reg, reg2] = [MOV_RR, i.dst, i.src];
+      break;
+    case "mov-m64-r64":
+      [code, reg, reg2, disp] = [MOV_MR, i.src, i.mem.base, i.mem.disp];
+      break;
+    case "mov-r64-m64":
+      [code, reg, reg2, disp] = [MOV_RM, i.dst, i.mem.base, i.mem.disp];
+      break;
+    default:
+      break;
+  }
+  c = { insn: i, code, reg, reg2, disp, imm, apx: apxEncoded(i), exit: { kind: "exit", reason: i.op } };
+  COMPILED.set(i, c);
+  return c;
+}
+
+/**
  * Executes one instruction on `cpu` (mutated in place) with the hardware's rules. Never throws for
  * architectural conditions: faults and VM exits are outcomes.
  */
 export function execute(cpu: PhysicalCpu, i: Instruction, env: ExecEnv): ExecOutcome {
+  return executeCompiled(cpu, compileInstruction(i), env);
+}
+
+/** `execute` for a compiled instruction (the hot path: MOVs outside a guest run without looking at `insn`). */
+export function executeCompiled(cpu: PhysicalCpu, c: CompiledInstruction, env: ExecEnv): ExecOutcome {
+  const code = c.code;
+  if (code !== OTHER && env.intercepts === undefined) {
+    // MOVs outside a guest: the only decode-time rules are 64-bit mode and the APX gate.
+    if (!cpu.long64 || (c.apx && (!cpu.cr4Osxsave || !cpu.xcr0Apx))) return decodeTimeFault(cpu, c.insn, env) ?? OK;
+    if (code === MOV_RM) {
+      const base = cpu.gprId(c.reg2);
+      if (!canonicalRange(base, c.disp, 8)) return nonCanonical(MEM_OF(c), effectiveAddress(cpu, MEM_OF(c)));
+      const w = env.load(base, c.disp);
+      writeGprId(cpu, c.reg, wordId(w), wordTag(w));
+    } else if (code === MOV_MR) {
+      const base = cpu.gprId(c.reg2);
+      if (!canonicalRange(base, c.disp, 8)) return nonCanonical(MEM_OF(c), effectiveAddress(cpu, MEM_OF(c)));
+      env.store(base, c.disp, cpu.gprId(c.reg), cpu.gprTag(c.reg));
+    } else if (code === MOV_RI) {
+      writeGprId(cpu, c.reg, c.imm, env.actor);
+    } else {
+      writeGprId(cpu, c.reg, cpu.gprId(c.reg2), cpu.gprTag(c.reg2));
+    }
+    return OK;
+  }
+  const i = c.insn;
   const early = decodeTimeFault(cpu, i, env) ?? privilegeFault(cpu, i);
   if (early) return early;
-  if (env.intercepts?.(i)) return { kind: "exit", reason: i.op };
+  if (env.intercepts?.(i)) return c.exit;
+  return executeOp(cpu, i, env);
+}
+const MEM_OF = (c: CompiledInstruction): MemOperand => ({ base: c.reg2, disp: c.disp });
+
+function executeOp(cpu: PhysicalCpu, i: Instruction, env: ExecEnv): ExecOutcome {
   const opts = env.options ?? DEFAULT_MODEL_OPTIONS;
 
   switch (i.op) {

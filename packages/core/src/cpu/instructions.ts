@@ -401,6 +401,14 @@ export const usesApxEncoding = (i: Instruction): boolean => {
   return f === "rex2" || f === "evex-apx";
 };
 
+/**
+ * usesApxEncoding without the table walk, for the executor's hot path: PUSH2/POP2 are always APX-EVEX,
+ * every other form becomes APX exactly when it names R16–R31 or asks for REX2 (a test checks the two agree
+ * on every example of the table).
+ */
+export const apxEncoded = (i: Instruction): boolean =>
+  i.op === "push2" || i.op === "pop2" || touchesEgpr(i) || (i as { rex2?: boolean }).rex2 === true;
+
 // ---------------------------------------------------------------------------------------------
 // Encoder
 

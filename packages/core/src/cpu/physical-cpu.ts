@@ -130,6 +130,15 @@ export class PhysicalCpu {
   get rflagsId(): number {
     return this.#s.a[this.#b + F.RFLAGS]!;
   }
+  set rflagsId(id: number) {
+    this.#s.a[this.#b + F.RFLAGS] = id;
+  }
+  get ripId(): number {
+    return this.#s.a[this.#b + F.RIP]!;
+  }
+  set ripId(id: number) {
+    this.#s.a[this.#b + F.RIP] = id;
+  }
   get xcr0(): bigint {
     return val(this.#s.a[this.#b + F.XCR0]!);
   }
@@ -138,6 +147,27 @@ export class PhysicalCpu {
   }
   get xcr0Id(): number {
     return this.#s.a[this.#b + F.XCR0]!;
+  }
+  set xcr0Id(id: number) {
+    this.#s.a[this.#b + F.XCR0] = id;
+  }
+  get xssId(): number {
+    return this.#s.a[this.#b + F.XSS]!;
+  }
+  set xssId(id: number) {
+    this.#s.a[this.#b + F.XSS] = id;
+  }
+  get pkruId(): number {
+    return this.#s.a[this.#b + F.PKRU]!;
+  }
+  set pkruId(id: number) {
+    this.#s.a[this.#b + F.PKRU] = id;
+  }
+  get xinuseId(): number {
+    return this.#s.a[this.#b + F.XINUSE]!;
+  }
+  set xinuseId(id: number) {
+    this.#s.a[this.#b + F.XINUSE] = id;
   }
   /** XCR0.APX: R16–R31 accessible (with 64-bit mode and CR4.OSXSAVE). */
   get xcr0Apx(): boolean {

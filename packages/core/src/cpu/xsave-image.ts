@@ -234,6 +234,43 @@ export function decodeXsave(bytes: Uint8Array, opts: XsaveDecodeOptions, where?:
   return new XsaveImage(bytes.slice(), layout, opts.profile.name);
 }
 
+/**
+ * Why KVM_SET_XSAVE would refuse this image with EINVAL (validate_user_xstate_header and
+ * copy_uabi_to_xstate, arch/x86/kernel/fpu/xstate.c; docs/facts.md): XSTATE_BV bits outside the
+ * XCR0 KVM lets the guest use, XCOMP_BV ≠ 0 (KVM takes only the standard format), a non-zero reserved
+ * header byte, MXCSR reserved bits while FP/SSE/YMM state is present. Empty when it would be accepted.
+ */
+export function kvmSetXsaveRejections(image: XsaveImage, supportedXcr0: bigint, mxcsrFeatureMask = 0xffff): string[] {
+  const out: string[] = [];
+  const outside = image.xstateBv & ~(supportedXcr0 | XFEATURE_MASK_FPSSE);
+  if (outside !== 0n) out.push(`XSTATE_BV ${u64Hex(image.xstateBv)} has bits ${u64Hex(outside)} outside XCR0 ${u64Hex(supportedXcr0)}`);
+  if (image.xcompBv !== 0n) {
+    out.push(
+      (image.xcompBv & COMPACTED_BIT) !== 0n
+        ? `XCOMP_BV ${u64Hex(image.xcompBv)}: a compacted image; KVM_SET_XSAVE takes only the standard format`
+        : `XCOMP_BV ${u64Hex(image.xcompBv)} is not 0 in a standard-format image`,
+    );
+  }
+  const reserved = image.headerReserved.findIndex((b) => b !== 0);
+  if (reserved >= 0) out.push(`reserved header byte ${HEADER_RESERVED + reserved} is not 0`);
+  if ((image.xstateBv & (XFEATURE_MASK_FPSSE | xfeatureMask(XFEATURE.YMM))) !== 0n && (image.mxcsr & ~mxcsrFeatureMask) !== 0) {
+    out.push(`MXCSR 0x${image.mxcsr.toString(16)} has reserved bits (mask 0x${mxcsrFeatureMask.toString(16)})`);
+  }
+  return out;
+}
+
+/**
+ * Bytes past the end of the image's layout that are not zero, as [first, end), or undefined: no
+ * component holds them (KVM_GET_XSAVE zero-fills its buffer past the layout, so non-zero bytes there
+ * usually mean a wrong profile or XCR0, or data appended to the image).
+ */
+export function trailingBytes(image: XsaveImage): { start: number; end: number; nonZero: number } | undefined {
+  const start = image.layout.size;
+  let nonZero = 0;
+  for (let i = start; i < image.size; i++) if (image.bytes[i] !== 0) nonZero++;
+  return nonZero === 0 ? undefined : { start, end: image.size, nonZero };
+}
+
 /** Byte-exact encoding of a decoded image. */
 export const encodeXsave = (image: XsaveImage): Uint8Array => image.encode();
 

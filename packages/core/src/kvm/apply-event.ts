@@ -105,13 +105,27 @@ export function guestProgram(cfg: ResolvedConfig, st: MachineState, e: KvmxEvent
   void st;
 }
 
+/**
+ * guestProgram, built once per event object and configuration: events are immutable data (the
+ * checker's alphabet hands out the same objects again and again), and a program depends only on
+ * the event and the machine's configuration, never on the state.
+ */
+const programs = new WeakMap<ResolvedConfig, WeakMap<KvmxEvent, GuestOp[]>>();
+function cachedProgram(cfg: ResolvedConfig, st: MachineState, e: KvmxEvent): GuestOp[] {
+  let byEvent = programs.get(cfg);
+  if (!byEvent) programs.set(cfg, (byEvent = new WeakMap()));
+  let p = byEvent.get(e);
+  if (!p) byEvent.set(e, (p = guestProgram(cfg, st, e)));
+  return p;
+}
+
 /** A guest read: what the guest sees in `r` must be what it last wrote (or userspace set), never a host value. */
 function checkGuestRead(ctx: RunCtx, r: number): void {
   const tag = ctx.cpu.gprTag(r);
   const got = ctx.cpu.gpr(r);
   if (isHostTag(tag)) ctx.violate("no-leak", `guest read a host value from ${GPR_NAMES[r]} (${hex(got)})`);
   else if (ctx.cpu.gprId(r) !== ctx.st.expected.id(r)) ctx.violate("guest-integrity", `guest read ${GPR_NAMES[r]} = ${hex(got)}, it last wrote ${hex(ctx.st.expected.get(r))}`);
-  else ctx.note(`guest read ${GPR_NAMES[r]} = ${hex(got)} as expected`);
+  else if (ctx.tracing) ctx.note(`guest read ${GPR_NAMES[r]} = ${hex(got)} as expected`);
 }
 
 export function applyEvent(cfg: ResolvedConfig, st: MachineState, e: KvmxEvent, trace?: TraceStep[]): ApplyResult<MachineState> {
@@ -126,7 +140,7 @@ export function applyEvent(cfg: ResolvedConfig, st: MachineState, e: KvmxEvent, 
     case "guest-hlt":
     case "guest-io":
     case "preempt":
-      ctx.program = guestProgram(cfg, st, e);
+      ctx.program = cachedProgram(cfg, st, e);
       ctx.preemptInHandleExit = e.kind === "preempt";
       kvmRun(ctx);
       break;
@@ -152,7 +166,7 @@ export function applyEvent(cfg: ResolvedConfig, st: MachineState, e: KvmxEvent, 
       ctx.step("user:KVM_SET_XCRS", "user", "VMM writes XCR0", () => {
         const value = parseU64(e.xcr0 as string, "set-xcrs xcr0");
         const r = kvmSetXcrs(ctx, { nrXcrs: 1, flags: 0, xcrs: [{ xcr: 0, value }] });
-        ctx.note(r.ok ? `XCR0 = ${hex(value)}` : `${r.errno}: ${r.reason}`);
+        if (ctx.tracing) ctx.note(r.ok ? `XCR0 = ${hex(value)}` : `${r.errno}: ${r.reason}`);
         if (r.ok && cfg.options.xcr0ApxDisable === "clear" && !hasApx(value)) st.expected.fill(0n, 16, 32);
       });
       break;
@@ -176,7 +190,7 @@ function getXsave(ctx: RunCtx): void {
   const r = kvmGetXsave(ctx, kvmXsave2Size(ctx));
   if (!r.ok) return ctx.note(`${r.errno}: ${r.reason}`);
   checkUapiXsave(ctx, r.value.image, r.value.egprTags);
-  ctx.note(`XSTATE_BV ${hex(r.value.image.xstateBv)}`);
+  if (ctx.tracing) ctx.note(`XSTATE_BV ${hex(r.value.image.xstateBv)}`);
 }
 
 function setXsaveEvent(ctx: RunCtx, e: Extract<KvmxEvent, { kind: "set-xsave" }>): void {
@@ -200,7 +214,7 @@ function setXsaveEvent(ctx: RunCtx, e: Extract<KvmxEvent, { kind: "set-xsave" }>
   const x = ctx.st.expected;
   if (r.value.apxPresent) (img.apxRegisters() ?? []).forEach((v, k) => x.set(16 + k, v));
   else if (ctx.options.setXsaveApxAbsent === "init-zeros") x.fill(0n, 16, 32);
-  ctx.note(r.value.apxPresent ? "component 19 set" : `component 19 absent (${ctx.options.setXsaveApxAbsent})`);
+  if (ctx.tracing) ctx.note(r.value.apxPresent ? "component 19 set" : `component 19 absent (${ctx.options.setXsaveApxAbsent})`);
   // SET-then-GET must round-trip (uapi-truth).
   const back = kvmGetXsave(ctx, kvmXsave2Size(ctx));
   if (back.ok) checkUapiXsave(ctx, back.value.image, back.value.egprTags);
@@ -217,7 +231,7 @@ function getRegs(ctx: RunCtx): void {
       ctx.violate("uapi-truth", `KVM_GET_REGS ${f} = ${hex(r.value[f])}, the guest's value is ${hex(ctx.st.expected.get(idx))}`);
     }
   }
-  ctx.note(`rip ${hex(r.value.rip)} rsp ${hex(r.value.rsp)}`);
+  if (ctx.tracing) ctx.note(`rip ${hex(r.value.rip)} rsp ${hex(r.value.rsp)}`);
 }
 
 function setRegsEvent(ctx: RunCtx, e: Extract<KvmxEvent, { kind: "set-regs" }>): void {
@@ -291,5 +305,5 @@ function vcpuReset(ctx: RunCtx, kind: "reset" | "init"): void {
   x.fill(0n, 0, 16);
   const egprsZeroArch = kind === "reset" ? o.egprResetValue === "zeros" : o.egprInitValue === "zeros";
   if (egprsZeroArch) x.fill(0n, 16, 32);
-  ctx.note(`regs[] cleared${v.layout.egprsInRegs ? " (including regs[16..31])" : ""}; XCR0 ${hex(v.xcr0)}`);
+  if (ctx.tracing) ctx.note(`regs[] cleared${v.layout.egprsInRegs ? " (including regs[16..31])" : ""}; XCR0 ${hex(v.xcr0)}`);
 }

@@ -51,12 +51,12 @@ export function kvmEmulateCpuid(ctx: VendorCtx): void {
 export function kvmEmulateRdmsrImm(ctx: VendorCtx, msr: number, reg: number): void {
   const value = ctx.vcpu.msrs.get(msr) ?? 0n;
   registerWrite(ctx, reg, value);
-  ctx.note(`rdmsr 0x${msr.toString(16)} → ${GPR_NAMES[reg]} = ${hex(value)}`);
+  if (ctx.tracing) ctx.note(`rdmsr 0x${msr.toString(16)} → ${GPR_NAMES[reg]} = ${hex(value)}`);
 }
 
 /** WRMSRNS imm / WRMSR data: the value `reg` holds goes to the MSR. */
 export function kvmSetMsrFromReg(ctx: VendorCtx, msr: number, reg: number): void {
   const data = readGuestReg(ctx, reg);
   ctx.vcpu.msrs.set(msr, data);
-  ctx.note(`MSR 0x${msr.toString(16)} ← ${GPR_NAMES[reg]} (${hex(data)})`);
+  if (ctx.tracing) ctx.note(`MSR 0x${msr.toString(16)} ← ${GPR_NAMES[reg]} (${hex(data)})`);
 }

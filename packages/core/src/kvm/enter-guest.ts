@@ -15,7 +15,7 @@
 import type { RunCtx } from "./run-context.js";
 import type { ResolvedConfig } from "./machine.js";
 import { actionsAt } from "./designs.js";
-import { ENTER_GUEST_POST, ENTER_GUEST_PRE, FASTPATH_SITE, KVM_RUN_ENTRY, KVM_RUN_EXIT, runSite } from "./sites.js";
+import { ENTER_GUEST_POST, ENTER_GUEST_PRE, FASTPATH_SITE, KVM_RUN_ENTRY, KVM_RUN_EXIT, planSite, runPlanned, type PlannedSite } from "./sites.js";
 import { FastpathResult, type Site, type VendorOps } from "./vendor-ops.js";
 import type { Design } from "./designs.js";
 
@@ -29,15 +29,21 @@ const present = (design: Design) => (s: Site): boolean =>
 
 /** The site sequence of one KVM_RUN for a design on a backend, resolved once (anchors without actions dropped). */
 interface RunPlan {
-  readonly entry: readonly Site[];
-  readonly pre: readonly Site[];
-  readonly run: readonly Site[];
-  readonly post: readonly Site[];
-  readonly exit: readonly Site[];
+  readonly entry: readonly PlannedSite[];
+  readonly pre: readonly PlannedSite[];
+  readonly run: readonly PlannedSite[];
+  readonly fastpath: PlannedSite;
+  readonly post: readonly PlannedSite[];
+  readonly exit: readonly PlannedSite[];
+  readonly sites: readonly Site[];
+  readonly nmiSites: readonly string[];
 }
 const plans = new WeakMap<Design, Map<VendorOps, RunPlan[]>>();
 
-function runPlan(backend: VendorOps, design: Design, pre: boolean): RunPlan {
+type PlanCfg = Pick<ResolvedConfig, "backend" | "design" | "pre"> & { readonly layout?: { readonly nmiSites: readonly string[] } };
+
+function runPlan(cfg: PlanCfg, design: Design = cfg.design): RunPlan {
+  const { backend, pre } = cfg;
   let byBackend = plans.get(design);
   if (!byBackend) plans.set(design, (byBackend = new Map()));
   let both = byBackend.get(backend);
@@ -46,53 +52,55 @@ function runPlan(backend: VendorOps, design: Design, pre: boolean): RunPlan {
   let plan = both[k];
   if (!plan) {
     const keep = present(design);
-    plan = both[k] = {
-      entry: KVM_RUN_ENTRY.filter(keep),
-      pre: ENTER_GUEST_PRE.filter(keep),
-      run: backend.runSites({ pre }).filter(keep),
-      post: ENTER_GUEST_POST.filter(keep),
-      exit: KVM_RUN_EXIT.filter(keep),
-    };
+    const all = allNmiSiteIds(backend, pre);
+    const plan1 = (xs: readonly Site[]) => xs.filter(keep).map((s) => planSite(s, design, all));
+    const entry = plan1(KVM_RUN_ENTRY);
+    const preSites = plan1(ENTER_GUEST_PRE);
+    const run = plan1(backend.runSites({ pre }));
+    const post = plan1(ENTER_GUEST_POST);
+    const exit = plan1(KVM_RUN_EXIT);
+    const fastpath = planSite(FASTPATH_SITE, design, all);
+    const sites = [...entry, ...preSites, ...run, fastpath, ...post, ...exit].map((p) => p.site);
+    plan = both[k] = { entry, pre: preSites, run, fastpath, post, exit, sites, nmiSites: sites.filter((s) => s.nmiOpen).map((s) => s.id) };
   }
   return plan;
 }
 
 /** One KVM_RUN round trip running `ctx.program` in the guest. */
 export function kvmRun(ctx: RunCtx): void {
-  const plan = runPlan(ctx.backend, ctx.design, ctx.cfg.pre);
-  for (const s of plan.entry) runSite(ctx, s);
+  const plan = runPlan(ctx.cfg, ctx.design);
+  for (const s of plan.entry) runPlanned(ctx, s);
   for (let round = 0; round < MAX_ROUNDS; round++) {
     vcpuEnterGuest(ctx, plan);
     if (ctx.disposition === "userspace" || ctx.pc >= ctx.program.length) break;
   }
-  for (const s of plan.exit) runSite(ctx, s);
+  for (const s of plan.exit) runPlanned(ctx, s);
 }
 
 function vcpuEnterGuest(ctx: RunCtx, plan: RunPlan): void {
   ctx.disposition = undefined;
   ctx.guestExit = undefined;
-  for (const s of plan.pre) runSite(ctx, s);
+  for (const s of plan.pre) runPlanned(ctx, s);
   for (let n = 0; ; n++) {
-    for (const s of plan.run) runSite(ctx, s);
-    runSite(ctx, FASTPATH_SITE);
+    for (const s of plan.run) runPlanned(ctx, s);
+    runPlanned(ctx, plan.fastpath);
     if (ctx.fastpathResult !== FastpathResult.REENTER_GUEST) break;
     if (ctx.pc >= ctx.program.length || n + 1 >= MAX_REENTER) {
       ctx.fastpathResult = FastpathResult.EXIT_HANDLED;
       break;
     }
   }
-  for (const s of plan.post) runSite(ctx, s);
+  for (const s of plan.post) runPlanned(ctx, s);
 }
 
 /** Every site of one KVM_RUN under `cfg`, in order (for docs, `kvmx run` and scenario validation). */
-export function listSites(cfg: Pick<ResolvedConfig, "backend" | "design" | "pre">): Site[] {
-  const p = runPlan(cfg.backend, cfg.design, cfg.pre);
-  return [...p.entry, ...p.pre, ...p.run, FASTPATH_SITE, ...p.post, ...p.exit];
+export function listSites(cfg: Pick<ResolvedConfig, "backend" | "design" | "pre">): readonly Site[] {
+  return runPlan(cfg).sites;
 }
 
 /** The NMI-open site ids of one KVM_RUN under `cfg` ("guest" = an NMI while the guest runs). */
-export function listNmiSites(cfg: Pick<ResolvedConfig, "backend" | "design" | "pre">): string[] {
-  return listSites(cfg).filter((s) => s.nmiOpen).map((s) => s.id);
+export function listNmiSites(cfg: Pick<ResolvedConfig, "backend" | "design" | "pre">): readonly string[] {
+  return runPlan(cfg).nmiSites;
 }
 
 /** Every NMI-open site id a KVM_RUN on `backend` can have under any design (anchors included). */

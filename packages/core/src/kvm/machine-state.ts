@@ -43,6 +43,7 @@ export class MachineState implements StateStore {
   readonly layout: MachineLayout;
   #cpu: PhysicalCpu | undefined;
   #vcpus: VcpuState[] | undefined;
+  #current: VcpuState | undefined;
   #expected: ValueSlots | undefined;
   #userFp: TaggedSlots | undefined;
   #entry: TaggedSlots | undefined;
@@ -73,10 +74,11 @@ export class MachineState implements StateStore {
   }
   set current(i: number) {
     this.a[H.CURRENT] = i;
+    this.#current = undefined;
   }
   /** The vCPU the VMM runs. */
   get vcpu(): VcpuState {
-    return this.vcpus[this.a[H.CURRENT]!]!;
+    return (this.#current ??= this.#vcpus?.[this.a[H.CURRENT]!] ?? new VcpuState(this, this.layout.vcpuBase(this.a[H.CURRENT]!), this.layout.vcpuBlock));
   }
   /**
    * The guest's architectural R0..R31 ("expected" view): what it last wrote or userspace set; zeros
@@ -120,6 +122,13 @@ export class MachineState implements StateStore {
     if (i < 0) throw new ModelBugError(`NMI site ${site} is not one of this machine's NMI-open sites`);
     this.a[H.ARMED_NMI] = i + 1;
   }
+  /** The armed NMI as index + 1 into the machine's NMI-site list (0 = none). */
+  get armedNmiIndex(): number {
+    return this.a[H.ARMED_NMI]!;
+  }
+  set armedNmiIndex(i: number) {
+    this.a[H.ARMED_NMI] = i;
+  }
   /** Number of kernel WARNs so far (a WARN is an event, not an exception). */
   get warnings(): number {
     return this.a[H.WARNINGS]!;
@@ -134,6 +143,7 @@ export class MachineState implements StateStore {
     const size = this.layout.sizeFor(n + 1);
     while (this.a.length < size) this.a.push(0);
     this.a[H.NVCPUS] = n + 1;
+    this.#current = undefined;
     const v = this.vcpus[n]!;
     v.initialise(id, designIndex, protectedState);
     return v;

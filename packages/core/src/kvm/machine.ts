@@ -4,7 +4,7 @@
  * every backend and design (enter-guest.ts); invariants are monitors evaluated at every step.
  */
 import { InputError } from "../errors.js";
-import { hasCpuidFeature, supportedXcr0FromCpuid, cpuidLookup, type CpuidEntry, type CpuidResult } from "../cpu/cpuid.js";
+import { hasCpuidFeature, supportedXcr0FromCpuid, cpuidLookup, cpuidLookupMemo, type CpuidEntry, type CpuidResult } from "../cpu/cpuid.js";
 import { cpuProfile, type CpuProfile } from "../cpu/cpu-profiles.js";
 import { Tag } from "../cpu/provenance.js";
 import { XFEATURE_MASK, XFEATURE_MASK_MPX } from "../cpu/xfeatures.js";
@@ -74,6 +74,9 @@ export interface ResolvedConfig {
   readonly alphabet: AlphabetOptions;
   /** The packed-state layout of this machine's states. */
   readonly layout: MachineLayout;
+  /** cpuidLookup on the host's and the guest's tables, memoised (cpuid.ts cpuidLookupMemo). */
+  readonly hostCpuidLookup: (leaf: number, subleaf: number) => CpuidResult;
+  readonly guestCpuidLookup: (leaf: number, subleaf: number) => CpuidResult;
 }
 
 export interface Machine extends Explorable<MachineState, KvmxEvent> {
@@ -136,6 +139,8 @@ export function resolveConfig(config: MachineConfig): ResolvedConfig {
     designs,
     alphabet,
     layout,
+    hostCpuidLookup: cpuidLookupMemo(hostCpu.cpuid),
+    guestCpuidLookup: cpuidLookupMemo(guestCpuid),
   };
 }
 

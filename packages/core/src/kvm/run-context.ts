@@ -3,7 +3,7 @@
  * accessors see, the host/guest executor environments, and the trace/violation/cost recorders.
  * One object per `apply`; it mutates the cloned state only.
  */
-import { execute, type ExecEnv, type ExecOutcome } from "../cpu/executor.js";
+import { compileInstruction, execute, executeCompiled, type CompiledInstruction, type ExecEnv, type ExecOutcome } from "../cpu/executor.js";
 import { val, vid, word } from "../cpu/values.js";
 import { cpuidLookup, type CpuidResult } from "../cpu/cpuid.js";
 import { formatInstruction, type Instruction } from "../cpu/instructions.js";
@@ -11,6 +11,7 @@ import { Tag, describeTag, type ProvenanceTag } from "../cpu/provenance.js";
 import { wordId, wordTag } from "../cpu/values.js";
 import { XFEATURE_MASK } from "../cpu/xfeatures.js";
 import type { PhysicalCpu } from "../cpu/physical-cpu.js";
+import type { ModelOptions } from "../model-options.js";
 import { zeroCost, type CostCounters, type InvariantName, type TraceStep, type Violation, type SiteKind } from "./explorable.js";
 import type { Design } from "./designs.js";
 import type { GuestExit } from "./guest-exit.js";
@@ -59,8 +60,59 @@ function regionOf(base: number): number {
 const INIT_WORD = word(0, Tag.init);
 const SCRATCH_ID = vid(HOST_ADDR.scratch);
 /** REX2 MOVs between R16..R31 and the scratch word ([RAX]), per register: the fpstate design's door. */
-const SCRATCH_STORE: readonly Instruction[] = Array.from({ length: 32 }, (_, r) => ({ op: "mov-m64-r64", mem: { base: 0, disp: 0 }, src: r }) as const);
-const SCRATCH_LOAD: readonly Instruction[] = Array.from({ length: 32 }, (_, r) => ({ op: "mov-r64-m64", dst: r, mem: { base: 0, disp: 0 } }) as const);
+const SCRATCH_STORE = Array.from({ length: 32 }, (_, r) => compileInstruction({ op: "mov-m64-r64", mem: { base: 0, disp: 0 }, src: r }));
+const SCRATCH_LOAD = Array.from({ length: 32 }, (_, r) => compileInstruction({ op: "mov-r64-m64", dst: r, mem: { base: 0, disp: 0 } }));
+
+/** The executor's world for host code: the modelled kernel memory (regs[], fpstate buffers, stack). */
+class HostEnv implements ExecEnv {
+  readonly actor = Tag.hostKernel;
+  readonly options: ModelOptions;
+  constructor(private readonly ctx: RunCtx) {
+    this.options = ctx.cfg.options;
+  }
+  load(base: number, off: number): number {
+    return this.ctx.memLoad(base, off);
+  }
+  store(base: number, off: number, id: number, tag: ProvenanceTag): void {
+    this.ctx.memStore(base, off, id, tag);
+  }
+  rdmsr(): bigint | undefined {
+    return undefined;
+  }
+  wrmsr(): boolean {
+    return false;
+  }
+  cpuid(leaf: number, subleaf: number): CpuidResult {
+    return this.ctx.cfg.hostCpuidLookup(leaf, subleaf);
+  }
+}
+
+/** The executor's world for guest code: no modelled guest memory; MSRs and CPUID from the vCPU. */
+class GuestEnv implements ExecEnv {
+  readonly options: ModelOptions;
+  constructor(private readonly ctx: RunCtx) {
+    this.options = ctx.cfg.options;
+  }
+  get actor(): ProvenanceTag {
+    return this.ctx.guestTag;
+  }
+  load(): number {
+    return INIT_WORD;
+  }
+  store(): void {}
+  rdmsr(i: number): bigint | undefined {
+    return this.ctx.vcpu.msrs.get(i) ?? 0n;
+  }
+  wrmsr(): boolean {
+    return true;
+  }
+  cpuid(leaf: number, subleaf: number): CpuidResult {
+    return this.ctx.cfg.guestCpuidLookup(leaf, subleaf);
+  }
+  intercepts(i: Instruction): boolean {
+    return this.ctx.cfg.backend.intercepts(this.ctx.vcpu, i);
+  }
+}
 
 /** A guest-program step: one instruction plus what it architecturally means for the guest's view. */
 export interface GuestOp {
@@ -91,6 +143,7 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
   private stack: Map<number, number> | undefined;
   private seen: Set<string> | undefined;
   readonly guestTag: ProvenanceTag;
+  readonly tracing: boolean;
   private hostEnv: ExecEnv;
   private guestEnv: ExecEnv;
 
@@ -100,34 +153,13 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
     readonly trace: TraceStep[] | undefined,
   ) {
     this.guestTag = Tag.guest(this.vcpu.id);
-    const self = this;
-    const hostCpuid = (l: number, s: number): CpuidResult => cpuidLookup(cfg.hostCpu.cpuid, l, s);
-    const guestCpuid = (l: number, s: number): CpuidResult => cpuidLookup(cfg.guestCpuid, l, s);
-    this.hostEnv = {
-      actor: Tag.hostKernel,
-      load: (a, off) => self.memLoad(a, off),
-      store: (a, off, id, t) => self.memStore(a, off, id, t),
-      rdmsr: () => undefined,
-      wrmsr: () => false,
-      cpuid: hostCpuid,
-      options: cfg.options,
-    };
-    this.guestEnv = {
-      get actor() {
-        return self.guestTag;
-      },
-      load: () => INIT_WORD,
-      store: () => undefined,
-      rdmsr: (i) => self.vcpu.msrs.get(i) ?? 0n,
-      wrmsr: () => true,
-      cpuid: guestCpuid,
-      intercepts: (i) => cfg.backend.intercepts(self.vcpu, i),
-      options: cfg.options,
-    };
+    this.tracing = trace !== undefined;
+    this.hostEnv = new HostEnv(this);
+    this.guestEnv = new GuestEnv(this);
   }
 
   get vcpu(): VcpuState {
-    return this.st.vcpus[this.st.current]!;
+    return this.st.vcpu;
   }
   get cpu(): PhysicalCpu {
     return this.st.cpu;
@@ -158,7 +190,7 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
   }
   injectException(vector: "GP" | "UD", length: number): void {
     this.injected = { vector, length };
-    this.note(`#${vector} queued for the guest`);
+    if (this.tracing) this.note(`#${vector} queued for the guest`);
   }
   get profile() {
     return this.cfg.hostCpu;
@@ -200,7 +232,7 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
     const savedId = cpu.gprId(0);
     const savedTag = cpu.gprTag(0);
     cpu.setGprId(0, SCRATCH_ID, Tag.hostKernel);
-    const ok = this.hostExec(SCRATCH_STORE[index]!);
+    const ok = this.hostRun(SCRATCH_STORE[index]!);
     cpu.setGprId(0, savedId, savedTag);
     const w = this.stack?.get(stackKey(SCRATCH_ID, 0));
     return ok && w !== undefined ? { value: val(wordId(w)), tag: wordTag(w) } : { value: 0n, tag: Tag.init };
@@ -220,7 +252,7 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
     const savedId = cpu.gprId(0);
     const savedTag = cpu.gprTag(0);
     cpu.setGprId(0, SCRATCH_ID, Tag.hostKernel);
-    this.hostExec(SCRATCH_LOAD[index]!);
+    this.hostRun(SCRATCH_LOAD[index]!);
     cpu.setGprId(0, savedId, savedTag);
   }
 
@@ -292,18 +324,25 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
   // ---- execution ------------------------------------------------------------------------------
 
   hostExec(insn: Instruction): boolean {
+    return this.hostRun(compileInstruction(insn));
+  }
+
+  /** hostExec for an instruction compiled once (compileInstruction): what hot host code uses. */
+  hostRun(c: CompiledInstruction): boolean {
     const cpu = this.cpu;
+    // Host code runs at CPL 0; between events the CPU is in the VMM task at CPL 3.
     const savedCpl = cpu.cpl;
-    cpu.cpl = 0;
-    const out = execute(cpu, insn, this.hostEnv);
-    cpu.cpl = savedCpl;
+    if (savedCpl !== 0) cpu.cpl = 0;
+    const out = executeCompiled(cpu, c, this.hostEnv);
+    if (savedCpl !== 0) cpu.cpl = savedCpl;
+    if (out.kind === "ok") return true;
     if (out.kind === "fault") {
-      const text = `host #${out.vector} on \`${formatInstruction(insn)}\`: ${out.reason}`;
+      const text = `host #${out.vector} on \`${formatInstruction(c.insn)}\`: ${out.reason}`;
       if (out.vector === "UD") this.violate("no-host-ud", text);
       else this.note(text);
       return false;
     }
-    if (out.kind === "exit") this.note(`unexpected exit from host instruction ${insn.op}`);
+    this.note(`unexpected exit from host instruction ${c.insn.op}`);
     return true;
   }
 
@@ -320,7 +359,7 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
 
   warn(message: string): void {
     this.st.warnings++;
-    this.note(`WARN: ${message}`);
+    if (this.tracing) this.note(`WARN: ${message}`);
   }
 
   violate(invariant: InvariantName, message: string): void {
@@ -396,11 +435,11 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
     if (to === "guest") {
       this.cpu.xcr0 = v.xcr0;
       this.cpu.xss = v.xss;
-      this.note(`hardware loads guest XCR0 0x${v.xcr0.toString(16)}`);
+      if (this.tracing) this.note(`hardware loads guest XCR0 0x${v.xcr0.toString(16)}`);
     } else {
       this.cpu.xcr0 = this.cfg.hostXcr0;
       this.cpu.xss = 0n;
-      this.note(`hardware restores host XCR0 0x${this.cfg.hostXcr0.toString(16)}`);
+      if (this.tracing) this.note(`hardware restores host XCR0 0x${this.cfg.hostXcr0.toString(16)}`);
     }
   }
 
@@ -414,7 +453,7 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
  * (it may interrupt code using them) and that save needs XCR0.APX=1; it restores them on return.
  */
 export function runHostNmiHandler(ctx: RunCtx, where: string): void {
-  ctx.note(`host NMI handler runs at ${where}`);
+  if (ctx.tracing) ctx.note(`host NMI handler runs at ${where}`);
   if (!ctx.kernelApx) return;
   if (!ctx.cpu.xcr0Apx) {
     ctx.violate("apxf-c-needs-apx", `NMI handler (C, -mapxf host) entered at ${where} with XCR0 0x${ctx.cpu.xcr0.toString(16)}: its R16–R31 save would #UD`);

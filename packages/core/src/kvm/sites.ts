@@ -9,8 +9,9 @@ import { Tag, isHostTag } from "../cpu/provenance.js";
 import { XFEATURE_MASK } from "../cpu/xfeatures.js";
 import { vid } from "../cpu/values.js";
 import type { Instruction } from "../cpu/instructions.js";
+import { compileInstruction, type CompiledInstruction } from "../cpu/executor.js";
 import { GPR_NAMES } from "../cpu/gpr.js";
-import { ANCHORS, actionsAt, type Anchor, type Condition, type DesignAction } from "./designs.js";
+import { ANCHORS, actionsAt, type Anchor, type Condition, type Design, type DesignAction } from "./designs.js";
 import { HOST_KERNEL_EGPR, HOST_USER_EGPR, OTHER_TASK_EGPR } from "./host-values.js";
 import { HOST_ADDR, RunCtx, runHostNmiHandler } from "./run-context.js";
 import { FastpathResult, type Site } from "./vendor-ops.js";
@@ -26,33 +27,55 @@ const HOST_KERNEL_EGPR_ID = ids(HOST_KERNEL_EGPR);
 const HOST_USER_EGPR_ID = ids(HOST_USER_EGPR);
 const OTHER_TASK_EGPR_ID = ids(OTHER_TASK_EGPR);
 
-/** The host instructions the design actions and x86.c sites execute, built once (no allocation per site). */
-const CLEAR_EGPR: readonly Instruction[] = Array.from({ length: 32 }, (_, r) => ({ op: "mov-r64-imm64", dst: r, imm: 0n }) as const);
-const LOAD_FROM_REGS: readonly Instruction[] = Array.from({ length: 32 }, (_, r) => ({ op: "mov-r64-m64", dst: r, mem: { base: RAX, disp: 8 * r } }) as const);
-const STORE_TO_REGS: readonly Instruction[] = Array.from({ length: 32 }, (_, r) => ({ op: "mov-m64-r64", mem: { base: RAX, disp: 8 * r }, src: r }) as const);
-const POP2_PAIR: readonly Instruction[] = Array.from({ length: 32 }, (_, r) => ({ op: "pop2", first: r, second: r + 1 }) as const);
-const PUSH2_PAIR: readonly Instruction[] = Array.from({ length: 32 }, (_, r) => ({ op: "push2", first: r + 1, second: r }) as const);
-const XSETBV: Instruction = { op: "xsetbv" };
-const XSAVE_RCX: Instruction = { op: "xsave", mem: { base: RCX, disp: 0 } };
-const XRSTOR_RCX: Instruction = { op: "xrstor", mem: { base: RCX, disp: 0 } };
+/** The host instructions the design actions and x86.c sites execute, compiled once (no allocation per site). */
+const each = (f: (r: number) => Instruction): readonly CompiledInstruction[] => Array.from({ length: 32 }, (_, r) => compileInstruction(f(r)));
+const CLEAR_EGPR = each((r) => ({ op: "mov-r64-imm64", dst: r, imm: 0n }));
+const LOAD_FROM_REGS = each((r) => ({ op: "mov-r64-m64", dst: r, mem: { base: RAX, disp: 8 * r } }));
+const STORE_TO_REGS = each((r) => ({ op: "mov-m64-r64", mem: { base: RAX, disp: 8 * r }, src: r }));
+const POP2_PAIR = each((r) => ({ op: "pop2", first: r, second: r + 1 }));
+const PUSH2_PAIR = each((r) => ({ op: "push2", first: r + 1, second: r }));
+const XSETBV = compileInstruction({ op: "xsetbv" });
+const XSAVE_RCX = compileInstruction({ op: "xsave", mem: { base: RCX, disp: 0 } });
+const XRSTOR_RCX = compileInstruction({ op: "xrstor", mem: { base: RCX, disp: 0 } });
 const REGS_ID = vid(HOST_ADDR.regs);
 
 // ---- the per-site rules ------------------------------------------------------------------------
 
+/**
+ * A site as one design runs it, resolved once per machine (enter-guest.ts plans): the design's
+ * actions at its anchor, whether the site's own body still runs, and the number an armed NMI at this
+ * site has in the packed state.
+ */
+export interface PlannedSite {
+  readonly site: Site;
+  readonly actions: readonly DesignAction[];
+  readonly runBody: boolean;
+  /** Index + 1 of the site in the machine's NMI-site list when an NMI can be taken here, else 0. */
+  readonly nmiIndex: number;
+}
+
+export function planSite(site: Site, design: Design, nmiSites: readonly string[]): PlannedSite {
+  const actions = site.anchor ? actionsAt(design, site.anchor) : [];
+  const runBody = !site.anchor || actions.length === 0 || !ANCHORS[site.anchor].replaceable;
+  const nmiIndex = site.nmiOpen && site.kind !== "guest" ? nmiSites.indexOf(site.id) + 1 : 0;
+  return { site, actions, runBody, nmiIndex };
+}
+
+/** Runs one site with THE per-site rules (see the file comment). */
 export function runSite(ctx: RunCtx, site: Site): void {
+  runPlanned(ctx, planSite(site, ctx.design, ctx.cfg.layout.nmiSites));
+}
+
+export function runPlanned(ctx: RunCtx, p: PlannedSite): void {
+  const site = p.site;
   ctx.beginStep(site.id);
   if (site.kind === "c") applyCRule(ctx, site.id);
-  if (ctx.st.armedNmi === site.id && site.nmiOpen && site.kind !== "guest") {
-    ctx.st.armedNmi = undefined;
+  if (p.nmiIndex !== 0 && ctx.st.armedNmiIndex === p.nmiIndex) {
+    ctx.st.armedNmiIndex = 0;
     runHostNmiHandler(ctx, site.id);
   }
-  if (site.anchor) {
-    const acts = actionsAt(ctx.design, site.anchor);
-    for (const a of acts) runAction(ctx, a);
-    if (acts.length === 0 || !ANCHORS[site.anchor].replaceable) site.run?.(ctx);
-  } else {
-    site.run?.(ctx);
-  }
+  for (const a of p.actions) runAction(ctx, a);
+  if (p.runBody) site.run?.(ctx);
   if (site.kind === "guest") runGuest(ctx);
   ctx.endStep(site.kind, site.description);
 }
@@ -99,14 +122,14 @@ function runAction(ctx: RunCtx, a: DesignAction): void {
   // A backend-protected vCPU (SEV-ES, TDX) runs none of the design's actions unless the design says
   // "apply": no branch is counted, KVM separates those paths structurally (Design.protectedGuests).
   if ((ctx.design.protectedGuests ?? "skip") === "skip" && ctx.backend.hasProtectedState(ctx.vcpu)) {
-    ctx.note(`${a.op} not run: ${ctx.backend.name} protects this vCPU's state`);
+    if (ctx.tracing) ctx.note(`${a.op} not run: ${ctx.backend.name} protects this vCPU's state`);
     return;
   }
   const when = a.when ?? "always";
   if (when !== "always") {
     ctx.cost.branches++;
     if (!evalCondition(ctx, when)) {
-      ctx.note(`${a.op} skipped (${when} is false)`);
+      if (ctx.tracing) ctx.note(`${a.op} skipped (${when} is false)`);
       return;
     }
   }
@@ -118,14 +141,14 @@ function runAction(ctx: RunCtx, a: DesignAction): void {
   if (a.op === "clear-egprs") {
     for (let r = 16; r < 32; r++) {
       // `xor rN, rN` is modelled as a REX2 MOV of 0 (same gate); the result is the init value.
-      if (ctx.hostExec(CLEAR_EGPR[r]!)) ctx.cpu.setGprId(r, 0, Tag.init);
+      if (ctx.hostRun(CLEAR_EGPR[r]!)) ctx.cpu.setGprId(r, 0, Tag.init);
     }
     ctx.cost.egprClears += 16;
     ctx.note("R16–R31 cleared");
     return;
   }
   if (!ctx.vcpu.layout.egprsInRegs) {
-    ctx.note(`${a.op}: this vCPU keeps no EGPRs in regs[] (design ${ctx.vcpu.design}); nothing to move`);
+    if (ctx.tracing) ctx.note(`${a.op}: this vCPU keeps no EGPRs in regs[] (design ${ctx.vcpu.design}); nothing to move`);
     return;
   }
   moveEgprs(ctx, a.op === "load-egprs" ? "load" : "store", a.via ?? "mov");
@@ -140,11 +163,11 @@ export function moveEgprs(ctx: RunCtx, dir: "load" | "store", via: "mov" | "push
     cpu.setGprId(RAX, REGS_ID, Tag.hostKernel);
     let n = 0;
     const insns = dir === "load" ? LOAD_FROM_REGS : STORE_TO_REGS;
-    for (let r = 16; r < 32; r++) if (ctx.hostExec(insns[r]!)) n++;
+    for (let r = 16; r < 32; r++) if (ctx.hostRun(insns[r]!)) n++;
     ctx.restoreGpr(RAX, saved);
     if (dir === "load") ctx.cost.egprLoads += n;
     else ctx.cost.egprStores += n;
-    ctx.note(`${dir === "load" ? "regs[16..31] → R16–R31" : "R16–R31 → regs[16..31]"} (${n} MOVs)`);
+    if (ctx.tracing) ctx.note(`${dir === "load" ? "regs[16..31] → R16–R31" : "R16–R31 → regs[16..31]"} (${n} MOVs)`);
     return;
   }
   // PUSH2/POP2 with RSP pointed into regs[] (16-byte aligned): POP2 loads pairs, PUSH2 stores them.
@@ -152,30 +175,30 @@ export function moveEgprs(ctx: RunCtx, dir: "load" | "store", via: "mov" | "push
   let n = 0;
   if (dir === "load") {
     cpu.setGpr(RSP, HOST_ADDR.regs + 8n * 16n, Tag.hostKernel);
-    for (let r = 16; r < 32; r += 2) if (ctx.hostExec(POP2_PAIR[r]!)) n++;
+    for (let r = 16; r < 32; r += 2) if (ctx.hostRun(POP2_PAIR[r]!)) n++;
   } else {
     cpu.setGpr(RSP, HOST_ADDR.regs + 8n * 32n, Tag.hostKernel);
-    for (let r = 30; r >= 16; r -= 2) if (ctx.hostExec(PUSH2_PAIR[r]!)) n++;
+    for (let r = 30; r >= 16; r -= 2) if (ctx.hostRun(PUSH2_PAIR[r]!)) n++;
   }
   ctx.restoreGpr(RSP, savedRsp);
   ctx.cost.push2pop2 += n;
   if (dir === "load") ctx.cost.egprLoads += 2 * n;
   else ctx.cost.egprStores += 2 * n;
-  ctx.note(`${dir === "load" ? "POP2 regs[16..31] → R16–R31" : "PUSH2 R16–R31 → regs[16..31]"} (${n} pairs)`);
+  if (ctx.tracing) ctx.note(`${dir === "load" ? "POP2 regs[16..31] → R16–R31" : "PUSH2 R16–R31 → regs[16..31]"} (${n} pairs)`);
 }
 
 /** XSETBV from host code: skipped when the live XCR0 already matches (as kvm_load_xfeatures compares). */
 export function hostXsetbv(ctx: RunCtx, value: bigint, why: string): void {
   if (ctx.cpu.xcr0 === value) {
-    ctx.note(`XCR0 already ${hex(value)} (${why})`);
+    if (ctx.tracing) ctx.note(`XCR0 already ${hex(value)} (${why})`);
     return;
   }
   ctx.cpu.setGprId(RCX, 0, Tag.hostKernel);
   ctx.cpu.setGpr(RAX, value & 0xffff_ffffn, Tag.hostKernel);
   ctx.cpu.setGpr(RDX, value >> 32n, Tag.hostKernel);
-  if (ctx.hostExec(XSETBV)) {
+  if (ctx.hostRun(XSETBV)) {
     ctx.cost.xsetbv++;
-    ctx.note(`XSETBV ${hex(value)} (${why})`);
+    if (ctx.tracing) ctx.note(`XSETBV ${hex(value)} (${why})`);
   }
 }
 
@@ -183,7 +206,7 @@ function designXsetbv(ctx: RunCtx, target: "guest" | "host" | "early"): void {
   const v = ctx.vcpu;
   if (target !== "host" && (v.protectedState || ctx.xfeatureSwitch !== "kvm")) {
     if (v.protectedState) ctx.violate("confidential", `design issues XSETBV (${target}) for a guest whose XCR0 hardware/module owns`);
-    else ctx.note(`XSETBV ${target} skipped: XCR0 is switched by ${ctx.xfeatureSwitch}`);
+    else if (ctx.tracing) ctx.note(`XSETBV ${target} skipped: XCR0 is switched by ${ctx.xfeatureSwitch}`);
     return;
   }
   const value =
@@ -215,7 +238,7 @@ function swapFpstate(ctx: RunCtx, save: { base: bigint; mask: bigint }, restore:
     cpu.setGpr(RAX, mask & 0xffff_ffffn, Tag.hostKernel);
     cpu.setGpr(RDX, mask >> 32n, Tag.hostKernel);
     const moved = (mask & XFEATURE_MASK.APX) !== 0n && cpu.xcr0Apx;
-    if (ctx.hostExec(op === "xsave" ? XSAVE_RCX : XRSTOR_RCX) && moved) {
+    if (ctx.hostRun(op === "xsave" ? XSAVE_RCX : XRSTOR_RCX) && moved) {
       const isGuest = base === HOST_ADDR.guestFpstate;
       if (isGuest) {
         if (op === "xsave") ctx.cost.xsaveBytes += 128;
@@ -239,7 +262,7 @@ function loadGuestFpu(ctx: RunCtx): void {
     "restore",
   );
   ctx.guestFpuLoaded = true;
-  ctx.note(ctx.vcpu.fpstate.features & XFEATURE_MASK.APX ? "guest fpstate (with component 19) loaded" : "guest fpstate loaded (no component 19)");
+  if (ctx.tracing) ctx.note(ctx.vcpu.fpstate.features & XFEATURE_MASK.APX ? "guest fpstate (with component 19) loaded" : "guest fpstate loaded (no component 19)");
 }
 
 function putGuestFpu(ctx: RunCtx): void {
@@ -281,7 +304,7 @@ export const FASTPATH_SITE: Site = {
     const ctx = c as RunCtx;
     ctx.fastpathResult = ctx.backend.fastpath(ctx);
     const names = ["NONE", "REENTER_GUEST", "EXIT_HANDLED", "EXIT_USERSPACE"];
-    ctx.note(`fastpath → ${names[ctx.fastpathResult]}`);
+    if (ctx.tracing) ctx.note(`fastpath → ${names[ctx.fastpathResult]}`);
   },
 };
 
@@ -300,7 +323,7 @@ export const ENTER_GUEST_POST: readonly Site[] = [
         preempt(ctx);
       }
       ctx.disposition = ctx.backend.handleExit(ctx);
-      ctx.note(`exit ${ctx.disposition === "userspace" ? "goes to userspace" : "handled in the kernel"}`);
+      if (ctx.tracing) ctx.note(`exit ${ctx.disposition === "userspace" ? "goes to userspace" : "handled in the kernel"}`);
     },
   },
 ];
@@ -345,7 +368,7 @@ function preempt(ctx: RunCtx): void {
     cpu.setGpr(RCX, base, Tag.hostKernel);
     cpu.setGpr(RAX, features & 0xffff_ffffn, Tag.hostKernel);
     cpu.setGpr(RDX, features >> 32n, Tag.hostKernel);
-    ctx.hostExec(op === "xsave" ? XSAVE_RCX : XRSTOR_RCX);
+    ctx.hostRun(op === "xsave" ? XSAVE_RCX : XRSTOR_RCX);
   };
   xs("xsave");
   for (let i = 0; i < 16; i++) cpu.setGprId(16 + i, OTHER_TASK_EGPR_ID[i]!, Tag.hostUser);
@@ -375,7 +398,7 @@ export function checkGuestView(ctx: RunCtx): void {
 function runGuest(ctx: RunCtx): void {
   const cpu = ctx.cpu;
   if (ctx.injected) {
-    ctx.note(`guest takes the injected #${ctx.injected.vector}; its handler skips the instruction`);
+    if (ctx.tracing) ctx.note(`guest takes the injected #${ctx.injected.vector}; its handler skips the instruction`);
     cpu.rip += BigInt(ctx.injected.length);
     ctx.injected = undefined;
   } else if (ctx.expectedGuestRip === undefined) {
@@ -401,12 +424,12 @@ function runGuest(ctx: RunCtx): void {
       ctx.guestExit = guestExitOf(op.insn, len);
       ctx.expectedGuestRip = cpu.rip + BigInt(len);
       op.onDone?.(ctx);
-      ctx.note(`guest ${op.insn.op} exits`);
+      if (ctx.tracing) ctx.note(`guest ${op.insn.op} exits`);
       return;
     }
     cpu.rip += BigInt(len);
     if (out.kind === "fault") {
-      ctx.note(`guest #${out.vector} (${out.reason}), handled inside the guest`);
+      if (ctx.tracing) ctx.note(`guest #${out.vector} (${out.reason}), handled inside the guest`);
       continue;
     }
     op.onDone?.(ctx);

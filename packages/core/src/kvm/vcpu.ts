@@ -57,7 +57,7 @@ export class VcpuBlockLayout {
       if (this.vendorSlot[f] !== -1) continue;
       this.vendorSlot[f] = at++;
       const kind = vendorFieldSpec(f).kind;
-      kinds.push(kind === "value" ? SlotKind.value : kind === "exit-info" ? SlotKind.ignored : SlotKind.control);
+      kinds.push(kind === "value" ? SlotKind.value : kind === "tag" ? SlotKind.tag : kind === "exit-info" ? SlotKind.ignored : SlotKind.control);
     }
     this.size = at;
     this.kinds = kinds;
@@ -157,11 +157,15 @@ export class VcpuState {
 
   /** regs[]: layout.nrGprs slots (+1 in PRE for RIP) with provenance tags. */
   get regs(): TaggedSlots {
-    const l = this.layout;
-    const n = l.pre ? l.nrGprs + 1 : l.nrGprs;
-    if (this.#regs?.length !== n) this.#regs = new TaggedSlots(this.#s, this.#b + V.REGS, this.#b + V.REGS_TAG, n);
+    const d = this.#s.a[this.#b + V.DESIGN]!;
+    if (this.#regs === undefined || this.#regsDesign !== d) {
+      const l = this.block.designs[d]!.layout;
+      this.#regs = new TaggedSlots(this.#s, this.#b + V.REGS, this.#b + V.REGS_TAG, l.pre ? l.nrGprs + 1 : l.nrGprs);
+      this.#regsDesign = d;
+    }
     return this.#regs;
   }
+  #regsDesign = -1;
 
   #get(off: number): bigint {
     return val(this.#s.a[this.#b + off]!);
@@ -242,6 +246,28 @@ export class VcpuState {
   }
   get xcr0Id(): number {
     return this.#s.a[this.#b + V.XCR0]!;
+  }
+  set xcr0Id(id: number) {
+    this.#s.a[this.#b + V.XCR0] = id;
+  }
+  get ripId(): number {
+    return this.#s.a[this.#b + V.RIP]!;
+  }
+  set ripId(id: number) {
+    this.#s.a[this.#b + V.RIP] = id;
+  }
+  get xssId(): number {
+    return this.#s.a[this.#b + V.XSS]!;
+  }
+  set xssId(id: number) {
+    this.#s.a[this.#b + V.XSS] = id;
+  }
+  /** PKRU as a value id (the packed state keeps PKRU interned like any 64-bit value). */
+  get pkruId(): number {
+    return this.#s.a[this.#b + V.PKRU]!;
+  }
+  set pkruId(id: number) {
+    this.#s.a[this.#b + V.PKRU] = id;
   }
   /** Guest XCR0.APX. */
   get xcr0Apx(): boolean {
@@ -351,11 +377,13 @@ export class VcpuState {
   hasVendorField(f: VendorField): boolean {
     return (this.block.vendorSlot[f] ?? -1) >= 0;
   }
-  /** Vendor fields by name with their values (for traces, `kvmx run --verbose` and tests). */
+  /** Vendor fields by name with their values (tags as numbers) — for traces, `kvmx run --verbose` and tests. */
   vendorEntries(): [string, bigint][] {
     const out: [string, bigint][] = [];
     this.block.vendorSlot.forEach((o, f) => {
-      if (o >= 0) out.push([vendorFieldSpec(f).name, val(this.#s.a[this.#b + o]!)]);
+      if (o < 0) return;
+      const raw = this.#s.a[this.#b + o]!;
+      out.push([vendorFieldSpec(f).name, vendorFieldSpec(f).kind === "tag" ? BigInt(raw) : val(raw)]);
     });
     return out;
   }
@@ -375,12 +403,15 @@ export class VcpuState {
 export class GuestFpstate {
   readonly #s: StateStore;
   readonly #b: number;
-  readonly egpr: TaggedSlots;
+  #egpr: TaggedSlots | undefined;
 
   constructor(store: StateStore, vcpuBase: number) {
     this.#s = store;
     this.#b = vcpuBase;
-    this.egpr = new TaggedSlots(store, vcpuBase + V.FP_EGPR, vcpuBase + V.FP_EGPR_TAG, 16);
+  }
+  /** Component 19: R16..R31 with provenance. */
+  get egpr(): TaggedSlots {
+    return (this.#egpr ??= new TaggedSlots(this.#s, this.#b + V.FP_EGPR, this.#b + V.FP_EGPR_TAG, 16));
   }
   /** Features the fpstate buffer holds (`fpstate->xfeatures`). */
   get features(): bigint {

@@ -6,7 +6,8 @@
  * The kind matters to the checker's state fingerprint (state-layout.ts):
  *  - "control": a value the model decides on (a control field, a mode flag): compared exactly;
  *  - "value": a copy of a guest register (VMSA/GHCB/TDVPS GPRs): data, compared by value equality;
- *  - "tag": the provenance tag of a "value" field (provenance.ts);
+ *  - "tag": the provenance tag of a "value" field (provenance.ts), stored as the raw tag number
+ *    (vendorSetId/vendorId), not as a value id;
  *  - "exit-info": written by every VM-exit before anything reads it (exit reason, qualification,
  *    instruction length/information, the guest RIP/RSP the exit saved) — meaningless between events,
  *    so it is left out of the fingerprint.

@@ -1,6 +1,7 @@
 import type { SiteKind, InvariantName, CostCounters } from "./explorable.js";
 import type { PhysicalCpu } from "../cpu/physical-cpu.js";
 import type { Instruction } from "../cpu/instructions.js";
+import type { CompiledInstruction } from "../cpu/executor.js";
 import type { ModelOptions } from "../model-options.js";
 import type { VcpuState } from "./vcpu.js";
 import type { RegLayout } from "./regs.js";
@@ -172,11 +173,18 @@ export interface VendorCtx extends RegCacheCtx {
    * host's: it is recorded (no-host-ud for #UD) and the instruction has no effect; returns false.
    */
   hostExec(insn: Instruction): boolean;
+  /** hostExec for an instruction compiled once with compileInstruction (hot host code). */
+  hostRun(insn: CompiledInstruction): boolean;
   /** A kernel WARN_ON: a recorded event in the trace, never an exception. */
   warn(message: string): void;
   violate(invariant: InvariantName, message: string): void;
-  /** Appends to the current trace step's description. */
+  /**
+   * Appends to the current trace step's description. Only traces keep notes: guard notes that
+   * format values with `if (ctx.tracing)` (formatting a bigint costs more than the step it describes).
+   */
   note(text: string): void;
+  /** True when this run records a trace (`kvmx run`, counterexample replays); false while exploring. */
+  readonly tracing: boolean;
   /** Queues an exception for the guest (kvm_queue_exception): it takes it at the next entry. */
   injectException(vector: "GP" | "UD", length: number): void;
   /** VM-entry/exit hardware XCR0/XSS/PKRU swap (SEV-ES, hardwareXcr0Switch designs). */
