@@ -9,6 +9,7 @@ const alias = {
   "@kvmx/svm": here("./packages/svm/src/index.ts"),
   "@kvmx/uapi": here("./packages/uapi/src/index.ts"),
   "@kvmx/check": here("./packages/check/src/index.ts"),
+  "@kvmx/lab": here("./packages/lab/src/index.ts"),
 };
 
 const projects = [
@@ -17,6 +18,7 @@ const projects = [
   ["@kvmx/svm", "packages/svm"],
   ["@kvmx/uapi", "packages/uapi"],
   ["@kvmx/check", "packages/check"],
+  ["@kvmx/lab", "packages/lab"],
   ["kvmx", "apps/cli"],
 ] as const;
 
