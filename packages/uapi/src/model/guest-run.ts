@@ -40,11 +40,13 @@ export interface GuestRunTarget {
   sregs: KvmSregs;
   /** What KVM_SET_CPUID2 installed (empty before it). */
   readonly guestCpuid: readonly CpuidEntry[];
+  /** The CPUID table as KVM holds it now (kvm_update_cpuid_runtime applied). */
+  runtimeCpuid(): readonly CpuidEntry[];
   ioctlCtx(): VcpuIoctlCtx;
 }
 
 export type GuestStop =
-  | { kind: "io"; port: number; size: 1; data: Uint8Array }
+  | { kind: "io"; port: number; size: 1 | 2 | 4; data: Uint8Array; length: number }
   | { kind: "hlt" }
   | { kind: "shutdown"; reason: string }
   | { kind: "internal-error"; suberror: number; reason: string };
@@ -285,16 +287,14 @@ export function runGuest(t: GuestRunTarget): GuestStop {
         continue;
       }
       case "cpuid": {
-        // kvm_emulate_cpuid: the table KVM_SET_CPUID2 installed, 32-bit results zero-extended
+        // kvm_emulate_cpuid: the table KVM_SET_CPUID2 installed with its runtime fields (OSXSAVE,
+        // XSAVE sizes for the current XCR0…), 32-bit results zero-extended
         const leaf = Number(cpu.gpr[0]! & 0xffff_ffffn);
-        const r = cpuidLookup(t.guestCpuid, leaf, Number(cpu.gpr[1]! & 0xffff_ffffn));
-        let ecx = r.ecx >>> 0;
-        // kvm_update_cpuid_runtime: CPUID.1:ECX.OSXSAVE mirrors CR4.OSXSAVE when the guest has XSAVE
-        if (leaf === 1 && ((ecx >>> 26) & 1) === 1) ecx = cpu.cr4Osxsave ? (ecx | (1 << 27)) >>> 0 : (ecx & ~(1 << 27)) >>> 0;
+        const r = cpuidLookup(t.runtimeCpuid(), leaf, Number(cpu.gpr[1]! & 0xffff_ffffn));
         const g = Tag.guest(t.vcpu.id);
         cpu.setGpr(0, BigInt(r.eax >>> 0), g);
         cpu.setGpr(3, BigInt(r.ebx >>> 0), g);
-        cpu.setGpr(1, BigInt(ecx), g);
+        cpu.setGpr(1, BigInt(r.ecx >>> 0), g);
         cpu.setGpr(2, BigInt(r.edx >>> 0), g);
         cpu.rip = BigInt.asUintN(64, cpu.rip + BigInt(length));
         continue;
@@ -304,9 +304,9 @@ export function runGuest(t: GuestRunTarget): GuestStop {
         return stop({ kind: "hlt" });
       case "out-imm8-al":
       case "out-dx-al": {
+        // kvm_fast_pio_out: RIP stays on the OUT until the next KVM_RUN completes it (complete_fast_pio_out)
         const port = insn.op === "out-imm8-al" ? insn.port : Number(cpu.gpr[2]! & 0xffffn);
-        cpu.rip = BigInt.asUintN(64, cpu.rip + BigInt(length));
-        return stop({ kind: "io", port, size: 1, data: Uint8Array.of(Number(cpu.gpr[0]! & 0xffn)) });
+        return stop({ kind: "io", port, size: 1, data: Uint8Array.of(Number(cpu.gpr[0]! & 0xffn)), length });
       }
       default:
         return stop({

@@ -5,3 +5,4 @@ export * from "./model-vcpu.js";
 export { ModelGuestMemory, GuestPhysSpace } from "./guest-memory.js";
 export { MODEL_RUN_BUDGET, guestMode, type GuestStop } from "./guest-run.js";
 export { resetSregs, resetDebugregs } from "./vcpu-reset.js";
+export * from "./cpuid-runtime.js";

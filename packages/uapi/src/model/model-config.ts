@@ -27,7 +27,25 @@ export interface ModelKvmConfig {
   /** A design or a built-in design name. Default "asm-conditional" (regs[] home, FACTS.md §7 outcome). */
   design?: Design | string;
   options?: Partial<ModelOptions>;
+  /**
+   * The host kernel's user xfeatures (fpu_user_cfg.max_features), which KVM_GET_XSAVE reports in
+   * bytes 464..471; default: the host XCR0 derived from the profile.
+   */
+  hostUserXfeatures?: bigint;
+  /** The kernel being modelled: its release (version-dependent capabilities and limits) and online CPUs. */
+  kernel?: KernelParams;
 }
+
+/** What a kernel's capabilities depend on besides the CPU (see kernel-release.ts). */
+export interface KernelParams {
+  /** uname -r of the kernel, e.g. "6.12.117+deb12-amd64". */
+  readonly release: string;
+  /** num_online_cpus() of its host. */
+  readonly onlineCpus: number;
+}
+
+/** The kernel the model describes when none is named: a 6.12 kernel on a one-CPU host. */
+export const DEFAULT_KERNEL_PARAMS: KernelParams = { release: "6.12.0", onlineCpus: 1 };
 
 /** The configuration after name resolution, shared by the Kvm, its VMs and vCPUs. */
 export interface ResolvedModelConfig {
@@ -41,6 +59,8 @@ export interface ResolvedModelConfig {
   readonly supportedXcr0: bigint;
   /** The host CPU enumerates APX_F. */
   readonly cpuApx: boolean;
+  readonly kernel: KernelParams;
+  readonly hostUserXfeatures: bigint;
 }
 
 export const DEFAULT_MODEL_DESIGN = "asm-conditional";
@@ -58,5 +78,5 @@ export function resolveModelConfig(config: ModelKvmConfig): ResolvedModelConfig 
   if (cpuApx) hostXcr0 &= ~XFEATURE_MASK_MPX;
   else hostXcr0 &= ~XFEATURE_MASK.APX;
   const supportedXcr0 = config.backend.adjustSupportedXcr0(kvmSupportedXcr0(hostXcr0, "vmx"));
-  return { backend: config.backend, profile, design, options, hostXcr0, supportedXcr0, cpuApx };
+  return { backend: config.backend, profile, design, options, hostXcr0, supportedXcr0, cpuApx, kernel: config.kernel ?? DEFAULT_KERNEL_PARAMS, hostUserXfeatures: config.hostUserXfeatures ?? hostXcr0 };
 }

@@ -11,7 +11,6 @@ import {
   kvmSetXsave,
   markAvailable,
   Tag,
-  XFEATURE_MASK_FPSSE,
   type CpuidEntry,
   type UapiResult,
   type VcpuIoctlCtx,
@@ -41,7 +40,9 @@ import { KVM_SYNC_X86_EVENTS, KVM_SYNC_X86_REGS, KVM_SYNC_X86_SREGS } from "../s
 import type { GuestPhysSpace } from "./guest-memory.js";
 import { guestMode, runGuest, type GuestRunTarget, type GuestStop } from "./guest-run.js";
 import type { ResolvedModelConfig } from "./model-config.js";
-import { resetDebugregs, resetSregs } from "./vcpu-reset.js";
+import { runtimeCpuid } from "./cpuid-runtime.js";
+import { FxsaveArea } from "./fxsave-area.js";
+import { resetDebugregs, resetSregs, RESET_RDX_NO_CPUID } from "./vcpu-reset.js";
 
 /** KVM_PIO_PAGE_OFFSET: the page of the vcpu mapping where KVM puts port I/O data. */
 const PIO_DATA_OFFSET = 4096;
@@ -69,6 +70,10 @@ export class ModelVcpu implements Vcpu, GuestRunTarget {
   readonly warnings: string[] = [];
   /** Why the last KVM_EXIT_INTERNAL_ERROR happened, in words (the real kernel only gives numbers). */
   lastInternalError: string | undefined;
+  /** The raw legacy region KVM_GET/SET_FPU read and write (fxsave-area.ts). */
+  readonly fxsave = new FxsaveArea();
+  /** An OUT exit KVM completes on the next KVM_RUN (complete_fast_pio_out): RIP then skips the instruction. */
+  #pendingPio: { linearRip: bigint; length: number } | undefined;
   #debugregs: KvmDebugregs = resetDebugregs();
   #events: KvmVcpuEvents = zeroStruct("kvm_vcpu_events");
   #ran = false;
@@ -96,6 +101,8 @@ export class ModelVcpu implements Vcpu, GuestRunTarget {
     this.sregs = resetSregs(id === 0);
     this.#applySregs(this.sregs);
     this.vcpu.rip = 0xfff0n;
+    // kvm_vcpu_reset: RDX = CPUID.1:EAX, or 0x600 before any KVM_SET_CPUID2 (kvm_vcpu_reset)
+    if (!this.vcpu.protectedState) this.setRegs({ ...this.getRegs(), rdx: RESET_RDX_NO_CPUID });
     this.kvmRun = new Uint8Array(mmapSize);
     const run = this.kvmRun;
     this.syncRegs = {
@@ -130,7 +137,8 @@ export class ModelVcpu implements Vcpu, GuestRunTarget {
       guestTag: Tag.guest(this.id),
       profile: this.cfg.profile,
       supportedXcr0: this.cfg.supportedXcr0,
-      hostXcr0: this.cfg.hostXcr0,
+      // what KVM_GET_XSAVE reports in bytes 464..471: the host kernel's user xfeatures
+      hostXcr0: this.cfg.hostUserXfeatures,
       options: this.cfg.options,
       egprHome: this.cfg.design.egprHome,
       protectedState: v.protectedState,
@@ -196,41 +204,17 @@ export class ModelVcpu implements Vcpu, GuestRunTarget {
   getFpu(): KvmFpu {
     this.#check();
     this.#protected("KVM_GET_FPU");
-    // KVM_GET_FPU reads the legacy (FXSAVE) region of the guest fpstate
-    const b = this.#image("KVM_GET_FPU");
-    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-    return {
-      fpr: b.slice(32, 160),
-      fcw: dv.getUint16(0, true),
-      fsw: dv.getUint16(2, true),
-      ftwx: b[4]!,
-      pad1: 0,
-      last_opcode: dv.getUint16(6, true),
-      last_ip: dv.getBigUint64(8, true),
-      last_dp: dv.getBigUint64(16, true),
-      xmm: b.slice(160, 416),
-      mxcsr: dv.getUint32(24, true),
-      pad2: 0,
-    };
+    return this.fxsave.toKvmFpu();
   }
 
   setFpu(fpu: KvmFpu): void {
     this.#check();
     this.#protected("KVM_SET_FPU");
-    const f = copyOf("kvm_fpu", fpu);
+    this.fxsave.setFromKvmFpu(copyOf("kvm_fpu", fpu));
+    // the same bytes reach core's fpstate with XSTATE_BV as it was (KVM_SET_FPU never touches the header)
     const b = this.#image("KVM_SET_FPU");
-    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-    b.set(f.fpr, 32);
-    dv.setUint16(0, f.fcw, true);
-    dv.setUint16(2, f.fsw, true);
-    b[4] = f.ftwx;
-    dv.setUint16(6, f.last_opcode, true);
-    dv.setBigUint64(8, f.last_ip, true);
-    dv.setBigUint64(16, f.last_dp, true);
-    b.set(f.xmm, 160);
-    dv.setUint32(24, f.mxcsr, true);
-    // the FXSAVE region now holds FP and SSE state
-    dv.setBigUint64(512, dv.getBigUint64(512, true) | XFEATURE_MASK_FPSSE, true);
+    b.set(this.fxsave.bytes.subarray(0, 24), 0);
+    b.set(this.fxsave.bytes.subarray(32, 416), 32);
     this.#unwrap("KVM_SET_FPU", kvmSetXsave(this.ioctlCtx(), b, Tag.guest(this.id)));
   }
 
@@ -265,6 +249,7 @@ export class ModelVcpu implements Vcpu, GuestRunTarget {
     const buf = new Uint8Array(Math.max(image.byteLength, this.xsave2Size));
     buf.set(image);
     this.#unwrap("KVM_SET_XSAVE", kvmSetXsave(this.ioctlCtx(), buf, Tag.guest(this.id)));
+    this.fxsave.setFromXsave(buf, new DataView(buf.buffer).getBigUint64(512, true));
   }
 
   getXcrs(): KvmXcrs {
@@ -371,6 +356,7 @@ export class ModelVcpu implements Vcpu, GuestRunTarget {
       throw err;
     }
     this.#ran = true;
+    this.#completeUserspaceIo();
     let stop: GuestStop;
     if (run[RUN_OFFSET.immediate_exit!] !== 0) {
       this.#writeExit(KVM_EXIT.INTR);
@@ -380,11 +366,32 @@ export class ModelVcpu implements Vcpu, GuestRunTarget {
     if (this.vcpu.protectedState) {
       stop = { kind: "internal-error", suberror: 1, reason: "the simulated device does not run protected guests" };
     } else {
+      this.fxsave.loadForRun(new DataView(this.#image("KVM_RUN").buffer).getBigUint64(512, true));
       stop = runGuest(this);
     }
     this.#recordStop(stop);
     this.#storeSyncRegs(valid);
     return decodeKvmExit(run);
+  }
+
+  /** complete_fast_pio_out: skip the OUT unless userspace moved RIP meanwhile (kvm_is_linear_rip). */
+  #completeUserspaceIo(): void {
+    const pio = this.#pendingPio;
+    this.#pendingPio = undefined;
+    if (!pio) return;
+    const regs = this.getRegs();
+    if (this.#linearRip(regs.rip) !== pio.linearRip) return;
+    this.setRegs({ ...regs, rip: BigInt.asUintN(64, regs.rip + BigInt(pio.length)) });
+  }
+
+  /** kvm_get_linear_rip: RIP in 64-bit mode, else (u32)(CS.base + RIP). */
+  #linearRip(rip: bigint): bigint {
+    return this.mode === "long64" ? rip : (this.sregs.cs.base + rip) & 0xffff_ffffn;
+  }
+
+  /** The CPUID table as KVM holds it now: KVM_SET_CPUID2's with kvm_update_cpuid_runtime applied. */
+  runtimeCpuid(): CpuidEntry[] {
+    return runtimeCpuid(this.guestCpuid, { cr4: this.sregs.cr4, apicBase: this.sregs.apic_base, xcr0: this.vcpu.xcr0, profile: this.cfg.profile });
   }
 
   /** The guest's execution mode now (for tools and tests). */
@@ -404,6 +411,7 @@ export class ModelVcpu implements Vcpu, GuestRunTarget {
         this.#writeExit(KVM_EXIT.IO);
         encodeStructInto("kvm_run_io", { direction: KVM_EXIT_IO_OUT, size: stop.size, port: stop.port, count: 1, data_offset: BigInt(PIO_DATA_OFFSET) }, run, KVM_RUN_EXIT_UNION_OFFSET);
         run.set(stop.data, PIO_DATA_OFFSET);
+        this.#pendingPio = { linearRip: this.#linearRip(this.vcpu.rip), length: stop.length };
         return;
       case "hlt":
         this.#writeExit(KVM_EXIT.HLT);

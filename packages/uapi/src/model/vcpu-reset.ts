@@ -42,6 +42,9 @@ export function resetSregs(bsp: boolean): KvmSregs {
   };
 }
 
+/** kvm_vcpu_reset writes CPUID.1:EAX (family/model/stepping) to RDX, or 0x600 when the vCPU has no CPUID yet. */
+export const RESET_RDX_NO_CPUID = 0x600n;
+
 /** DR6 and DR7 at reset (DR6_ACTIVE_LOW 0xffff0ff0, DR7_FIXED_1 0x400). */
 export function resetDebugregs(): KvmDebugregs {
   return { ...zeroStruct("kvm_debugregs"), dr6: 0xffff_0ff0n, dr7: 0x400n };
