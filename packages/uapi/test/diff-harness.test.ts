@@ -5,7 +5,7 @@ import { vmxBackend } from "@kvmx/vmx";
 import { describe, expect, it } from "vitest";
 import { compareObservations } from "../src/diff/compare.js";
 import { diffKernels } from "../src/diff/diff-kernels.js";
-import { HOST_QUIRKS } from "../src/diff/host-quirks.js";
+import { HOST_QUIRKS, QUIRKS_BY_HOST_KIND } from "../src/diff/host-quirks.js";
 import { observeScenario, type StepObservation } from "../src/diff/observe.js";
 import { parseRealScenario } from "../src/diff/real-scenario.js";
 import { ModelKvm } from "../src/model/model-kvm.js";
@@ -13,7 +13,7 @@ import { ModelKvm } from "../src/model/model-kvm.js";
 /**
  * The differential harness proven without /dev/kvm: model against an identical model finds nothing,
  * model against a deliberately altered model finds exactly the expected differences, and the quirk
- * table labels exactly the differences FACTS.md §8 describes.
+ * table labels exactly the differences docs/facts.md#host-quirks describes.
  */
 const REAL_DIR = fileURLToPath(new URL("../../../scenarios/real/", import.meta.url));
 const realFiles = readdirSync(REAL_DIR).filter((f) => f.endsWith(".yaml"));
@@ -156,8 +156,14 @@ describe("host-quirk classification", () => {
     expect(compareObservations(s, { name: "model", obs: left }, { name: "kvm", obs: right }, []).unexplained).toBe(5);
   });
 
-  it("every quirk names its FACTS.md source", () => {
-    for (const q of HOST_QUIRKS) expect(q.facts).toMatch(/^FACTS\.md §8/);
-    expect(new Set(HOST_QUIRKS.map((q) => q.name)).size).toBe(HOST_QUIRKS.length);
+  it("every quirk of every host kind names an anchor of docs/facts.md, and names are unique", () => {
+    const facts = readFileSync(fileURLToPath(new URL("../../../docs/facts.md", import.meta.url)), "utf8");
+    const all = Object.values(QUIRKS_BY_HOST_KIND).flat();
+    for (const q of all) {
+      const m = /^docs\/facts\.md#([a-z0-9-]+)$/.exec(q.facts);
+      expect(m, q.name).not.toBeNull();
+      expect(facts, `${q.name}: anchor ${m![1]}`).toContain(`id="${m![1]}"`);
+    }
+    expect(new Set(all.map((q) => q.name)).size).toBe(all.length);
   });
 });

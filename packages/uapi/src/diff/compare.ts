@@ -1,5 +1,5 @@
 import type { SourceLocation } from "@kvmx/core";
-import type { HostQuirk } from "./host-quirks.js";
+import type { HostQuirk, PendingModelBug } from "./host-quirks.js";
 import type { StepObservation } from "./observe.js";
 import type { RealScenario } from "./real-scenario.js";
 
@@ -15,6 +15,8 @@ export interface Difference {
   readonly right: string | undefined;
   /** The host quirk that explains it, when one does. */
   readonly quirk?: string;
+  /** The pending model bug it is, when it is a known one (not explained: the model is wrong here). */
+  readonly pendingBug?: string;
 }
 
 export interface DiffReport {
@@ -24,8 +26,10 @@ export interface DiffReport {
   readonly right: string;
   readonly steps: number;
   readonly differences: readonly Difference[];
-  /** Differences no quirk explains: any of these fails `kvmx diff`. */
+  /** Differences neither a quirk nor a known pending model bug explains: any of these fails `kvmx diff`. */
   readonly unexplained: number;
+  /** Differences that are known model bugs awaiting a fix. */
+  readonly pending: number;
   /** The quirks the classification was allowed to use. */
   readonly quirks: readonly string[];
 }
@@ -39,6 +43,7 @@ export function compareObservations(
   left: { name: string; obs: readonly StepObservation[] },
   right: { name: string; obs: readonly StepObservation[] },
   quirks: readonly HostQuirk[],
+  pendingBugs: readonly PendingModelBug[] = [],
 ): DiffReport {
   const differences: Difference[] = [];
   let cpuidRestricted = false;
@@ -49,8 +54,10 @@ export function compareObservations(
     const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
     for (const key of keys) {
       if (a[key] === b[key]) continue;
-      const q = quirks.find((x) => x.explains({ step, key, cpuidRestricted, noCpuid }));
-      differences.push({ step: i, kind: step.kind, at: step.at, key, left: a[key], right: b[key], ...(q ? { quirk: q.name } : {}) });
+      const ctx = { step, key, cpuidRestricted, noCpuid, before: scenario.steps.slice(0, i), model: a[key], kernel: b[key] };
+      const q = quirks.find((x) => x.explains(ctx));
+      const p = q ? undefined : pendingBugs.find((x) => x.explains(ctx));
+      differences.push({ step: i, kind: step.kind, at: step.at, key, left: a[key], right: b[key], ...(q ? { quirk: q.name } : {}), ...(p ? { pendingBug: p.name } : {}) });
     }
     if (step.kind === "set-cpuid") {
       noCpuid = false;
@@ -64,7 +71,8 @@ export function compareObservations(
     right: right.name,
     steps: scenario.steps.length,
     differences,
-    unexplained: differences.filter((d) => d.quirk === undefined).length,
+    unexplained: differences.filter((d) => d.quirk === undefined && d.pendingBug === undefined).length,
+    pending: differences.filter((d) => d.pendingBug !== undefined).length,
     quirks: quirks.map((q) => q.name),
   };
 }
