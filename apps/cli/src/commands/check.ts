@@ -25,7 +25,6 @@ import {
   costRows,
   costTableCells,
   COSTED_HOST,
-  DEFAULT_DEPTH,
   DEFAULT_WEIGHTS,
   eventLabel,
   isCheckWorker,
@@ -38,6 +37,7 @@ import {
   readReport,
   renderHtmlReport,
   reportFailed,
+  reportIncomplete,
   runMatrix,
   serveCheckWorker,
   verdictGrid,
@@ -64,7 +64,8 @@ if (isCheckWorker()) serveCheckWorker((init) => buildCheckProvider(init as Check
 interface CheckOptions {
   design?: string[];
   backend?: string[];
-  depth: string;
+  depth?: string;
+  maxSeconds?: string;
   json?: boolean;
   html?: string;
   traceOut?: string;
@@ -82,13 +83,18 @@ export function register(program: Command, io: Io): void {
   program
     .command("check")
     .description(
-      "Explore every event sequence up to --depth for each design × backend × host/guest profile and report the verdict matrix, " +
-        "shortest counterexamples and costs. Exits 1 when any cell has a violation (the default matrix includes designs that are unsafe by construction).",
+      "Explore every reachable state of each design × backend × host/guest profile and report the verdict matrix, " +
+        "shortest counterexamples and costs. A bare `safe` means every reachable state was checked; `safe≤N` means the search " +
+        "was bounded (--depth, --max-states, --max-seconds) and found no violation in sequences of at most N events. " +
+        "Exit status: 0 every cell complete and safe, 1 a violation (the default matrix includes designs that are unsafe by " +
+        "construction), 3 no violation found but some cell's search was bounded.",
     )
     .option("--design <name|file...>", "built-in design names or design files (YAML/JSON); default: all built-ins")
     .option("--backend <name...>", "backends to run on; default: all but the hypothetical svm-apx")
-    .option("--depth <n>", "longest event sequence explored", String(DEFAULT_DEPTH))
-    .option("--json", "print the result as JSON (schemaVersion 1)")
+    .option("--depth <n>", "explore event sequences of at most n events (default: until no new state appears)")
+    .option("--max-states <n>", "stop a cell's search after this many distinct states (its verdict is then bounded)")
+    .option("--max-seconds <s>", "stop a cell's search after this many seconds (its verdict is then bounded)")
+    .option("--json", "print the result as JSON (schemaVersion 2)")
     .option("--html <file>", "write a self-contained HTML report with timelines")
     .option("--trace-out <dir>", "write each counterexample as a scenario file (kvmx run replays it) and a Chrome trace")
     .option("--shard <i/n>", "check only the i-th of n slices of the matrix")
@@ -96,7 +102,6 @@ export function register(program: Command, io: Io): void {
     .option("--workers <n>", "worker threads (0 or 1: in this thread); default: one per core")
     .option("--weights <file>", "cycle weights for the cost estimate (JSON/YAML)")
     .option("--all-invariants", "keep exploring after a violation and report the shortest counterexample of every invariant")
-    .option("--max-states <n>", "stop a cell after this many distinct states (its verdict is then bounded)")
     .option("--exclude <event-kinds...>", "leave these event kinds out of the explored alphabet (e.g. migrate nmi)")
     .option("--option <name=value...>", "choose an alternative of a model assumption (kvmx check --option setXsaveApxAbsent=init-zeros)")
     .action(async (opts: CheckOptions) => {
@@ -107,11 +112,12 @@ export function register(program: Command, io: Io): void {
       if (opts.json) io.out(toJson(report));
       else io.out(renderHuman(report, io.stderrIsTty));
       if (reportFailed(report)) throw new CommandExit(ExitCode.checkFailed);
+      if (reportIncomplete(report)) throw new CommandExit(ExitCode.incomplete);
     });
 }
 
 async function check(io: Io, opts: CheckOptions, weights: CostWeights): Promise<CheckReport> {
-  const depth = positiveInt(opts.depth, "--depth", 0);
+  const depth = opts.depth !== undefined ? positiveInt(opts.depth, "--depth", 1) : undefined;
   const designArgs = opts.design ?? [];
   const init: CheckProviderInit = {
     designFiles: await loadDesignFiles(io, designArgs),
@@ -123,13 +129,14 @@ async function check(io: Io, opts: CheckOptions, weights: CostWeights): Promise<
   const progress = startProgress(io, !opts.json);
   try {
     return await runMatrix(provider, {
-      depth,
+      ...(depth !== undefined ? { depth } : {}),
       collect: opts.allInvariants ? "per-invariant" : "first",
       weights,
       ...(designs ? { designs } : {}),
       backends: opts.backend ?? DEFAULT_CHECK_BACKENDS,
       ...(opts.shard ? { shard: parseShard(opts.shard) } : {}),
       ...(opts.maxStates ? { maxStates: positiveInt(opts.maxStates, "--max-states", 1) } : {}),
+      ...(opts.maxSeconds ? { maxSeconds: positiveInt(opts.maxSeconds, "--max-seconds", 1) } : {}),
       ...workerOptions(opts, init),
       onProgress: progress.update,
     });
@@ -326,9 +333,14 @@ export function renderHuman(report: CheckReport, colour: boolean): string {
   const states = report.cells.reduce((n, x) => n + x.states, 0);
   const transitions = report.cells.reduce((n, x) => n + x.transitions, 0);
   const failed = report.cells.filter((x) => x.verdict === "violation").length;
+  const bounded = report.cells.filter((x) => x.verdict === "safe" && !x.complete);
+  const scope = bounded.length === 0
+    ? "complete (every reachable state explored)"
+    : `bounded: ${bounded.length} safe cell${bounded.length === 1 ? "" : "s"} not explored to the fixpoint` +
+      (report.depth !== undefined ? ` (--depth ${report.depth})` : "");
   out.push(
     "",
-    `depth ${report.depth}: ${report.cells.length} cells, ${failed} with a violation; ${states.toLocaleString("en")} states, ` +
+    `${scope}: ${report.cells.length} cells, ${failed} with a violation; ${states.toLocaleString("en")} states, ` +
       `${transitions.toLocaleString("en")} transitions in ${(report.elapsedMs / 1000).toFixed(2)} s (${report.statesPerSecond.toLocaleString("en")} states/s)` +
       (report.shard ? `; shard ${report.shard.index}/${report.shard.count}` : ""),
   );
@@ -357,10 +369,24 @@ export function renderCostTable(report: CheckReport, colour: boolean): string {
   return table.toString();
 }
 
-/** An ora spinner on stderr with states/s, only on a terminal and never with --json. */
+/**
+ * Progress on stderr: on a terminal a live line (ora) — never with --json; elsewhere (CI logs) one
+ * plain line every 10 s once a run has taken that long, so a long search is never silent.
+ */
 function startProgress(io: Io, enabled: boolean): { update: (p: MatrixProgress) => void; stop: () => void } {
   // A pseudo-terminal without a size (columns 0) would make ora's line clearing loop forever.
-  if (!enabled || !io.stderrIsTty || !(process.stderr.columns > 0)) return { update: () => {}, stop: () => {} };
+  if (!io.stderrIsTty || !(process.stderr.columns > 0)) {
+    let next = 10_000;
+    return {
+      update: (p) => {
+        if (p.elapsedMs < next) return;
+        next = p.elapsedMs + 10_000;
+        io.err(`kvmx check: ${progressText(p)}\n`);
+      },
+      stop: () => {},
+    };
+  }
+  if (!enabled) return { update: () => {}, stop: () => {} };
   // discardStdin off: ora would otherwise hold stdin open and keep the process alive.
   const spinner = ora({ stream: process.stderr, text: "checking…", discardStdin: false }).start();
   return {
@@ -373,5 +399,6 @@ function startProgress(io: Io, enabled: boolean): { update: (p: MatrixProgress) 
 
 function progressText(p: MatrixProgress): string {
   const rate = p.elapsedMs > 0 ? Math.round((p.states / p.elapsedMs) * 1000) : 0;
-  return `checking: ${p.cellsDone}/${p.cellsTotal} cells, ${p.states.toLocaleString("en")} states (${rate.toLocaleString("en")} states/s)`;
+  const live = p.frontier > 0 ? `, depth ${p.depth}, frontier ${p.frontier.toLocaleString("en")}` : "";
+  return `${p.cellsDone}/${p.cellsTotal} cells, ${p.states.toLocaleString("en")} states${live} (${rate.toLocaleString("en")} states/s, ${(p.elapsedMs / 1000).toFixed(0)} s)`;
 }

@@ -12,30 +12,57 @@ export interface Counterexample<E> {
 }
 
 export interface ExploreOptions {
-  /** Longest event sequence explored. */
-  depth: number;
+  /** Longest event sequence explored; absent: explore until no new state appears (the fixpoint). */
+  depth?: number;
   /**
    * "first": stop at the first violation (a shortest one: the search is breadth-first).
    * "per-invariant": keep exploring and keep the shortest counterexample of every invariant broken.
    */
   collect?: "first" | "per-invariant";
-  /** Stop (and report `truncated`) after this many distinct states. */
+  /** Stop (the result says incomplete) once this many distinct states are known. */
   maxStates?: number;
-  /** Called now and then with the running counts (progress bars). */
-  onProgress?: (states: number, transitions: number) => void;
+  /** Stop (the result says incomplete) after this many seconds. */
+  maxSeconds?: number;
+  /** Called now and then with the running counts (progress lines). */
+  onProgress?: (p: ExploreProgress) => void;
 }
+
+export interface ExploreProgress {
+  states: number;
+  transitions: number;
+  /** The level being expanded (events from the start). */
+  depth: number;
+  /** States of that level still to expand, plus those found for the next. */
+  frontier: number;
+  elapsedMs: number;
+}
+
+/** Why a search stopped before the fixpoint. */
+export type StopReason = "depth" | "max-states" | "max-seconds";
 
 export interface ExploreResult<E> {
   verdict: "safe" | "violation";
   /** Shortest first; one per invariant with collect "per-invariant", at most one otherwise. */
   counterexamples: Counterexample<E>[];
+  /**
+   * True when every reachable state was expanded (the frontier ran empty): a "safe" verdict then
+   * holds for every event sequence of any length. A violation is definite either way.
+   */
+  complete: boolean;
+  /** Set when the search was cut short; `frontier` states were known but not expanded. */
+  stoppedBy?: StopReason;
   /** Distinct states reached (start included). */
   states: number;
   /** Events applied. */
   transitions: number;
-  /** Deepest level fully explored. */
-  depthExplored: number;
-  truncated: boolean;
+  /** Deepest level fully expanded. */
+  depthReached: number;
+  /** States found but not expanded when the search stopped (0 when complete). */
+  frontier: number;
+  /** When complete: the longest shortest path from the start (the last level that added a state). */
+  diameter?: number;
+  /** New states per level (level 0 is the start state). */
+  statesPerDepth: number[];
   /** Bytes of the visited store's typed arrays at the end. */
   visitedBytes: number;
 }
@@ -43,26 +70,40 @@ export interface ExploreResult<E> {
 const MAX_EVENTS_PER_STATE = 0xffff;
 
 /**
- * Breadth-first exploration of every event sequence up to `depth` from `start`, deduplicating states
- * by the hash of their canonical key. Breadth-first makes the first violation found a shortest one;
- * a state reached by a violating event is not expanded further (the world is already broken there).
+ * Breadth-first exploration from `start` until no new state appears, or until a bound (`depth`,
+ * `maxStates`, `maxSeconds`) stops it — then the result says so (`complete: false`). States are
+ * deduplicated by a 64-bit fingerprint of their canonical key (the model's `fingerprint`, or a hash of
+ * `key`). Breadth-first makes the first violation found a shortest one; a state reached by a violating
+ * event is not expanded further (the world is already broken there).
  */
-export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOptions): ExploreResult<E> {
+export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOptions = {}): ExploreResult<E> {
+  const t0 = performance.now();
   const collect = opts.collect ?? "first";
   const maxStates = opts.maxStates ?? Number.POSITIVE_INFINITY;
+  const deadline = opts.maxSeconds === undefined ? Number.POSITIVE_INFINITY : t0 + opts.maxSeconds * 1000;
+  const maxDepth = opts.depth ?? Number.POSITIVE_INFINITY;
   const visited = new VisitedTable();
   const h: Hash64 = { hi: 0, lo: 0 };
+  const hash = model.fingerprint ? (s: S) => model.fingerprint!(s, h) : (s: S) => hashKey(model.key(s), h);
   const found = new Map<InvariantName, Counterexample<E>>();
-  const rootId = visited.insert(hashKey(model.key(start), h), -1, 0);
+  const rootId = visited.insert(hash(start), -1, 0);
   let frontier: { state: S; id: number }[] = [{ state: start, id: rootId }];
+  const statesPerDepth = [1];
   let transitions = 0;
-  let depthExplored = 0;
-  let truncated = false;
-  let sinceProgress = 0;
+  let depthReached = 0;
+  let stoppedBy: StopReason | undefined;
+  let pending = 0;
+  let sinceCheck = 0;
 
-  search: for (let level = 0; level < opts.depth && frontier.length > 0; level++) {
+  search: for (let level = 0; frontier.length > 0; level++) {
+    if (level >= maxDepth) {
+      stoppedBy = "depth";
+      pending = frontier.length;
+      break;
+    }
     const next: { state: S; id: number }[] = [];
-    for (const { state, id } of frontier) {
+    for (let f = 0; f < frontier.length; f++) {
+      const { state, id } = frontier[f]!;
       const events = model.events(state);
       if (events.length > MAX_EVENTS_PER_STATE) {
         throw new ModelBugError(`model offers ${events.length} events in one state; the checker stores event indices in 16 bits`);
@@ -80,33 +121,50 @@ export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOp
           if (collect === "first") break search;
           continue;
         }
-        const child = visited.insert(hashKey(model.key(result.state), h), id, i);
+        const child = visited.insert(hash(result.state), id, i);
         if (child < 0) continue;
+        next.push({ state: result.state, id: child });
         if (visited.size >= maxStates) {
-          truncated = true;
+          stoppedBy = "max-states";
+          pending = frontier.length - f - 1 + next.length;
           break search;
         }
-        next.push({ state: result.state, id: child });
-        if (opts.onProgress && ++sinceProgress >= 4096) {
-          sinceProgress = 0;
-          opts.onProgress(visited.size, transitions);
+      }
+      frontier[f] = undefined as unknown as { state: S; id: number }; // let the expanded state go
+      if (++sinceCheck >= 64) {
+        sinceCheck = 0;
+        const now = performance.now();
+        opts.onProgress?.({ states: visited.size, transitions, depth: level, frontier: frontier.length - f - 1 + next.length, elapsedMs: now - t0 });
+        if (now > deadline) {
+          stoppedBy = "max-seconds";
+          pending = frontier.length - f - 1 + next.length;
+          break search;
         }
       }
     }
-    depthExplored = level + 1;
+    depthReached = level + 1;
+    if (next.length > 0) statesPerDepth.push(next.length);
     frontier = next;
   }
-  opts.onProgress?.(visited.size, transitions);
+  opts.onProgress?.({ states: visited.size, transitions, depth: depthReached, frontier: pending, elapsedMs: performance.now() - t0 });
   const counterexamples = [...found.values()].sort((a, b) => a.events.length - b.events.length);
-  return {
-    verdict: counterexamples.length > 0 ? "violation" : "safe",
+  const violated = counterexamples.length > 0;
+  // A search that stopped at its first violation did not reach the fixpoint, but its verdict is final.
+  const complete = stoppedBy === undefined && !(violated && collect === "first");
+  const result: ExploreResult<E> = {
+    verdict: violated ? "violation" : "safe",
     counterexamples,
+    complete,
     states: visited.size,
     transitions,
-    depthExplored,
-    truncated,
+    depthReached,
+    frontier: pending,
+    statesPerDepth,
     visitedBytes: visited.bytes,
   };
+  if (stoppedBy) result.stoppedBy = stoppedBy;
+  if (complete) result.diameter = statesPerDepth.length - 1;
+  return result;
 }
 
 /**

@@ -26,11 +26,11 @@ export function serveCheckWorker(makeProvider: (init: unknown) => CheckProvider)
       let last = 0;
       const result = runCell(provider, m.cell, {
         ...m.opts,
-        onProgress: (states, transitions) => {
+        onProgress: (p) => {
           const now = performance.now();
           if (now - last < 100) return;
           last = now;
-          port.postMessage({ type: "progress", index: m.index, states, transitions } satisfies FromWorker);
+          port.postMessage({ type: "progress", index: m.index, states: p.states, transitions: p.transitions, depth: p.depth, frontier: p.frontier } satisfies FromWorker);
         },
       });
       port.postMessage({ type: "result", index: m.index, result } satisfies FromWorker);

@@ -1,7 +1,7 @@
 import type { InvariantName } from "@kvmx/core";
 import { measureCost } from "../cost/cost-probe.js";
 import type { CostWeights } from "../cost/weights.js";
-import { explore, type Counterexample } from "../engine/explore.js";
+import { explore, type Counterexample, type ExploreProgress } from "../engine/explore.js";
 import { minimiseEvents } from "../engine/minimise.js";
 import { replay } from "../engine/replay.js";
 import type { CellResult, CounterexampleReport } from "../report/check-report.js";
@@ -9,13 +9,15 @@ import type { CellSpec } from "./cell.js";
 import type { CheckProvider, CheckSubject } from "./provider.js";
 
 export interface CellOptions {
-  depth: number;
+  /** Longest event sequence explored; absent: to the fixpoint. */
+  depth?: number;
   collect?: "first" | "per-invariant";
   maxStates?: number;
+  maxSeconds?: number;
   /** Price the cell (cost probes). */
   cost?: boolean;
   weights?: CostWeights;
-  onProgress?: (states: number, transitions: number) => void;
+  onProgress?: (p: ExploreProgress) => void;
 }
 
 /** Checks one cell: n/a, or exploration + minimised, replayed counterexamples + cost. */
@@ -24,13 +26,14 @@ export function runCell(provider: CheckProvider, cell: CellSpec, opts: CellOptio
   const base = { design: cell.design, backend: cell.backend, host: { ...cell.host }, guest: { ...cell.guest } };
   const reason = provider.notApplicable(cell);
   if (reason !== undefined) {
-    return { ...base, verdict: "n/a", reason, states: 0, transitions: 0, depthExplored: 0, truncated: false, elapsedMs: performance.now() - t0 };
+    return { ...base, verdict: "n/a", reason, states: 0, transitions: 0, complete: true, depthReached: 0, frontier: 0, elapsedMs: performance.now() - t0 };
   }
   const subject = provider.subject(cell);
   const r = explore(subject.model, subject.start, {
-    depth: opts.depth,
     collect: opts.collect ?? "first",
+    ...(opts.depth !== undefined ? { depth: opts.depth } : {}),
     ...(opts.maxStates !== undefined ? { maxStates: opts.maxStates } : {}),
+    ...(opts.maxSeconds !== undefined ? { maxSeconds: opts.maxSeconds } : {}),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
   });
   const reports = r.counterexamples.map((ce) => counterexampleReport(subject, ce));
@@ -39,10 +42,14 @@ export function runCell(provider: CheckProvider, cell: CellSpec, opts: CellOptio
     verdict: r.verdict,
     states: r.states,
     transitions: r.transitions,
-    depthExplored: r.depthExplored,
-    truncated: r.truncated,
+    complete: r.complete,
+    depthReached: r.depthReached,
+    frontier: r.frontier,
+    statesPerDepth: r.statesPerDepth,
     elapsedMs: 0,
   };
+  if (r.stoppedBy) result.stoppedBy = r.stoppedBy;
+  if (r.diameter !== undefined) result.diameter = r.diameter;
   const [first, ...others] = reports;
   if (first) {
     result.invariant = first.invariant;

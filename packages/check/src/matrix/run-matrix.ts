@@ -4,6 +4,7 @@ import { SCHEMA_VERSION, type CellResult, type CheckReport } from "../report/che
 import { enumerateCells, type CellSpec } from "./cell.js";
 import type { CheckProvider } from "./provider.js";
 import { runCell, type CellOptions } from "./run-cell.js";
+import type { ExploreProgress } from "../engine/explore.js";
 import { selectShard, type Shard } from "./shard.js";
 
 export interface MatrixOptions extends Omit<CellOptions, "onProgress"> {
@@ -33,22 +34,21 @@ export interface MatrixProgress {
   states: number;
   transitions: number;
   elapsedMs: number;
+  /** Deepest level the cells being explored have reached. */
+  depth: number;
+  /** States waiting to be explored in the cells being explored. */
+  frontier: number;
 }
 
 /** Messages between runMatrix and a check worker. */
 export type ToWorker = { type: "cell"; index: number; cell: CellSpec; opts: CellOptions } | { type: "stop" };
 export type FromWorker =
   | { type: "result"; index: number; result: CellResult }
-  | { type: "progress"; index: number; states: number; transitions: number }
+  | { type: "progress"; index: number; states: number; transitions: number; depth: number; frontier: number }
   | { type: "error"; index: number; name: string; message: string; category: ErrorCategory };
 
 export const WORKER_KIND = "kvmx-check-worker";
 
-/**
- * Default exploration depth (events per sequence) of `kvmx check`: the deepest at which the default
- * matrix stays within its time goal on 2 cores (see bench/check.bench.ts); --depth raises it.
- */
-export const DEFAULT_DEPTH = 2;
 
 /** Checks every requested cell of the matrix (or one shard of it) and assembles the report. */
 export async function runMatrix(provider: CheckProvider, opts: MatrixOptions): Promise<CheckReport> {
@@ -66,7 +66,8 @@ export async function runMatrix(provider: CheckProvider, opts: MatrixOptions): P
   const states = results.reduce((n, c) => n + c.states, 0);
   const report: CheckReport = {
     schemaVersion: SCHEMA_VERSION,
-    depth: opts.depth,
+    ...(opts.depth !== undefined ? { depth: opts.depth } : {}),
+    complete: results.every((c) => c.verdict !== "safe" || c.complete),
     designs: [...designs],
     backends: [...backends],
     cells: results,
@@ -96,11 +97,19 @@ function runInThread(
   let states = 0;
   let transitions = 0;
   for (const cell of cells) {
-    const r = runCell(provider, cell, opts);
+    const r = runCell(provider, cell, {
+      ...opts,
+      ...(onProgress
+        ? {
+            onProgress: (p: ExploreProgress) =>
+              onProgress({ cellsDone: out.length, cellsTotal: cells.length, states: states + p.states, transitions: transitions + p.transitions, elapsedMs: performance.now() - t0, depth: p.depth, frontier: p.frontier }),
+          }
+        : {}),
+    });
     out.push(r);
     states += r.states;
     transitions += r.transitions;
-    onProgress?.({ cellsDone: out.length, cellsTotal: cells.length, states, transitions, elapsedMs: performance.now() - t0 });
+    onProgress?.({ cellsDone: out.length, cellsTotal: cells.length, states, transitions, elapsedMs: performance.now() - t0, depth: 0, frontier: 0 });
   }
   return out;
 }
@@ -119,7 +128,7 @@ function runInWorkers(
 ): Promise<CellResult[]> {
   return new Promise((resolve, reject) => {
     const results: (CellResult | undefined)[] = new Array(cells.length);
-    const live = new Map<number, { states: number; transitions: number }>();
+    const live = new Map<number, { states: number; transitions: number; depth: number; frontier: number }>();
     let nextCell = 0;
     let done = 0;
     let doneStates = 0;
@@ -129,11 +138,15 @@ function runInWorkers(
     const report = () => {
       let states = doneStates;
       let transitions = doneTransitions;
+      let depth = 0;
+      let frontier = 0;
       for (const l of live.values()) {
         states += l.states;
         transitions += l.transitions;
+        depth = Math.max(depth, l.depth);
+        frontier += l.frontier;
       }
-      onProgress?.({ cellsDone: done, cellsTotal: cells.length, states, transitions, elapsedMs: performance.now() - t0 });
+      onProgress?.({ cellsDone: done, cellsTotal: cells.length, states, transitions, elapsedMs: performance.now() - t0, depth, frontier });
     };
     const stopAll = () => {
       for (const w of pool) void w.terminate();
@@ -154,7 +167,7 @@ function runInWorkers(
       w.on("message", (m: FromWorker) => {
         if (failed) return;
         if (m.type === "progress") {
-          live.set(m.index, { states: m.states, transitions: m.transitions });
+          live.set(m.index, { states: m.states, transitions: m.transitions, depth: m.depth, frontier: m.frontier });
           report();
         } else if (m.type === "result") {
           results[m.index] = m.result;

@@ -2,8 +2,11 @@ import type { CostCounters, InvariantName, TraceStep } from "@kvmx/core";
 import type { CellSpec } from "../matrix/cell.js";
 import type { CostKind } from "../matrix/provider.js";
 
-/** The JSON schema of `kvmx check --json` (and of shard files that `--merge` combines). */
-export const SCHEMA_VERSION = 1;
+/**
+ * The JSON schema of `kvmx check --json` (and of shard files that `--merge` combines). Version 2: cells
+ * say whether their search was complete (`complete`, `depthReached`, `frontier`, `diameter`).
+ */
+export const SCHEMA_VERSION = 2;
 
 export type Verdict = "safe" | "violation" | "n/a";
 
@@ -48,14 +51,31 @@ export interface CellResult extends CellSpec {
   cost?: CellCost;
   states: number;
   transitions: number;
-  depthExplored: number;
-  truncated: boolean;
+  /**
+   * True when every reachable state was explored: "safe" then holds for event sequences of any
+   * length. False for a search cut short by --depth, --max-states or --max-seconds ("safe≤N").
+   * A violation is definite whatever this says (the search stops at the first one).
+   */
+  complete: boolean;
+  /** What cut the search short. */
+  stoppedBy?: "depth" | "max-states" | "max-seconds";
+  /** Deepest level (events from the start) fully explored. */
+  depthReached: number;
+  /** States found but not explored when the search stopped (0 when complete). */
+  frontier: number;
+  /** When complete: the depth at which the last new state appeared (the fixpoint's depth). */
+  diameter?: number;
+  /** New states per depth (the start state is depth 0). */
+  statesPerDepth?: number[];
   elapsedMs: number;
 }
 
 export interface CheckReport {
   schemaVersion: typeof SCHEMA_VERSION;
-  depth: number;
+  /** The --depth bound, absent when the search ran to the fixpoint. */
+  depth?: number;
+  /** Every explored cell's search was complete (no bound cut one short). */
+  complete: boolean;
   cells: CellResult[];
   /** Wall time of the run (a merge reports the slowest shard). */
   elapsedMs: number;
@@ -67,5 +87,7 @@ export interface CheckReport {
   backends: string[];
 }
 
-/** 0 when every requested cell is safe or n/a, 1 when any is a violation. */
+/** Any cell has a violation. */
 export const reportFailed = (r: CheckReport): boolean => r.cells.some((c) => c.verdict === "violation");
+/** Some safe cell's search was bounded: no violation found, but not every state was explored. */
+export const reportIncomplete = (r: CheckReport): boolean => r.cells.some((c) => c.verdict === "safe" && !c.complete);

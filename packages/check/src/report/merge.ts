@@ -15,7 +15,8 @@ export function mergeReports(parts: readonly { report: CheckReport; file: string
   const cells = new Map<string, CellResult>();
   for (const { report, file } of parts) {
     if (report.depth !== first.report.depth) {
-      throw new InputError(`depth ${report.depth} differs from ${first.file}'s depth ${first.report.depth}`, { file });
+      const d = (x: number | undefined) => (x === undefined ? "the fixpoint" : `depth ${x}`);
+      throw new InputError(`${d(report.depth)} differs from ${first.file}'s ${d(first.report.depth)}`, { file });
     }
     for (const d of report.designs) if (!designs.includes(d)) designs.push(d);
     for (const b of report.backends) if (!backends.includes(b)) backends.push(b);
@@ -33,7 +34,8 @@ export function mergeReports(parts: readonly { report: CheckReport; file: string
   const states = merged.reduce((n, c) => n + c.states, 0);
   return {
     schemaVersion: SCHEMA_VERSION,
-    depth: first.report.depth,
+    ...(first.report.depth !== undefined ? { depth: first.report.depth } : {}),
+    complete: merged.every((c) => c.verdict !== "safe" || c.complete),
     designs,
     backends,
     cells: merged,

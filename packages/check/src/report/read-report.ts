@@ -17,7 +17,8 @@ export function readReport(text: string, file: string): CheckReport {
   };
   if (!isObject(data)) return fail("expected an object");
   if (data.schemaVersion !== SCHEMA_VERSION) return fail(`schemaVersion must be ${SCHEMA_VERSION}, got ${JSON.stringify(data.schemaVersion)}`);
-  if (typeof data.depth !== "number") return fail("depth missing");
+  if (data.depth !== undefined && typeof data.depth !== "number") return fail("depth must be a number when present");
+  if (typeof data.complete !== "boolean") return fail("complete missing");
   if (!Array.isArray(data.cells)) return fail("cells missing");
   data.cells.forEach((c, i) => {
     if (!isObject(c)) return fail(`cells[${i}] is not an object`);
@@ -25,6 +26,7 @@ export function readReport(text: string, file: string): CheckReport {
     if (!isObject(c.host) || typeof c.host.cpuApx !== "boolean" || typeof c.host.kernelApx !== "boolean") fail(`cells[${i}].host`);
     if (!isObject(c.guest) || typeof c.guest.apx !== "boolean") fail(`cells[${i}].guest`);
     if (c.verdict !== "safe" && c.verdict !== "violation" && c.verdict !== "n/a") fail(`cells[${i}].verdict`);
+    if (typeof c.complete !== "boolean") fail(`cells[${i}].complete`);
     return undefined;
   });
   const report = data as unknown as CheckReport;

@@ -20,10 +20,13 @@ export function verdictGrid(report: CheckReport): VerdictGrid {
   return { columns, rows };
 }
 
-/** The text of a matrix cell: "safe", "violation (guest-integrity)", "n.a.". */
+/**
+ * The text of a matrix cell: "safe" (every reachable state checked), "safe≤5" (no violation in any
+ * sequence of at most 5 events: the search was bounded), "violation (guest-integrity)", "n.a.".
+ */
 export function verdictText(c: CellResult | undefined): string {
   if (!c) return "";
   if (c.verdict === "n/a") return "n.a.";
   if (c.verdict === "violation") return `violation (${c.invariant ?? "?"})`;
-  return c.truncated ? "safe (truncated)" : "safe";
+  return c.complete ? "safe" : `safe≤${c.depthReached}`;
 }

@@ -19,10 +19,11 @@ import { kvmRun, listNmiSites } from "./enter-guest.js";
 import { MSR_IA32_TSC_DEADLINE } from "./emulate.js";
 import { vcpuGuestSupportedXcr0, resetXcr } from "./xcr.js";
 import {
-  KVM_REGS_FIELDS, kvmGetRegs, kvmGetXcrs, kvmGetXsave, kvmSetRegs, kvmSetXcrs, kvmSetXsave, kvmXsave2Size,
-  type KvmRegs,
+  KVM_REGS_FIELDS, applyXsaveUpdate, kvmGetRegs, kvmGetXcrs, kvmGetXsaveView, kvmSetRegs, kvmSetXcrs, kvmXsave2Size, xsaveUpdateFromView,
+  type KvmRegs, type UapiResult, type XsaveUpdate,
 } from "./uapi-ops.js";
-import { checkUapiXsave } from "./invariants.js";
+import { checkUapiXsaveView } from "./invariants.js";
+import { val } from "../cpu/values.js";
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
 
@@ -187,37 +188,34 @@ export function applyEvent(cfg: ResolvedConfig, st: MachineState, e: KvmxEvent, 
 }
 
 function getXsave(ctx: RunCtx): void {
-  const r = kvmGetXsave(ctx, kvmXsave2Size(ctx));
+  const r = kvmGetXsaveView(ctx, kvmXsave2Size(ctx));
   if (!r.ok) return ctx.note(`${r.errno}: ${r.reason}`);
-  checkUapiXsave(ctx, r.value.image, r.value.egprTags);
-  if (ctx.tracing) ctx.note(`XSTATE_BV ${hex(r.value.image.xstateBv)}`);
+  checkUapiXsaveView(ctx, r.value);
+  if (ctx.tracing) ctx.note(`XSTATE_BV ${hex(r.value.xstateBv)}`);
 }
 
+/**
+ * A VMM's KVM_SET_XSAVE of an edited KVM_GET_XSAVE image: component 19 replaced (`apx`) or dropped,
+ * or XSTATE_BV given outright. SET-then-GET must round-trip (uapi-truth).
+ */
 function setXsaveEvent(ctx: RunCtx, e: Extract<KvmxEvent, { kind: "set-xsave" }>): void {
-  const got = kvmGetXsave(ctx, kvmXsave2Size(ctx));
+  const got = kvmGetXsaveView(ctx, kvmXsave2Size(ctx));
   if (!got.ok) return ctx.note(`${got.errno}: ${got.reason}`);
-  const img = got.value.image;
   const apx = e.apx as readonly string[] | undefined;
-  let bv = e.xstateBv !== undefined ? parseU64(e.xstateBv as string, "set-xsave xstateBv") : img.xstateBv;
-  if (apx) {
-    bv |= XFEATURE_MASK.APX;
-    // Without an APX component (a CPU without APX) the bit alone goes in: KVM must reject it.
-    if (img.component(XFEATURE.APX)) {
-      for (let k = 0; k < 16; k++) img.setApxRegister(k, apx[k] === undefined ? 0n : parseU64(apx[k]!, `set-xsave apx[${k}]`));
-    }
-  } else if (e.xstateBv === undefined) {
-    bv &= ~XFEATURE_MASK.APX;
-  }
-  img.xstateBv = bv;
-  const r = kvmSetXsave(ctx, img.bytes, ctx.guestTag);
-  if (!r.ok) return ctx.note(`${r.errno}: ${r.reason}`);
+  let bv = e.xstateBv !== undefined ? parseU64(e.xstateBv as string, "set-xsave xstateBv") : got.value.xstateBv;
+  if (apx) bv |= XFEATURE_MASK.APX;
+  else if (e.xstateBv === undefined) bv &= ~XFEATURE_MASK.APX;
+  // Without an APX component (a CPU without APX) the bit alone goes in: KVM must reject it.
+  const values = apx ? Array.from({ length: 16 }, (_, k) => (apx[k] === undefined ? 0n : parseU64(apx[k]!, `set-xsave apx[${k}]`))) : undefined;
+  const u = xsaveUpdateFromView(ctx, got.value, bv, values);
+  if (!u.ok) return ctx.note(`${u.errno}: ${u.reason}`);
+  const r = applyXsaveUpdate(ctx, u.value, ctx.guestTag);
   const x = ctx.st.expected;
-  if (r.value.apxPresent) (img.apxRegisters() ?? []).forEach((v, k) => x.set(16 + k, v));
+  if (r.apxPresent) u.value.apx!.forEach((v, k) => x.set(16 + k, v));
   else if (ctx.options.setXsaveApxAbsent === "init-zeros") x.fill(0n, 16, 32);
-  if (ctx.tracing) ctx.note(r.value.apxPresent ? "component 19 set" : `component 19 absent (${ctx.options.setXsaveApxAbsent})`);
-  // SET-then-GET must round-trip (uapi-truth).
-  const back = kvmGetXsave(ctx, kvmXsave2Size(ctx));
-  if (back.ok) checkUapiXsave(ctx, back.value.image, back.value.egprTags);
+  if (ctx.tracing) ctx.note(r.apxPresent ? "component 19 set" : `component 19 absent (${ctx.options.setXsaveApxAbsent})`);
+  const back = kvmGetXsaveView(ctx, kvmXsave2Size(ctx));
+  if (back.ok) checkUapiXsaveView(ctx, back.value);
 }
 
 function getRegs(ctx: RunCtx): void {
@@ -258,16 +256,17 @@ function migrate(ctx: RunCtx, designName: string | undefined): void {
   const st = ctx.st;
   const src = ctx.vcpu;
   const design = designName ? designByName(cfg, designName) : designByName(cfg, src.design);
-  let image: Uint8Array | undefined;
+  let image: UapiResult<XsaveUpdate> | undefined;
   let regs: KvmRegs | undefined;
   let xcr0 = 0n;
   ctx.step("user:migrate-get", "user", `GET_XSAVE2/GET_REGS/GET_XCRS on vCPU ${src.id}`, () => {
-    const x = kvmGetXsave(ctx, kvmXsave2Size(ctx));
+    const x = kvmGetXsaveView(ctx, kvmXsave2Size(ctx));
     const r = kvmGetRegs(ctx);
     const c = kvmGetXcrs(ctx);
     if (!x.ok || !r.ok || !c.ok) return ctx.note("source state is not readable (protected vCPU)");
-    checkUapiXsave(ctx, x.value.image, x.value.egprTags);
-    image = x.value.image.bytes;
+    checkUapiXsaveView(ctx, x.value);
+    // What the destination's KVM_SET_XSAVE takes from the saved image (parsed once per image shape).
+    image = xsaveUpdateFromView(ctx, x.value, x.value.xstateBv, x.value.egpr?.ids.map(val));
     regs = r.value;
     xcr0 = c.value.xcrs[0]!.value;
   });
@@ -276,13 +275,18 @@ function migrate(ctx: RunCtx, designName: string | undefined): void {
   st.current = st.vcpus.length - 1;
   ctx.step("user:migrate-set", "user", `SET_XCRS/SET_XSAVE/SET_REGS on vCPU ${dst.id} (design ${design.name}); the VMM continues there`, () => {
     const c = kvmSetXcrs(ctx, { nrXcrs: 1, flags: 0, xcrs: [{ xcr: 0, value: xcr0 }] });
-    const x = kvmSetXsave(ctx, image!, Tag.guest(src.id));
+    // KVM_SET_XSAVE on the destination: its own protected-state rule, then the saved image's update.
+    const x: UapiResult<unknown> = ctx.protectedState
+      ? { ok: false, errno: "EINVAL", reason: "protected guest state" }
+      : image!.ok
+        ? { ok: true, value: applyXsaveUpdate(ctx, image!.value, Tag.guest(src.id)) }
+        : image!;
     const r = kvmSetRegs(ctx, regs!, Tag.guest(src.id));
     for (const [name, res] of [["SET_XCRS", c], ["SET_XSAVE", x], ["SET_REGS", r]] as const) {
       if (!res.ok) ctx.violate("uapi-truth", `migration: ${name} on the destination failed with ${res.errno} (${res.reason})`);
     }
-    const back = kvmGetXsave(ctx, kvmXsave2Size(ctx));
-    if (back.ok) checkUapiXsave(ctx, back.value.image, back.value.egprTags);
+    const back = kvmGetXsaveView(ctx, kvmXsave2Size(ctx));
+    if (back.ok) checkUapiXsaveView(ctx, back.value);
   });
 }
 

@@ -19,6 +19,8 @@ import type { XsaveImage } from "../cpu/xsave-image.js";
 import { INVARIANTS, type InvariantName } from "./explorable.js";
 import type { RunCtx } from "./run-context.js";
 import { vcpuGuestSupportedXcr0 } from "./xcr.js";
+import type { XsaveView } from "./uapi-ops.js";
+import { val } from "../cpu/values.js";
 export { checkGuestView } from "./sites.js";
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
@@ -39,6 +41,25 @@ export const MONITORS: Record<InvariantName, { explanation: string; evaluatedAt:
  * uapi-truth and no-leak on a KVM_GET_XSAVE image: component 19 equals the guest's architectural
  * R16–R31 (when the guest may use APX at all), and carries no host value.
  */
+/** checkUapiXsave on KVM_GET_XSAVE's view (uapi-ops.ts XsaveView) instead of its bytes: the checker's path. */
+export function checkUapiXsaveView(ctx: RunCtx, view: XsaveView): void {
+  const supported = vcpuGuestSupportedXcr0(ctx.vcpu, ctx.supportedXcr0);
+  if ((supported & XFEATURE_MASK.APX) === 0n) return;
+  const e = view.egpr;
+  const expected = ctx.st.expected;
+  for (let k = 0; k < 16; k++) {
+    const got = e ? e.ids[k]! : 0;
+    if (e && isHostTag(e.tags[k] ?? 0)) {
+      ctx.violate("no-leak", `KVM_GET_XSAVE component 19 reports a host value in ${GPR_NAMES[16 + k]} (${hex(val(got))})`);
+      return;
+    }
+    if (got !== expected.id(16 + k)) {
+      ctx.violate("uapi-truth", `KVM_GET_XSAVE component 19 has ${GPR_NAMES[16 + k]} = ${hex(val(got))}${e ? "" : " (XSTATE_BV[19]=0)"}, the guest's value is ${hex(expected.get(16 + k))}`);
+      return;
+    }
+  }
+}
+
 export function checkUapiXsave(ctx: RunCtx, image: XsaveImage, tags: readonly ProvenanceTag[]): void {
   const supported = vcpuGuestSupportedXcr0(ctx.vcpu, ctx.supportedXcr0);
   if ((supported & XFEATURE_MASK.APX) === 0n) return;

@@ -4,6 +4,7 @@
  * every backend and design (enter-guest.ts); invariants are monitors evaluated at every step.
  */
 import { InputError } from "../errors.js";
+import { vid } from "../cpu/values.js";
 import { hasCpuidFeature, supportedXcr0FromCpuid, cpuidLookup, cpuidLookupMemo, type CpuidEntry, type CpuidResult } from "../cpu/cpuid.js";
 import { cpuProfile, type CpuProfile } from "../cpu/cpu-profiles.js";
 import { Tag } from "../cpu/provenance.js";
@@ -74,6 +75,8 @@ export interface ResolvedConfig {
   readonly alphabet: AlphabetOptions;
   /** The packed-state layout of this machine's states. */
   readonly layout: MachineLayout;
+  /** hostXcr0 as a value id. */
+  readonly hostXcr0Id: number;
   /** cpuidLookup on the host's and the guest's tables, memoised (cpuid.ts cpuidLookupMemo). */
   readonly hostCpuidLookup: (leaf: number, subleaf: number) => CpuidResult;
   readonly guestCpuidLookup: (leaf: number, subleaf: number) => CpuidResult;
@@ -139,6 +142,7 @@ export function resolveConfig(config: MachineConfig): ResolvedConfig {
     designs,
     alphabet,
     layout,
+    hostXcr0Id: vid(hostXcr0),
     hostCpuidLookup: cpuidLookupMemo(hostCpu.cpuid),
     guestCpuidLookup: cpuidLookupMemo(guestCpuid),
   };

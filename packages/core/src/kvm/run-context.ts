@@ -179,6 +179,9 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
   get hostXcr0() {
     return this.cfg.hostXcr0;
   }
+  get hostXcr0Id(): number {
+    return this.cfg.hostXcr0Id;
+  }
   get supportedXcr0() {
     return this.cfg.supportedXcr0;
   }
@@ -447,6 +450,13 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
     runHostNmiHandler(this, where);
   }
 }
+
+/**
+ * Whether a host NMI handler can change anything the model tracks: only a -mapxf kernel's handler
+ * touches R16–R31 (and needs XCR0.APX); an ordinary kernel's handler leaves every modelled register
+ * and XCR0 as it found them (runHostNmiHandler below), so an NMI at a host site is then invisible.
+ */
+export const hostNmiHandlerObservable = (cfg: Pick<ResolvedConfig, "kernelApx">): boolean => cfg.kernelApx;
 
 /**
  * The host NMI handler (noinstr C): in a -mapxf host its entry must save the interrupted R16–R31

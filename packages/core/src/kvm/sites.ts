@@ -7,7 +7,7 @@
 import { encode } from "../cpu/instructions.js";
 import { Tag, isHostTag } from "../cpu/provenance.js";
 import { XFEATURE_MASK } from "../cpu/xfeatures.js";
-import { vid } from "../cpu/values.js";
+import { val, valLow, vid } from "../cpu/values.js";
 import type { Instruction } from "../cpu/instructions.js";
 import { compileInstruction, type CompiledInstruction } from "../cpu/executor.js";
 import { GPR_NAMES } from "../cpu/gpr.js";
@@ -189,18 +189,39 @@ export function moveEgprs(ctx: RunCtx, dir: "load" | "store", via: "mov" | "push
 
 /** XSETBV from host code: skipped when the live XCR0 already matches (as kvm_load_xfeatures compares). */
 export function hostXsetbv(ctx: RunCtx, value: bigint, why: string): void {
-  if (ctx.cpu.xcr0 === value) {
-    if (ctx.tracing) ctx.note(`XCR0 already ${hex(value)} (${why})`);
+  hostXsetbvId(ctx, vid(value), why);
+}
+
+/** hostXsetbv for a value id (the sites' own path: no bigint). */
+export function hostXsetbvId(ctx: RunCtx, id: number, why: string): void {
+  const cpu = ctx.cpu;
+  if (cpu.xcr0Id === id) {
+    if (ctx.tracing) ctx.note(`XCR0 already ${hex(val(id))} (${why})`);
     return;
   }
-  ctx.cpu.setGprId(RCX, 0, Tag.hostKernel);
-  ctx.cpu.setGpr(RAX, value & 0xffff_ffffn, Tag.hostKernel);
-  ctx.cpu.setGpr(RDX, value >> 32n, Tag.hostKernel);
+  const [lo, hi] = halves(id);
+  cpu.setGprId(RCX, 0, Tag.hostKernel);
+  cpu.setGprId(RAX, lo, Tag.hostKernel);
+  cpu.setGprId(RDX, hi, Tag.hostKernel);
   if (ctx.hostRun(XSETBV)) {
     ctx.cost.xsetbv++;
-    if (ctx.tracing) ctx.note(`XSETBV ${hex(value)} (${why})`);
+    if (ctx.tracing) ctx.note(`XSETBV ${hex(val(id))} (${why})`);
   }
 }
+
+/** Ids of the low and high 32 bits of the value `id` (EDX:EAX operands), remembered per id. */
+const HALVES: [number, number][] = [];
+function halves(id: number): [number, number] {
+  let h = HALVES[id];
+  if (!h) {
+    const v = val(id);
+    HALVES[id] = h = [vid(v & 0xffff_ffffn), vid(v >> 32n)];
+  }
+  return h;
+}
+/** Id of (value of `id`) | XFEATURE_MASK.APX: the "early" XCR0. */
+const WITH_APX: number[] = [];
+const withApx = (id: number): number => (WITH_APX[id] ??= vid(val(id) | XFEATURE_MASK.APX));
 
 function designXsetbv(ctx: RunCtx, target: "guest" | "host" | "early"): void {
   const v = ctx.vcpu;
@@ -209,9 +230,8 @@ function designXsetbv(ctx: RunCtx, target: "guest" | "host" | "early"): void {
     else if (ctx.tracing) ctx.note(`XSETBV ${target} skipped: XCR0 is switched by ${ctx.xfeatureSwitch}`);
     return;
   }
-  const value =
-    target === "guest" ? v.xcr0 : target === "host" ? ctx.hostXcr0 : ctx.cpuApx ? v.xcr0 | XFEATURE_MASK.APX : v.xcr0;
-  hostXsetbv(ctx, value, `${target} XCR0`);
+  const id = target === "guest" ? v.xcr0Id : target === "host" ? ctx.hostXcr0Id : ctx.cpuApx ? withApx(v.xcr0Id) : v.xcr0Id;
+  hostXsetbvId(ctx, id, XCR0_WHY[target]);
 }
 
 // ---- x86.c sites -------------------------------------------------------------------------------
@@ -227,51 +247,45 @@ function loadXfeatures(ctx: RunCtx, guest: boolean): void {
   if (ctx.xfeatureSwitch !== "kvm") return ctx.note(`skipped: XCR0 is switched by ${ctx.xfeatureSwitch}`);
   if (v.protectedState) return ctx.note("skipped: protected guest state");
   if (!v.cr4Osxsave) return ctx.note("skipped: guest CR4.OSXSAVE=0");
-  hostXsetbv(ctx, guest ? v.xcr0 : ctx.hostXcr0, guest ? "guest XCR0" : "host XCR0");
+  hostXsetbvId(ctx, guest ? v.xcr0Id : ctx.hostXcr0Id, guest ? "guest XCR0" : "host XCR0");
 }
+const XCR0_WHY = { guest: "guest XCR0", host: "host XCR0", early: "early XCR0" } as const;
 
-/** XSAVE the live registers into `from`, XRSTOR `to` — fpu_swap_kvm_fpstate, through the executor. */
-function swapFpstate(ctx: RunCtx, save: { base: bigint; mask: bigint }, restore: { base: bigint; mask: bigint }, guestSide: "save" | "restore"): void {
+/**
+ * One XSAVE or XRSTOR of an fpstate buffer (base = its address id) with requested-feature bitmap
+ * `mask` (an id) in EDX:EAX — fpu_swap_kvm_fpstate's halves, through the executor.
+ */
+function fpstateOp(ctx: RunCtx, op: "xsave" | "xrstor", base: number, mask: number): void {
   const cpu = ctx.cpu;
-  const run = (op: "xsave" | "xrstor", base: bigint, mask: bigint) => {
-    cpu.setGpr(RCX, base, Tag.hostKernel);
-    cpu.setGpr(RAX, mask & 0xffff_ffffn, Tag.hostKernel);
-    cpu.setGpr(RDX, mask >> 32n, Tag.hostKernel);
-    const moved = (mask & XFEATURE_MASK.APX) !== 0n && cpu.xcr0Apx;
-    if (ctx.hostRun(op === "xsave" ? XSAVE_RCX : XRSTOR_RCX) && moved) {
-      const isGuest = base === HOST_ADDR.guestFpstate;
-      if (isGuest) {
-        if (op === "xsave") ctx.cost.xsaveBytes += 128;
-        else ctx.cost.xrstorBytes += 128;
-      }
-    }
-  };
-  run("xsave", save.base, save.mask);
-  run("xrstor", restore.base, restore.mask);
-  void guestSide;
+  const [lo, hi] = halves(mask);
+  cpu.setGprId(RCX, base, Tag.hostKernel);
+  cpu.setGprId(RAX, lo, Tag.hostKernel);
+  cpu.setGprId(RDX, hi, Tag.hostKernel);
+  const moved = (valLow(mask) & APX_BIT) !== 0 && cpu.xcr0Apx;
+  if (ctx.hostRun(op === "xsave" ? XSAVE_RCX : XRSTOR_RCX) && moved && base === GUEST_FP_ID) {
+    if (op === "xsave") ctx.cost.xsaveBytes += 128;
+    else ctx.cost.xrstorBytes += 128;
+  }
 }
+const GUEST_FP_ID = vid(HOST_ADDR.guestFpstate);
+const USER_FP_ID = vid(HOST_ADDR.userFpstate);
+const APX_BIT = 1 << 19;
+/** The features the guest fpstate buffer holds, as an id (0 when its state is confidential). */
+const guestFpMask = (ctx: RunCtx): number => (ctx.vcpu.protectedState ? 0 : ctx.vcpu.fpstate.featuresId);
 
 function loadGuestFpu(ctx: RunCtx): void {
   if (ctx.vcpu.protectedState) {
     ctx.note("guest FPU is confidential: only the host state is saved");
   }
-  swapFpstate(
-    ctx,
-    { base: HOST_ADDR.userFpstate, mask: ctx.hostXcr0 },
-    { base: HOST_ADDR.guestFpstate, mask: ctx.vcpu.protectedState ? 0n : ctx.vcpu.fpstate.features },
-    "restore",
-  );
+  fpstateOp(ctx, "xsave", USER_FP_ID, ctx.hostXcr0Id);
+  fpstateOp(ctx, "xrstor", GUEST_FP_ID, guestFpMask(ctx));
   ctx.guestFpuLoaded = true;
   if (ctx.tracing) ctx.note(ctx.vcpu.fpstate.features & XFEATURE_MASK.APX ? "guest fpstate (with component 19) loaded" : "guest fpstate loaded (no component 19)");
 }
 
 function putGuestFpu(ctx: RunCtx): void {
-  swapFpstate(
-    ctx,
-    { base: HOST_ADDR.guestFpstate, mask: ctx.vcpu.protectedState ? 0n : ctx.vcpu.fpstate.features },
-    { base: HOST_ADDR.userFpstate, mask: ctx.hostXcr0 },
-    "save",
-  );
+  fpstateOp(ctx, "xsave", GUEST_FP_ID, guestFpMask(ctx));
+  fpstateOp(ctx, "xrstor", USER_FP_ID, ctx.hostXcr0Id);
   ctx.guestFpuLoaded = false;
 }
 

@@ -9,6 +9,7 @@ import { xsaveLayout } from "../cpu/xsave-layout.js";
 import { KVM_XSAVE_SIZE, XSAVE_EXTENDED_OFFSET } from "../cpu/xsave-components.js";
 import { XFEATURE, XFEATURE_MASK, XFEATURE_MASK_FPSSE } from "../cpu/xfeatures.js";
 import { Tag, type ProvenanceTag } from "../cpu/provenance.js";
+import { val, vid } from "../cpu/values.js";
 import type { CpuProfile } from "../cpu/cpu-profiles.js";
 import type { ModelOptions } from "../model-options.js";
 import { gprRead, gprWrite, ripRead, ripWrite, rspRead, rspWrite, type RegCacheCtx } from "./register-cache.js";
@@ -92,6 +93,76 @@ export function egprsOf(v: VcpuState, home: EgprHome): { values: bigint[]; tags:
 }
 
 /**
+ * What KVM_GET_XSAVE reports, before it is laid out as bytes: XSTATE_BV, the fpstate's other bytes
+ * (interned), component 19 from the EGPR home and PKRU. The checker's events use this view directly;
+ * `kvmGetXsave` lays it out as the uABI image (standard format).
+ */
+export interface XsaveView {
+  xstateBv: bigint;
+  /** Interned non-APX bytes (0 = init). */
+  restId: number;
+  /** Component 19 (value ids and tags) when XSTATE_BV[19] is set. */
+  egpr: { ids: number[]; tags: ProvenanceTag[] } | undefined;
+  /** PKRU when XSTATE_BV[9] is set. */
+  pkru: number | undefined;
+}
+
+/**
+ * KVM_GET_XSAVE's semantics: XSTATE_BV = in-use features ∩ (guest-supported | FP | SSE); component 19
+ * synthesised from the EGPR home (regs[] designs always report it, the fpstate design when its buffer
+ * holds it); PKRU from KVM's value. `size` is the caller's buffer (-EINVAL when the layout does not fit).
+ */
+export function kvmGetXsaveView(ctx: VcpuIoctlCtx, size: number = KVM_XSAVE_SIZE): UapiResult<XsaveView> {
+  if (ctx.protectedState) return fail("EINVAL", "protected guest state");
+  const g = uabiGeometry(ctx);
+  if (g.size > size) return fail("EINVAL", `uABI XSAVE size ${g.size} exceeds the ${size}-byte buffer (use KVM_GET_XSAVE2)`);
+  const v = ctx.vcpu;
+  const rest = restTable[v.fpstate.restId]!;
+  const mask = vcpuGuestSupportedXcr0(v, ctx.supportedXcr0) | XFEATURE_MASK_FPSSE;
+  let xstateBv = (rest.xstateBv | (v.fpstate.xstateBv & ~XFEATURE_MASK.APX)) & mask & ~XFEATURE_MASK.APX & ~PKRU_MASK;
+  let egpr: XsaveView["egpr"];
+  if ((mask & XFEATURE_MASK.APX) !== 0n && g.hasApx) {
+    const e = egprsInUapi(ctx);
+    if (e.present) {
+      xstateBv |= XFEATURE_MASK.APX;
+      egpr = { ids: e.ids, tags: e.tags };
+    }
+  }
+  let pkru: number | undefined;
+  if ((mask & PKRU_MASK) !== 0n && g.hasPkru) {
+    xstateBv |= PKRU_MASK;
+    pkru = v.pkru;
+  }
+  return ok({ xstateBv, restId: v.fpstate.restId, egpr, pkru });
+}
+
+/** The uABI layout facts of a vCPU ioctl context, computed once per (profile, supported XCR0). */
+interface UabiGeometry {
+  readonly features: bigint;
+  readonly size: number;
+  readonly hasApx: boolean;
+  readonly hasPkru: boolean;
+}
+const geometries = new WeakMap<CpuProfile, Map<bigint, UabiGeometry>>();
+function uabiGeometry(ctx: VcpuIoctlCtx): UabiGeometry {
+  let byXcr0 = geometries.get(ctx.profile);
+  if (!byXcr0) geometries.set(ctx.profile, (byXcr0 = new Map()));
+  let g = byXcr0.get(ctx.supportedXcr0);
+  if (!g) {
+    const features = uabiFeatures(ctx);
+    const layout = xsaveLayout(ctx.profile, features, "standard");
+    g = {
+      features,
+      size: layout.size,
+      hasApx: layout.components.some((c) => c.index === XFEATURE.APX),
+      hasPkru: layout.components.some((c) => c.index === XFEATURE.PKRU),
+    };
+    byXcr0.set(ctx.supportedXcr0, g);
+  }
+  return g;
+}
+
+/**
  * KVM_GET_XSAVE (size 4096) / KVM_GET_XSAVE2 (size from kvmXsave2Size): a standard-format image.
  * XSTATE_BV = in-use features ∩ (guest-supported | FP | SSE); absent components zero-filled; absent
  * FP/SSE legacy fields from the init state (MXCSR keyed on SSE|YMM); XCOMP_BV and reserved header
@@ -99,77 +170,84 @@ export function egprsOf(v: VcpuState, home: EgprHome): { values: bigint[]; tags:
  * component 19 synthesised from the EGPR home. Also returns the EGPR tags (for the leak monitor).
  */
 export function kvmGetXsave(ctx: VcpuIoctlCtx, size: number = KVM_XSAVE_SIZE): UapiResult<{ image: XsaveImage; egprTags: ProvenanceTag[] }> {
-  if (ctx.protectedState) return fail("EINVAL", "protected guest state");
-  const features = uabiFeatures(ctx);
-  const layout = xsaveLayout(ctx.profile, features, "standard");
-  if (layout.size > size) return fail("EINVAL", `uABI XSAVE size ${layout.size} exceeds the ${size}-byte buffer (use KVM_GET_XSAVE2)`);
-  const v = ctx.vcpu;
+  const r = kvmGetXsaveView(ctx, size);
+  if (!r.ok) return r;
+  const view = r.value;
+  const layout = xsaveLayout(ctx.profile, uabiFeatures(ctx), "standard");
   const image = new XsaveImage(new Uint8Array(size), layout, ctx.profile.name);
-  const rest = restTable[v.fpstate.restId]!;
-  const mask = vcpuGuestSupportedXcr0(v, ctx.supportedXcr0) | XFEATURE_MASK_FPSSE;
-  let xstateBv = (rest.xstateBv | (v.fpstate.xstateBv & ~XFEATURE_MASK.APX)) & mask & ~XFEATURE_MASK.APX & ~PKRU_MASK;
+  const rest = restTable[view.restId]!;
+  const bv = view.xstateBv;
   // Built fresh: the legacy area and present components come from the fpstate; header, absent
   // components and every gap between components are zero (copy_xstate_to_uabi_buf's fill_gap).
   if (rest.bytes.length) {
     image.bytes.set(rest.bytes.subarray(0, 512));
     for (const c of layout.components) {
-      if (c.index >= 2 && (xstateBv & (1n << BigInt(c.index))) !== 0n && c.offset + c.size <= rest.bytes.length) {
+      if (c.index >= 2 && (bv & (1n << BigInt(c.index))) !== 0n && c.offset + c.size <= rest.bytes.length) {
         image.bytes.set(rest.bytes.subarray(c.offset, c.offset + c.size), c.offset);
       }
     }
   }
-  if ((xstateBv & XFEATURE_MASK.FP) === 0n) {
+  if ((bv & XFEATURE_MASK.FP) === 0n) {
     image.bytes.fill(0, 0, 24);
     image.bytes.fill(0, 32, 160);
     image.fcw = FCW_INIT;
   }
-  if ((xstateBv & XFEATURE_MASK.SSE) === 0n) image.bytes.fill(0, 160, 416);
+  if ((bv & XFEATURE_MASK.SSE) === 0n) image.bytes.fill(0, 160, 416);
   // MXCSR comes from the fpstate when SSE *or* YMM is in the header, else from init_fpstate.
-  if ((xstateBv & MXCSR_FEATURES) === 0n) image.mxcsr = MXCSR_INIT;
+  if ((bv & MXCSR_FEATURES) === 0n) image.mxcsr = MXCSR_INIT;
   image.mxcsrMask = MXCSR_MASK;
   // Bytes 416..511 are never the fpstate's: padding zero, sw_reserved from xstate_fx_sw_bytes.
   writeFxSwBytes(image, ctx.hostXcr0);
-  let egprTags: ProvenanceTag[] = new Array<number>(16).fill(Tag.init);
-  if ((mask & XFEATURE_MASK.APX) !== 0n && image.component(XFEATURE.APX)) {
-    const e = egprsInUapi(ctx);
-    if (e.present) {
-      xstateBv |= XFEATURE_MASK.APX;
-      e.values.forEach((val, k) => image.setApxRegister(k, val));
-      egprTags = e.tags;
-    }
-  }
-  if ((mask & PKRU_MASK) !== 0n && image.component(XFEATURE.PKRU)) {
-    xstateBv |= PKRU_MASK;
-    new DataView(image.bytes.buffer).setUint32(image.component(XFEATURE.PKRU)!.offset, ctx.vcpu.pkru >>> 0, true);
-  }
-  image.xstateBv = xstateBv;
+  if (view.egpr) view.egpr.ids.forEach((id, k) => image.setApxRegister(k, val(id)));
+  if (view.pkru !== undefined) new DataView(image.bytes.buffer).setUint32(image.component(XFEATURE.PKRU)!.offset, view.pkru >>> 0, true);
+  image.xstateBv = bv;
   image.xcompBv = 0n;
-  return ok({ image, egprTags });
-}
-
-/** Where GET reads R16..R31: regs[] designs always report them (Chang's diff); fpstate reports its buffer. */
-function egprsInUapi(ctx: VcpuIoctlCtx): { values: bigint[]; tags: ProvenanceTag[]; present: boolean } {
-  if (ctx.egprHome === "regs") return egprsOf(ctx.vcpu, "regs");
-  if (ctx.egpr) {
-    const vals: bigint[] = [];
-    const tags: ProvenanceTag[] = [];
-    for (let r = 16; r < 32; r++) {
-      const x = ctx.egpr.read(r);
-      vals.push(x.value);
-      tags.push(x.tag);
-    }
-    return { values: vals, tags, present: (ctx.vcpu.fpstate.xstateBv & XFEATURE_MASK.APX) !== 0n };
-  }
-  return egprsOf(ctx.vcpu, "fpstate");
+  return ok({ image, egprTags: view.egpr?.tags ?? new Array<number>(16).fill(Tag.init) });
 }
 
 /**
- * KVM_SET_XSAVE: -EINVAL if XSTATE_BV ⊄ KVM-supported XCR0 (supported, not guest-supported),
- * XCOMP_BV ≠ 0, a reserved header byte ≠ 0, or MXCSR has reserved bits (when FP/SSE/YMM present).
- * Absent components become init; PKRU changes only when its bit is set; component 19 goes to the
- * EGPR home, or when absent follows ASSUMPTIONS.setXsaveApxAbsent.
+ * Where GET reads R16..R31, as value ids: regs[] designs always report them (Chang's diff); the
+ * fpstate design reports its buffer (through REX2 MOVs while the guest FPU is loaded).
  */
-export function kvmSetXsave(ctx: VcpuIoctlCtx, bytes: Uint8Array, tag: ProvenanceTag): UapiResult<{ apxPresent: boolean }> {
+function egprsInUapi(ctx: VcpuIoctlCtx): { ids: number[]; tags: ProvenanceTag[]; present: boolean } {
+  const v = ctx.vcpu;
+  const ids: number[] = new Array<number>(16);
+  const tags: ProvenanceTag[] = new Array<number>(16);
+  if (ctx.egprHome === "regs" && v.layout.egprsInRegs) {
+    const r = v.regs;
+    for (let k = 0; k < 16; k++) [ids[k], tags[k]] = [r.id(16 + k), r.tag(16 + k)];
+    return { ids, tags, present: true };
+  }
+  if (ctx.egprHome !== "regs" && ctx.egpr) {
+    for (let k = 0; k < 16; k++) {
+      const x = ctx.egpr.read(16 + k);
+      [ids[k], tags[k]] = [vid(x.value), x.tag];
+    }
+    return { ids, tags, present: v.fpstate.apxPresent };
+  }
+  const present = v.fpstate.apxPresent;
+  const f = v.fpstate.egpr;
+  for (let k = 0; k < 16; k++) [ids[k], tags[k]] = present ? [f.id(k), f.tag(k)] : [0, Tag.init];
+  return { ids, tags, present };
+}
+
+/** What KVM_SET_XSAVE takes from an image once it is validated: the parts the model keeps. */
+export interface XsaveUpdate {
+  xstateBv: bigint;
+  /** Interned non-APX bytes (absent components zeroed; 0 = init). */
+  restId: number;
+  /** PKRU when XSTATE_BV[9] is set. */
+  pkru: number | undefined;
+  /** R16..R31 when XSTATE_BV[19] is set and the layout has component 19. */
+  apx: bigint[] | undefined;
+}
+
+/**
+ * KVM_SET_XSAVE's validation (copy_uabi_to_xstate / validate_user_xstate_header): -EINVAL if XSTATE_BV
+ * ⊄ KVM-supported XCR0 (supported, not guest-supported), XCOMP_BV ≠ 0, a reserved header byte ≠ 0, or
+ * MXCSR has reserved bits (when FP/SSE/YMM present). Returns the update the image asks for.
+ */
+export function parseXsaveUpdate(ctx: VcpuIoctlCtx, bytes: Uint8Array): UapiResult<XsaveUpdate> {
   if (ctx.protectedState) return fail("EINVAL", "protected guest state");
   if (bytes.length < XSAVE_EXTENDED_OFFSET) return fail("EFAULT", `image of ${bytes.length} bytes is shorter than the header`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -185,7 +263,6 @@ export function kvmSetXsave(ctx: VcpuIoctlCtx, bytes: Uint8Array, tag: Provenanc
     if ((mxcsr & ~MXCSR_MASK) !== 0) return fail("EINVAL", `MXCSR 0x${mxcsr.toString(16)} has reserved bits`);
   }
   const layout = xsaveLayout(ctx.profile, uabiFeatures(ctx), "standard");
-  const v = ctx.vcpu;
   const apxEntry = layout.components.find((c) => c.index === XFEATURE.APX);
   const pkruEntry = layout.components.find((c) => c.index === XFEATURE.PKRU);
   // Keep everything but component 19 and PKRU as the fpstate "rest" (components absent → init = zeros).
@@ -197,17 +274,56 @@ export function kvmSetXsave(ctx: VcpuIoctlCtx, bytes: Uint8Array, tag: Provenanc
   // Bytes 416..511 (padding, sw_reserved) and the header never reach the fpstate (copy_uabi_to_xstate).
   rest.fill(0, FX_PADDING_OFFSET, XSAVE_EXTENDED_OFFSET);
   const restBv = xstateBv & ~(XFEATURE_MASK.APX | PKRU_MASK);
-  v.fpstate.restId = restBv === 0n && rest.every((b, i) => i >= 512 || b === 0) ? 0 : internRest(rest, restBv);
-  if (pkruEntry && (xstateBv & PKRU_MASK) !== 0n) v.pkru = dv.getUint32(pkruEntry.offset, true);
-  const apxPresent = (xstateBv & XFEATURE_MASK.APX) !== 0n && apxEntry !== undefined;
-  if (apxPresent) {
-    const vals = Array.from({ length: 16 }, (_, k) => dv.getBigUint64(apxEntry.offset + 8 * k, true));
-    writeEgprs(ctx, vals, tag);
-  } else if (ctx.options.setXsaveApxAbsent === "init-zeros") {
-    writeEgprs(ctx, new Array<bigint>(16).fill(0n), Tag.init, true);
-  }
-  return ok({ apxPresent });
+  const restId = restBv === 0n && rest.every((b, i) => i >= 512 || b === 0) ? 0 : internRest(rest, restBv);
+  const pkru = pkruEntry && (xstateBv & PKRU_MASK) !== 0n ? dv.getUint32(pkruEntry.offset, true) : undefined;
+  const apx =
+    (xstateBv & XFEATURE_MASK.APX) !== 0n && apxEntry !== undefined
+      ? Array.from({ length: 16 }, (_, k) => dv.getBigUint64(apxEntry.offset + 8 * k, true))
+      : undefined;
+  return ok({ xstateBv, restId, pkru, apx });
 }
+
+/**
+ * KVM_SET_XSAVE's effect: absent components become init; PKRU changes only when its bit is set;
+ * component 19 goes to the EGPR home, or when absent follows the setXsaveApxAbsent assumption.
+ */
+export function applyXsaveUpdate(ctx: VcpuIoctlCtx, u: XsaveUpdate, tag: ProvenanceTag): { apxPresent: boolean } {
+  const v = ctx.vcpu;
+  v.fpstate.restId = u.restId;
+  if (u.pkru !== undefined) v.pkru = u.pkru;
+  if (u.apx) writeEgprs(ctx, u.apx, tag);
+  else if (ctx.options.setXsaveApxAbsent === "init-zeros") writeEgprs(ctx, new Array<bigint>(16).fill(0n), Tag.init, true);
+  return { apxPresent: u.apx !== undefined };
+}
+
+/** KVM_SET_XSAVE: parseXsaveUpdate, then applyXsaveUpdate. */
+export function kvmSetXsave(ctx: VcpuIoctlCtx, bytes: Uint8Array, tag: ProvenanceTag): UapiResult<{ apxPresent: boolean }> {
+  const u = parseXsaveUpdate(ctx, bytes);
+  return u.ok ? ok(applyXsaveUpdate(ctx, u.value, tag)) : u;
+}
+
+/**
+ * The update KVM_SET_XSAVE would take from the image KVM_GET_XSAVE reports for `view`, with XSTATE_BV
+ * replaced by `xstateBv` and component 19 by `apx` — what a VMM does when it edits a saved image. The
+ * non-APX part goes through the real GET layout and SET parse once per (rest, XSTATE_BV) and is
+ * remembered: the checker's set-xsave and migrate events run it millions of times.
+ */
+export function xsaveUpdateFromView(ctx: VcpuIoctlCtx, view: XsaveView, xstateBv: bigint, apx: bigint[] | undefined): UapiResult<XsaveUpdate> {
+  const key = `${view.restId}:${xstateBv}:${view.pkru ?? ""}:${ctx.supportedXcr0}:${ctx.profile.name}`;
+  let base = roundTrips.get(key);
+  if (!base) {
+    const img = kvmGetXsave(ctx, kvmXsave2Size(ctx));
+    if (!img.ok) return img;
+    const image = img.value.image;
+    image.xstateBv = xstateBv;
+    base = parseXsaveUpdate(ctx, image.bytes);
+    roundTrips.set(key, base);
+  }
+  if (!base.ok) return base;
+  const geometryHasApx = uabiGeometry(ctx).hasApx;
+  return ok({ ...base.value, apx: (xstateBv & XFEATURE_MASK.APX) !== 0n && geometryHasApx ? (apx ?? new Array<bigint>(16).fill(0n)) : undefined });
+}
+const roundTrips = new Map<string, UapiResult<XsaveUpdate>>();
 
 function writeEgprs(ctx: VcpuIoctlCtx, values: bigint[], tag: ProvenanceTag, init = false): void {
   const v = ctx.vcpu;

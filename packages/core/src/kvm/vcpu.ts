@@ -417,6 +417,9 @@ export class GuestFpstate {
   get features(): bigint {
     return val(this.#s.a[this.#b + V.FP_FEATURES]!);
   }
+  get featuresId(): number {
+    return this.#s.a[this.#b + V.FP_FEATURES]!;
+  }
   set features(v: bigint) {
     this.#s.a[this.#b + V.FP_FEATURES] = vid(v);
   }

@@ -155,6 +155,7 @@ export interface VendorCtx extends RegCacheCtx {
   readonly kernelApx: boolean;
   /** Host XCR0 (what the host kernel runs with). */
   readonly hostXcr0: bigint;
+  readonly hostXcr0Id: number;
   /** KVM-supported XCR0 after the vendor's adjustment. */
   readonly supportedXcr0: bigint;
   /** Who switches XCR0 for this vCPU in this run: the backend's, or "hardware" under a hardwareXcr0Switch design. */

@@ -11,7 +11,7 @@ import { gprRead, readEdxEax, type RegCacheCtx } from "./register-cache.js";
 import type { VcpuState } from "./vcpu.js";
 
 /** vcpu->arch.guest_supported_xcr0 = guest CPUID 0xD.0 EDX:EAX ∩ KVM-supported XCR0. */
-export function vcpuGuestSupportedXcr0(vcpu: VcpuState, kvmSupportedXcr0: bigint): bigint {
+export function vcpuGuestSupportedXcr0(vcpu: Pick<VcpuState, "cpuid">, kvmSupportedXcr0: bigint): bigint {
   const m = vcpu.cpuid.xcr0Mask;
   return coreGuestSupported({ eax: Number(m & 0xffff_ffffn), edx: Number(m >> 32n) }, kvmSupportedXcr0);
 }
