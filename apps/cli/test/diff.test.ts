@@ -5,6 +5,7 @@ import { captureIo } from "./capture-io.js";
 
 /** `kvmx diff`: exit 69 without a device, 65 on a bad file, and the model-vs-model self-test mode. */
 const REAL = (f: string) => fileURLToPath(new URL(`../../../scenarios/real/${f}`, import.meta.url));
+const TRANSCRIPT = (f: string) => fileURLToPath(new URL(`../../../scenarios/real/transcripts/${f}`, import.meta.url));
 
 const APX = `name: apx-absent
 model: { cpu: dmr }
@@ -35,16 +36,17 @@ describe("kvmx diff", () => {
     const out = io.stdout();
     expect(out).toMatch(/step 4 get-xsave2 \(\/tmp\/apx\.yaml:8:5\) xsave\.APX/);
     expect(out).toMatch(/model +0x1111,0x2222,0x0/);
-    expect(out).toMatch(/1 difference\(s\): 0 explained by host quirks, 1 unexplained/);
+    expect(out).toMatch(/1 scenario\(s\), 1 difference\(s\): 0 explained by host quirks, 0 pending model bug\(s\), 1 unexplained/);
   });
 
-  it("--json carries schemaVersion 1, the differences with u64s as strings, and the quirk table used", async () => {
+  it("--json carries schemaVersion 2, one report per scenario with the differences, and the quirk table used", async () => {
     const io = captureIo({ "/tmp/apx.yaml": APX });
     expect(await main(["diff", "/tmp/apx.yaml", "--json", "--against-model", "setXsaveApxAbsent=init-zeros"], io)).toBe(1);
     const j = JSON.parse(io.stdout());
-    expect(j).toMatchObject({ schemaVersion: 1, scenario: "apx-absent", left: "model", right: "model(setXsaveApxAbsent=init-zeros)", unexplained: 1, hostQuirks: [] });
-    expect(j.differences).toHaveLength(1);
-    expect(j.differences[0]).toMatchObject({ step: 4, kind: "get-xsave2", key: "xsave.APX" });
+    expect(j).toMatchObject({ schemaVersion: 2, unexplained: 1, pending: 0, hostQuirks: [] });
+    expect(j.reports).toHaveLength(1);
+    expect(j.reports[0]).toMatchObject({ scenario: "apx-absent", left: "model", right: "model(setXsaveApxAbsent=init-zeros)", unexplained: 1 });
+    expect(j.reports[0].differences[0]).toMatchObject({ step: 4, kind: "get-xsave2", key: "xsave.APX" });
   });
 
   it("a scenario the assumption does not touch: no differences, exit 0", async () => {
@@ -53,15 +55,49 @@ describe("kvmx diff", () => {
     expect(io.stdout()).toMatch(/no differences/);
   });
 
-  it("--quirks lists the named host quirks with their FACTS.md references", async () => {
+  it("--quirks lists each host kind's accepted differences with their docs/facts.md anchors, then the pending model bugs", async () => {
     const io = captureIo();
     expect(await main(["diff", "--quirks"], io)).toBe(0);
-    const lines = io.stdout().trim().split("\n");
-    expect(lines).toHaveLength(7);
-    expect(lines[0]).toMatch(/^cpuid2-host-leaves +KVM_SET_CPUID2 leaves 1 and 0xD .*\(FACTS\.md §8, first quirk\)$/);
+    const out = io.stdout();
+    expect(out).toMatch(/^kvm_amd on an emulated CPU:\n  tcg-xsetbv-not-intercepted +QEMU's SVM emulation has no XSETBV intercept.*\(docs\/facts\.md#tcg-kvm-amd\)$/m);
+    expect(out).toMatch(/^kvm_pvm:\n  cpuid2-host-leaves +KVM_SET_CPUID2 leaves 1 and 0xD .*\(docs\/facts\.md#host-quirks\)$/m);
+    expect(out).toMatch(/^known model bugs, fix pending:\n  get-xsave-pkru-always-present .*fix in packages\/core\/src\/kvm\/uapi-ops\.ts/m);
     const j = captureIo();
     expect(await main(["diff", "--quirks", "--json"], j)).toBe(0);
-    expect(JSON.parse(j.stdout()).hostQuirks.map((q: { name: string }) => q.name)).toContain("get-fpu-mxcsr-zero");
+    const doc = JSON.parse(j.stdout());
+    expect(doc.hostKinds.find((k: { hostKind: string }) => k.hostKind === "kvm_pvm").quirks.map((q: { name: string }) => q.name)).toContain("get-fpu-mxcsr-zero");
+    expect(doc.pendingModelBugs.map((b: { name: string }) => b.name)).toContain("get-xsave-pkru-always-present");
+  });
+
+  it("no scenario file (and no --replay or --quirks) is a usage error, exit 2", async () => {
+    const io = captureIo();
+    expect(await main(["diff"], io)).toBe(2);
+    expect(io.stderr()).toMatch(/kvmx diff needs scenario files \(or --replay FILE, or --quirks\)/);
+    expect(await main(["diff", REAL("xcr0-set-xcrs.yaml"), "--record-only"], captureIo())).toBe(2);
+    expect(await main(["diff", REAL("xcr0-set-xcrs.yaml"), "--lab", "--replay", TRANSCRIPT("6.12-max.json")], captureIo())).toBe(2);
+  });
+
+  it("--replay compares the model with a recorded kernel, no device: quirks and pending model bugs named, exit 0", async () => {
+    const io = captureIo();
+    expect(await main(["diff", "--replay", TRANSCRIPT("6.12-max.json")], io)).toBe(0);
+    const out = io.stdout();
+    expect(out).toMatch(/^real side: linux 6\.12\.\S+ \(kvm_amd on an emulated CPU\), CPU QEMU TCG CPU/);
+    expect(out).toMatch(/explained by host quirk tcg-xsetbv-not-intercepted/);
+    expect(out).toMatch(/MODEL BUG \(known, fix pending\): get-xsave-pkru-always-present — __copy_xstate_to_uabi_buf/);
+    expect(out).toMatch(/, 0 unexplained\n$/);
+    expect(await main(["diff", "--replay", TRANSCRIPT("6.12-max.json"), "--strict"], captureIo())).toBe(1);
+  });
+
+  it("--replay of chosen scenarios; one the transcript lacks, or a file that is no transcript, is bad input (65)", async () => {
+    const io = captureIo();
+    expect(await main(["diff", "--replay", TRANSCRIPT("6.1-max.json"), REAL("regs-sync.yaml")], io)).toBe(0);
+    expect(io.stdout().match(/^regs-sync /gm)).toHaveLength(1);
+    expect(io.stdout()).toMatch(/^1 scenario\(s\)/m);
+    const missing = captureIo();
+    expect(await main(["diff", "--replay", TRANSCRIPT("6.1-max.json"), "/tmp/other.yaml"], { ...missing, readInput: async () => Buffer.from("steps: [get-regs]\n") })).toBe(65);
+    const bad = captureIo({ "/tmp/t.json": "{\"schemaVersion\": 9}" });
+    expect(await main(["diff", "--replay", "/tmp/t.json"], bad)).toBe(65);
+    expect(bad.stderr()).toMatch(/\/tmp\/t\.json: not a kvmx transcript: schemaVersion must be 1/);
   });
 
   it("rejects an unknown assumption with exit 65", async () => {

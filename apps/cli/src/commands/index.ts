@@ -10,6 +10,7 @@ import { register as registerDesigns } from "./designs.js";
 import { register as registerCheck } from "./check.js";
 import { register as registerCost } from "./cost.js";
 import { register as registerDiff } from "./diff.js";
+import { register as registerLab } from "./lab.js";
 
 /**
  * Each command module exports `register(program, io)`. A command's action returns its exit code
@@ -28,4 +29,5 @@ export const commands: RegisterCommand[] = [
   registerCheck,
   registerCost,
   registerDiff,
+  registerLab,
 ];
