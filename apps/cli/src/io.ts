@@ -6,8 +6,10 @@ export interface Io {
   err(text: string): void;
   /** Reads a whole input file, "-" meaning standard input. */
   readInput(path: string): Promise<Buffer>;
-  /** True when stderr is a terminal (progress bars and colour only then). */
+  /** True when stderr is a terminal (progress spinners only then). */
   readonly stderrIsTty: boolean;
+  /** True when stdout is a terminal: colour in stdout only then (see `stdoutColour`). */
+  readonly stdoutIsTty: boolean;
   readonly cwd: string;
 }
 
@@ -23,10 +25,22 @@ export const processIo: Io = {
     return Buffer.concat(chunks);
   },
   stderrIsTty: Boolean(process.stderr.isTTY),
+  stdoutIsTty: Boolean(process.stdout.isTTY),
   cwd: process.cwd(),
 };
 
-/** JSON with u64 bigints as "0x…" strings (STYLE.md), two-space indented, newline-terminated. */
+/**
+ * Whether to colour what goes to stdout: only when stdout is a terminal, and not when NO_COLOR is
+ * set (no-color.org) or FORCE_COLOR=0. CI, FORCE_COLOR=1 and a terminal on stderr never put escape
+ * sequences into redirected output.
+ */
+export function stdoutColour(io: Io, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (!io.stdoutIsTty) return false;
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== "") return false;
+  return env.FORCE_COLOR !== "0";
+}
+
+/** JSON with u64 bigints as "0x…" strings, two-space indented, newline-terminated. */
 export function toJson(value: unknown): string {
   return (
     JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? `0x${v.toString(16)}` : v), 2) + "\n"

@@ -1,32 +1,49 @@
 import { Command, CommanderError } from "commander";
 import { KvmxError } from "@kvmx/core";
+import { choiceListingRequest } from "./choices.js";
 import { commands } from "./commands/index.js";
-import { CommandExit, ExitCode } from "./exit-codes.js";
+import { CommandExit, EXIT_CODES_HELP, ExitCode } from "./exit-codes.js";
 import { processIo, type Io } from "./io.js";
 
 export { ExitCode } from "./exit-codes.js";
 export type { Io } from "./io.js";
 
+/**
+ * What every command's help shares: required options marked as such, and the exit codes at the end.
+ * Applied to the whole tree after registration, so each command module stays a plain description.
+ */
+function finishHelp(cmd: Command, io: Io): void {
+  cmd.exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
+  for (const o of cmd.options) {
+    if (o.mandatory && !o.description.endsWith("(required)")) o.description = `${o.description} (required)`;
+  }
+  cmd.addHelpText("after", `\n${EXIT_CODES_HELP}\n`);
+  cmd.commands.forEach((c) => finishHelp(c, io));
+}
+
 function buildProgram(io: Io): Command {
   const program = new Command("kvmx")
     .description("Model, check and probe how KVM switches a vCPU's registers, Intel APX R16–R31 included.")
     .version("0.1.0")
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
     .showHelpAfterError("(run with --help for usage)");
   for (const register of commands) register(program, io);
-  // Every (sub)command inherits the override so usage errors surface as CommanderError.
-  const override = (cmd: Command) => {
-    cmd.exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
-    cmd.commands.forEach(override);
-  };
-  program.commands.forEach(override);
+  finishHelp(program, io);
   return program;
 }
 
 /** Runs the CLI; returns the process exit code instead of exiting, so tests can call it. */
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   const program = buildProgram(io);
+  if (argv.length === 0) {
+    // Bare `kvmx`: the help, on stderr, as the usage error it is.
+    program.outputHelp({ error: true });
+    return ExitCode.usage;
+  }
+  const listing = choiceListingRequest(program, argv);
+  if (listing !== undefined) {
+    io.out(listing);
+    return ExitCode.ok;
+  }
   try {
     await program.parseAsync(argv, { from: "user" });
     return ExitCode.ok;
@@ -35,28 +52,27 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   }
 }
 
+const CATEGORY_EXIT: Record<KvmxError["category"], ExitCode> = {
+  "bad-input": ExitCode.badInput,
+  unavailable: ExitCode.unavailable,
+  usage: ExitCode.usage,
+  internal: ExitCode.internal,
+  "cannot-create": ExitCode.cannotCreate,
+};
+
 function errorToExitCode(err: unknown, io: Io): number {
   if (err instanceof CommandExit) return err.code;
   if (err instanceof CommanderError) {
-    if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") {
-      return ExitCode.ok;
-    }
+    // --help and --version end with 0; help shown because a command was missing (bare `kvmx`,
+    // `kvmx xsave`) is a usage error, as is every other commander error.
+    if (err.code === "commander.helpDisplayed" || err.code === "commander.version") return ExitCode.ok;
+    if (err.code === "commander.help") return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     return ExitCode.usage;
   }
   if (err instanceof KvmxError) {
     io.err(`kvmx: ${err.message}\n`);
-    switch (err.category) {
-      case "bad-input":
-        return ExitCode.badInput;
-      case "unavailable":
-        return ExitCode.unavailable;
-      case "usage":
-        return ExitCode.usage;
-      default:
-        return ExitCode.internal;
-    }
+    return CATEGORY_EXIT[err.category] ?? ExitCode.internal;
   }
-  io.err(`kvmx: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  io.err(`kvmx: internal error (please report it): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   return ExitCode.internal;
 }
-

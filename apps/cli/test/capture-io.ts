@@ -1,3 +1,4 @@
+import { relative } from "node:path";
 import type { Io } from "../src/io.js";
 
 /** An Io that records what a command prints; inputs come from a map (or the file system). */
@@ -10,12 +11,14 @@ export function captureIo(inputs: Record<string, Buffer | string> = {}) {
     outBytes: (d) => void bytes.push(Uint8Array.from(d)),
     err: (t) => void (err += t),
     readInput: async (path) => {
-      const v = inputs[path];
+      // Keys may be absolute or relative to the working directory, as the test finds natural.
+      const v = inputs[path] ?? inputs[relative(process.cwd(), path)];
       if (v !== undefined) return Buffer.isBuffer(v) ? v : Buffer.from(v);
       const { readFile } = await import("node:fs/promises");
       return readFile(path);
     },
     stderrIsTty: false,
+    stdoutIsTty: false,
     cwd: process.cwd(),
     stdout: () => out,
     stdoutBytes: () => Buffer.concat(bytes),

@@ -17,10 +17,10 @@ const run = async (args: string[], inputs: Record<string, Buffer | string> = {})
 
 describe("kvmx xsave layout", () => {
   it("--json gives the contract shape (default XCR0 = the profile's)", async () => {
-    const r = await run(["xsave", "layout", "--profile", "spr", "--json"]);
+    const r = await run(["xsave", "layout", "--profile", "kvm-pvm", "--json"]);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.out)).toEqual({
-      schemaVersion: 1, profile: "spr", xcr0: "0xe7", format: "standard", size: 2688,
+      schemaVersion: 1, profile: "kvm-pvm", xcr0: "0xe7", format: "standard", size: 2688,
       components: [
         { index: 0, name: "FP", offset: 0, size: 160 },
         { index: 1, name: "SSE", offset: 160, size: 256 },
@@ -38,11 +38,13 @@ describe("kvmx xsave layout", () => {
     expect(t.out).toMatch(/dmr, XCR0 0xe02e7, standard format: 11008 bytes/);
     expect(t.out).toMatch(/19\s*│\s*APX\s*│\s*960/);
   });
-  it("exits 65 for a component the profile lacks, bad hex and unknown profiles", async () => {
+  it("exits 65 for a component the profile lacks, bad hex and an XCR0 without x87; 2 for an unknown profile", async () => {
     expect((await run(["xsave", "layout", "--profile", "spr", "--xcr0", "0x80003"])).code).toBe(65);
     expect((await run(["xsave", "layout", "--profile", "spr", "--xcr0", "xyz"])).code).toBe(65);
+    const x87 = await run(["xsave", "layout", "--profile", "spr", "--xcr0", "6"]);
+    expect([x87.code, x87.err]).toEqual([65, "kvmx: XCR0 0x6 has bit 0 (x87) clear: XSETBV #GPs on it, so no XSAVE image has this layout\n"]);
     const r = await run(["xsave", "layout", "--profile", "p4"]);
-    expect([r.code, r.err]).toEqual([65, expect.stringMatching(/^kvmx: unknown CPU profile "p4"/)]);
+    expect([r.code, r.err]).toEqual([2, expect.stringMatching(/^kvmx: --profile: unknown CPU profile "p4" \(known: spr, kvm-pvm, dmr, zen; `--profile help` describes them\)\n$/)]);
   });
 });
 
@@ -67,7 +69,12 @@ describe("kvmx xsave decode/encode", () => {
   });
   it("a readable summary without --json", async () => {
     const r = await run(["xsave", "decode", "img.bin"], { "img.bin": image });
-    expect(r.out).toMatch(/^XSAVE image: standard format, 4096 bytes, profile spr\nXSTATE_BV 0xe7 \(FP SSE YMM OPMASK ZMM_Hi256 Hi16_ZMM\)/);
+    expect(r.out).toMatch(/^XSAVE image: standard format, 4096 bytes, profile kvm-pvm\nXSTATE_BV 0xe7 \(FP SSE YMM OPMASK ZMM_Hi256 Hi16_ZMM\)/);
+    // No --profile: the choice and its reason go to stderr, and nothing else does for a clean image.
+    expect(r.err).toBe(
+      "kvmx: no --profile: decoding img.bin as kvm-pvm (4096 bytes is KVM_GET_XSAVE's size and XSTATE_BV 0xe7 is within its XCR0 0xe7; " +
+        "zen, spr, dmr would fit too)\n",
+    );
   });
   it("decode → encode is byte-identical, via hex and via --out-file bin", async () => {
     const d = await run(["xsave", "decode", "img.bin", "--json"], { "img.bin": image });
@@ -92,9 +99,9 @@ describe("kvmx xsave decode/encode", () => {
     const cases: [string[], Record<string, string | Buffer>, RegExp][] = [
       [["xsave", "decode", "t.bin"], { "t.bin": image.subarray(0, 300) }, /truncated/],
       [["xsave", "decode", "t.hex", "--input", "hex"], { "t.hex": "0g" }, /not a hex digit/],
-      [["xsave", "decode", "t.bin", "--profile", "i386"], { "t.bin": image }, /unknown CPU profile/],
       [["xsave", "encode", "t.json"], { "t.json": "{not json" }, /not JSON/],
-      [["xsave", "decode", "/nonexistent/img.bin"], {}, /cannot read \/nonexistent\/img.bin: ENOENT/],
+      [["xsave", "decode", "/nonexistent/img.bin"], {}, /^kvmx: \/nonexistent\/img.bin: cannot read XSAVE image: no such file or directory \(ENOENT\)$/m],
+      [["xsave", "decode", "."], {}, /^kvmx: \.: cannot read XSAVE image: is a directory \(EISDIR\)$/m],
       [["xsave", "encode", "t.json"], { "t.json": '{"schemaVersion":1}' }, /format/],
     ];
     for (const [args, inputs, msg] of cases) {
@@ -103,5 +110,37 @@ describe("kvmx xsave decode/encode", () => {
       expect(r.err).toMatch(msg);
       expect(r.err.trim().split("\n")).toHaveLength(1);
     }
+  });
+});
+
+describe("kvmx xsave decode warnings and the profile it picks", () => {
+  const patched = (f: (b: Buffer, dv: DataView) => void, size = image.length) => {
+    const b = Buffer.alloc(size);
+    image.copy(b);
+    f(b, new DataView(b.buffer, b.byteOffset, b.byteLength));
+    return b;
+  };
+  it("warns about header bits KVM_SET_XSAVE would reject, and still decodes", async () => {
+    const apx = patched((_, dv) => dv.setBigUint64(512, 0x800e7n, true));
+    const r = await run(["xsave", "decode", "a.bin", "--profile", "dmr", "--xcr0", "0xe7"], { "a.bin": apx });
+    expect(r.code).toBe(0);
+    expect(r.err).toBe("kvmx: warning: a.bin: KVM_SET_XSAVE would fail with EINVAL: XSTATE_BV 0x800e7 has bits 0x80000 outside XCR0 0xe7\n");
+    const xcomp = patched((_, dv) => dv.setBigUint64(520, 0x7n, true));
+    const c = await run(["xsave", "decode", "c.bin", "--profile", "kvm-pvm"], { "c.bin": xcomp });
+    expect([c.code, c.err]).toEqual([0, expect.stringContaining("XCOMP_BV 0x7 is not 0 in a standard-format image")]);
+  });
+  it("warns about non-zero bytes past the layout", async () => {
+    const tail = patched((b) => void (b[4000] = 0xaa));
+    const r = await run(["xsave", "decode", "t.bin", "--profile", "kvm-pvm"], { "t.bin": tail });
+    expect(r.err).toMatch(/^kvmx: warning: t.bin: bytes 2688..4095 lie beyond the standard layout \(2688 bytes\) and 1 of them are not zero/);
+  });
+  it("picks dmr for an 11008-byte KVM_GET_XSAVE2 image with APX state; says why it cannot pick for an odd size", async () => {
+    const big = patched((_, dv) => dv.setBigUint64(512, 0x800e7n, true), 11008);
+    const r = await run(["xsave", "decode", "big.bin", "--json"], { "big.bin": big });
+    expect([r.code, JSON.parse(r.out).profile ?? r.err]).toEqual([0, expect.anything()]);
+    expect(r.err).toMatch(/^kvmx: no --profile: decoding big.bin as dmr \(11008 bytes is its KVM_GET_XSAVE2 size and XSTATE_BV 0x800e7 is within its XCR0 0xe02e7\)\n$/);
+    const odd = await run(["xsave", "decode", "odd.bin"], { "odd.bin": image.subarray(0, 3000) });
+    expect(odd.code).toBe(2);
+    expect(odd.err).toMatch(/^kvmx: odd.bin: no built-in CPU profile fits a 3000-byte image with XSTATE_BV 0xe7 \(spr's images are 4096 or 11008 bytes; kvm-pvm's images are 4096 or 2688 bytes.*name one with --profile\n$/);
   });
 });

@@ -23,7 +23,7 @@ if (reason) console.warn(`model-vs-real differential tests skipped: ${reason}`);
 
 describe.skipIf(reason !== undefined)("model = real /dev/kvm", () => {
   let real: Kvm;
-  const model = new ModelKvm({ backend: vmxBackend, cpu: "spr" });
+  const model = new ModelKvm({ backend: vmxBackend, cpu: "kvm-pvm" });
   beforeAll(() => {
     real = openKvm();
   });

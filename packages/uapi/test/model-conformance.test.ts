@@ -3,7 +3,7 @@ import { ModelKvm } from "../src/model/model-kvm.js";
 import { kvmConformance } from "./api-conformance.js";
 
 /**
- * The simulated /dev/kvm (spr profile, VMX backend) against the same conformance suite the real
+ * The simulated /dev/kvm (pvm profile, VMX backend) against the same conformance suite the real
  * binding runs: one API, two kernels, one set of expectations (FACTS.md §6, §8).
  */
-kvmConformance("simulated /dev/kvm (spr, vmx)", () => new ModelKvm({ backend: vmxBackend, cpu: "spr" }), undefined);
+kvmConformance("simulated /dev/kvm (kvm-pvm, vmx)", () => new ModelKvm({ backend: vmxBackend, cpu: "kvm-pvm" }), undefined);

@@ -15,7 +15,7 @@ import type { KvmExit } from "../src/structs/kvm-run.js";
  * decoder and executor; XSETBV goes through KVM's emulation (__kvm_set_xcr), faults through the
  * guest's IDT, OUT/HLT to userspace, anything outside the subset to KVM_EXIT_INTERNAL_ERROR.
  */
-const spr = new ModelKvm({ backend: vmxBackend, cpu: "spr" });
+const pvm = new ModelKvm({ backend: vmxBackend, cpu: "kvm-pvm" });
 const dmr = new ModelKvm({ backend: vmxBackend, cpu: "dmr" });
 
 function boot(kvm: ModelKvm, p: GuestProgram, xcr0?: bigint): ModelVcpu {
@@ -31,7 +31,7 @@ const io = (e: KvmExit) => (e.kind === "io" ? { port: e.port, value: e.data[0], 
 
 describe("guest programs on the model", () => {
   it("XSETBV with a valid value: KVM emulates it, the guest reports 1 and halts; XCR0 is the new value", () => {
-    const v = boot(spr, xsetbvProgram(0xe7n));
+    const v = boot(pvm, xsetbvProgram(0xe7n));
     expect(io(v.run())).toEqual({ port: GUEST_REPORT_PORT, value: 1, direction: "out", size: 1 });
     expect(v.run().exitReason).toBe(KVM_EXIT.HLT);
     expect(v.getXcrs().xcrs[0]!.value).toBe(0xe7n);
@@ -41,7 +41,7 @@ describe("guest programs on the model", () => {
   test.prop([fc.oneof(fc.integer({ min: 0, max: 0xff }).map(BigInt), fc.constantFrom(0x80007n, 0x100000007n))], { numRuns: 60 })(
     "guest XSETBV succeeds exactly when KVM_SET_XCRS would accept the value; otherwise #GP (vector 13) and XCR0 unchanged",
     (x) => {
-      const v = boot(spr, xsetbvProgram(x));
+      const v = boot(pvm, xsetbvProgram(x));
       const first = io(v.run());
       if (VALID.has(x)) {
         expect(first).toEqual({ port: GUEST_REPORT_PORT, value: 1, direction: "out", size: 1 });
@@ -54,8 +54,8 @@ describe("guest programs on the model", () => {
   );
 
   it("UD2 and an R16 MOV with XCR0.APX=0 raise #UD, reported by the IDT stub as vector 6 (CPL 3)", () => {
-    expect(io(boot(spr, faultProgram("ud2")).run())).toMatchObject({ port: GUEST_VECTOR_PORT, value: 6 });
-    expect(io(boot(spr, faultProgram("egpr-mov")).run())).toMatchObject({ port: GUEST_VECTOR_PORT, value: 6 });
+    expect(io(boot(pvm, faultProgram("ud2")).run())).toMatchObject({ port: GUEST_VECTOR_PORT, value: 6 });
+    expect(io(boot(pvm, faultProgram("egpr-mov")).run())).toMatchObject({ port: GUEST_VECTOR_PORT, value: 6 });
     expect(io(boot(dmr, faultProgram("egpr-mov"), 0xe7n).run())).toMatchObject({ port: GUEST_VECTOR_PORT, value: 6 });
   });
 
@@ -69,7 +69,7 @@ describe("guest programs on the model", () => {
   });
 
   it("a fault at CPL 3 lands on TSS.RSP0 with the SDM frame; CS becomes the kernel code segment", () => {
-    const v = boot(spr, faultProgram("ud2"));
+    const v = boot(pvm, faultProgram("ud2"));
     v.run();
     const regs = v.getRegs();
     // frame: SS, RSP, RFLAGS, CS, RIP pushed below the 16-byte aligned RSP0 (0xf000); #UD has no error code
@@ -84,16 +84,16 @@ describe("guest programs on the model", () => {
   });
 
   it("OUT at CPL 3 with IOPL 0 is #GP (vector 13); at CPL 0 the MOVs land in the registers", () => {
-    expect(io(boot(spr, movProgram(new Map([[0, 1n]]), { cpl: 3 })).run())).toMatchObject({ port: GUEST_VECTOR_PORT, value: 13 });
-    const v = boot(spr, movProgram(new Map([[3, 0x1111n], [9, 0x2222n], [15, (1n << 64n) - 1n]])));
+    expect(io(boot(pvm, movProgram(new Map([[0, 1n]]), { cpl: 3 })).run())).toMatchObject({ port: GUEST_VECTOR_PORT, value: 13 });
+    const v = boot(pvm, movProgram(new Map([[3, 0x1111n], [9, 0x2222n], [15, (1n << 64n) - 1n]])));
     expect(io(v.run())).toMatchObject({ port: GUEST_REPORT_PORT, value: 2 });
     expect(v.getRegs()).toMatchObject({ rbx: 0x1111n, r9: 0x2222n, r15: (1n << 64n) - 1n });
   });
 
   it("CPUID exits are handled inside KVM from the KVM_SET_CPUID2 table", () => {
-    const v = boot(spr, cpuidLoopProgram(5n));
+    const v = boot(pvm, cpuidLoopProgram(5n));
     expect(io(v.run())).toMatchObject({ port: GUEST_REPORT_PORT, value: 3 });
-    const leaf0 = spr.getSupportedCpuid().find((e) => e.function === 0)!;
+    const leaf0 = pvm.getSupportedCpuid().find((e) => e.function === 0)!;
     // the last CPUID(0) left the vendor string in EBX/EDX/ECX
     expect(v.getRegs()).toMatchObject({ rbx: BigInt(leaf0.ebx), rdx: BigInt(leaf0.edx), rcx: BigInt(leaf0.ecx) });
   });
@@ -101,10 +101,10 @@ describe("guest programs on the model", () => {
   it("CPUID.1:ECX.OSXSAVE mirrors the guest's CR4.OSXSAVE (kvm_update_cpuid_runtime)", () => {
     const cpuid1 = (osxsave: boolean) =>
       longModeProgram((a) => a.insn(insn.movImm(0, 1n)).insn(insn.movImm(1, 0n)).insn(insn.cpuid()).insn(insn.hlt()), { osxsave });
-    const on = boot(spr, cpuid1(true));
+    const on = boot(pvm, cpuid1(true));
     expect(on.run().kind).toBe("hlt");
     expect((on.getRegs().rcx >> 27n) & 1n).toBe(1n);
-    const off = boot(spr, cpuid1(false));
+    const off = boot(pvm, cpuid1(false));
     expect(off.run().kind).toBe("hlt");
     expect((off.getRegs().rcx >> 27n) & 1n).toBe(0n);
     // XSAVE itself (bit 26) is what KVM_SET_CPUID2 installed
@@ -113,7 +113,7 @@ describe("guest programs on the model", () => {
 
   it("a load from an unmapped linear address is #PF (vector 14) with CR2 = the address", () => {
     const p = longModeProgram((a) => a.insn(insn.movImm(3, 0x4000_0000n)).insn(insn.load(0, { base: 3, disp: 8 })).insn(insn.hlt()));
-    const v = boot(spr, p);
+    const v = boot(pvm, p);
     expect(io(v.run())).toMatchObject({ port: GUEST_VECTOR_PORT, value: 14 });
     expect(v.getSregs().cr2).toBe(0x4000_0008n);
   });
@@ -121,7 +121,7 @@ describe("guest programs on the model", () => {
   it("an instruction outside the subset ends in KVM_EXIT_INTERNAL_ERROR with the reason recorded", () => {
     // 0x0f 0xa2 is CPUID (in the subset); 0x0f 0x31 is RDTSC (not in it)
     const p = longModeProgram((a) => a.raw([0x0f, 0x31], "rdtsc").insn(insn.hlt()));
-    const v = boot(spr, p);
+    const v = boot(pvm, p);
     const e = v.run();
     expect(e.kind).toBe("internal-error");
     expect(e.kind === "internal-error" && e.suberror).toBe(KVM_INTERNAL_ERROR.EMULATION);
@@ -129,7 +129,7 @@ describe("guest programs on the model", () => {
   });
 
   it("a fresh vCPU fetches at the reset vector CS.base + IP = 0xfffffff0 (real mode)", () => {
-    const vm = spr.createVm();
+    const vm = pvm.createVm();
     const v = vm.createVcpu(0);
     const high = vm.addMemory(0, 0xffff_0000n, 0x10000);
     const low = vm.addMemory(1, 0n, 0x10000);
@@ -145,7 +145,7 @@ describe("guest programs on the model", () => {
   });
 
   it("immediate_exit returns KVM_EXIT_INTR without running the guest", () => {
-    const v = boot(spr, xsetbvProgram(0x7n));
+    const v = boot(pvm, xsetbvProgram(0x7n));
     v.kvmRun[1] = 1;
     expect(v.run().kind).toBe("intr");
     expect(v.getXcrs().xcrs[0]!.value).toBe(1n);

@@ -17,7 +17,7 @@ import { arbitraryStruct } from "./struct-arbitrary.js";
  * without /dev/kvm. The rules themselves are core's (uapi-ops.ts); these tests go through the
  * uAPI layer (structs, errno) on top of them.
  */
-const spr = new ModelKvm({ backend: vmxBackend, cpu: "spr" });
+const pvm = new ModelKvm({ backend: vmxBackend, cpu: "kvm-pvm" });
 
 function vcpuOf(kvm: ModelKvm, opts: { cpuid?: boolean } = {}): ModelVcpu {
   const v = kvm.createVm().createVcpu(0);
@@ -43,9 +43,9 @@ const xcr0Arb = fc.oneof(
   fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
 );
 
-describe("KVM_SET_XCRS / KVM_GET_XCRS (spr)", () => {
+describe("KVM_SET_XCRS / KVM_GET_XCRS (kvm-pvm)", () => {
   it("accepts 0x1, 0x3, 0x7, 0xe7 and rejects the usual invalid values with EINVAL (FACTS.md §8)", () => {
-    const v = vcpuOf(spr);
+    const v = vcpuOf(pvm);
     for (const x of [0x1n, 0x3n, 0x7n, 0xe7n]) {
       v.setXcrs({ flags: 0, xcrs: [{ xcr: 0, reserved: 0, value: x }] });
       expect(v.getXcrs()).toEqual({ flags: 0, xcrs: [{ xcr: 0, reserved: 0, value: x }] });
@@ -57,7 +57,7 @@ describe("KVM_SET_XCRS / KVM_GET_XCRS (spr)", () => {
   });
 
   test.prop([xcr0Arb], { numRuns: 300 })("accepts exactly the valid subsets of 0xe7; a rejection leaves XCR0 unchanged", (x) => {
-    const v = vcpuOf(spr);
+    const v = vcpuOf(pvm);
     v.setXcrs({ flags: 0, xcrs: [{ xcr: 0, reserved: 0, value: 0x3n }] });
     const r = errnoOf(() => v.setXcrs({ flags: 0, xcrs: [{ xcr: 0, reserved: 0, value: x }] }));
     expect(r).toBe(VALID_SPR.has(x) ? "ok" : "EINVAL");
@@ -65,18 +65,18 @@ describe("KVM_SET_XCRS / KVM_GET_XCRS (spr)", () => {
   });
 
   test.prop([fc.integer({ min: 0, max: 0xff }).map(BigInt)])("before KVM_SET_CPUID2 only XCR0 = FP is accepted", (x) => {
-    const v = vcpuOf(spr, { cpuid: false });
+    const v = vcpuOf(pvm, { cpuid: false });
     expect(errnoOf(() => v.setXcrs({ flags: 0, xcrs: [{ xcr: 0, reserved: 0, value: x }] }))).toBe(x === 1n ? "ok" : "EINVAL");
   });
 
   test.prop([fc.integer({ min: 1, max: 0xffff_ffff })])("flags other than 0 are EINVAL", (flags) => {
-    expect(errnoOf(() => vcpuOf(spr).setXcrs({ flags, xcrs: [{ xcr: 0, reserved: 0, value: 0x7n }] }))).toBe("EINVAL");
+    expect(errnoOf(() => vcpuOf(pvm).setXcrs({ flags, xcrs: [{ xcr: 0, reserved: 0, value: 0x7n }] }))).toBe("EINVAL");
   });
 
   test.prop([fc.constantFrom(...VALID_SPR), fc.integer({ min: 1, max: 15 })])(
     "through the binary layer: encode kvm_xcrs → model ioctl → GET → encode/decode round-trips",
     (x, index) => {
-      const v = vcpuOf(spr);
+      const v = vcpuOf(pvm);
       // entries for other XCR indices are ignored; the xcr == 0 entry is applied
       const wire = encodeKvmXcrs({ flags: 0, xcrs: [{ xcr: index, reserved: 0, value: 0x5n }, { xcr: 0, reserved: 0, value: x }] });
       v.setXcrs(decodeKvmXcrs(wire));
@@ -99,7 +99,7 @@ function image(o: { xstateBv: bigint; xcompBv?: bigint; reserved?: number; mxcsr
   return b;
 }
 
-describe("KVM_SET_XSAVE / KVM_GET_XSAVE(2) (spr)", () => {
+describe("KVM_SET_XSAVE / KVM_GET_XSAVE(2) (kvm-pvm)", () => {
   const SUPPORTED = 0xe7n;
   test.prop(
     [
@@ -110,7 +110,7 @@ describe("KVM_SET_XSAVE / KVM_GET_XSAVE(2) (spr)", () => {
     ],
     { numRuns: 300 },
   )("rejects exactly: XSTATE_BV ⊄ supported, XCOMP_BV ≠ 0, reserved header bytes, MXCSR reserved bits (FACTS.md §6)", (xstateBv, xcompBv, reserved, mxcsr) => {
-    const v = vcpuOf(spr);
+    const v = vcpuOf(pvm);
     const bad =
       (xstateBv & ~(SUPPORTED | 3n)) !== 0n ||
       xcompBv !== 0n ||
@@ -123,7 +123,7 @@ describe("KVM_SET_XSAVE / KVM_GET_XSAVE(2) (spr)", () => {
     "GET after SET: XSTATE_BV and present components round-trip; absent ones read as zeros",
     (parts, fill) => {
       const xstateBv = parts.reduce((a, b) => a | b, 1n);
-      const v = vcpuOf(spr);
+      const v = vcpuOf(pvm);
       v.setXsave(image({ xstateBv, fill }));
       const got = v.getXsave();
       const dv = new DataView(got.buffer);
@@ -137,23 +137,23 @@ describe("KVM_SET_XSAVE / KVM_GET_XSAVE(2) (spr)", () => {
     },
   );
 
-  test.prop([fc.integer({ min: 1, max: 255 })])("gaps — bytes no spr component covers (MPX's 960..1087) — read back as zeros (FACTS.md §6)", (fill) => {
-    const v = vcpuOf(spr);
+  test.prop([fc.integer({ min: 1, max: 255 })])("gaps — bytes no kvm-pvm component covers (MPX's 960..1087) — read back as zeros (FACTS.md §6)", (fill) => {
+    const v = vcpuOf(pvm);
     v.setXsave(image({ xstateBv: 0xe7n, fill }));
     expect(v.getXsave().subarray(960, 1088).every((b) => b === 0)).toBe(true);
   });
 
   it("a fresh vCPU reports the init legacy fields (FCW 0x37f, MXCSR 0x1f80) with XSTATE_BV 0", () => {
-    const got = vcpuOf(spr).getXsave();
+    const got = vcpuOf(pvm).getXsave();
     const dv = new DataView(got.buffer);
     expect(dv.getUint16(0, true)).toBe(0x37f);
     expect(dv.getUint32(24, true)).toBe(0x1f80);
     expect(dv.getBigUint64(512, true)).toBe(0n);
   });
 
-  it("KVM_CAP_XSAVE2 is 4096 on spr and the size of the standard layout with AMX on dmr", () => {
-    expect(spr.createVm().checkExtension("XSAVE2")).toBe(4096);
-    expect(vcpuOf(spr).getXsave2().length).toBe(4096);
+  it("KVM_CAP_XSAVE2 is 4096 on kvm-pvm and the size of the standard layout with AMX on dmr", () => {
+    expect(pvm.createVm().checkExtension("XSAVE2")).toBe(4096);
+    expect(vcpuOf(pvm).getXsave2().length).toBe(4096);
     const dmr = new ModelKvm({ backend: vmxBackend, cpu: "dmr" });
     const size = dmr.createVm().checkExtension("XSAVE2");
     // XTILE_DATA is the last component: 2816 + 8192 bytes (SDM table 13-1 standard offsets)
@@ -185,9 +185,9 @@ describe("PKRU and the kvm_xsave binary layer", () => {
       const xstateBv = parts.reduce((a, b) => a | b, 0x7n);
       const region = image({ xstateBv });
       region.set(ymm, 576);
-      const v = vcpuOf(spr);
+      const v = vcpuOf(pvm);
       v.setXsave(encodeKvmXsave({ region, extra: new Uint8Array(0) }));
-      const back = decodeKvmXsave(v.getXsave2(), spr.xsave2Size);
+      const back = decodeKvmXsave(v.getXsave2(), pvm.xsave2Size);
       expect(back.extra.length).toBe(0);
       expect(new DataView(back.region.buffer).getBigUint64(512, true)).toBe(xstateBv);
       expect(back.region.subarray(576, 832)).toEqual(ymm);
@@ -225,14 +225,14 @@ describe("APX component 19 through KVM_GET/SET_XSAVE2 (dmr)", () => {
     );
   }
 
-  it("SET_XSAVE with XSTATE_BV[19] on a CPU without APX (spr) is EINVAL", () => {
-    expect(errnoOf(() => vcpuOf(spr).setXsave(apxImage(4096, 0x80003n, [1n])))).toBe("EINVAL");
+  it("SET_XSAVE with XSTATE_BV[19] on a CPU without APX (kvm-pvm) is EINVAL", () => {
+    expect(errnoOf(() => vcpuOf(pvm).setXsave(apxImage(4096, 0x80003n, [1n])))).toBe("EINVAL");
   });
 });
 
 describe("KVM_GET/SET_REGS and sync regs", () => {
   test.prop([arbitraryStruct("kvm_regs")])("SET then GET round-trips, RFLAGS with bit 1 forced", (regs) => {
-    const v = vcpuOf(spr);
+    const v = vcpuOf(pvm);
     v.setRegs(regs);
     expect(v.getRegs()).toEqual({ ...regs, rflags: regs.rflags | 2n });
     // and through the binary struct
@@ -242,7 +242,7 @@ describe("KVM_GET/SET_REGS and sync regs", () => {
   test.prop([fc.bigInt({ min: 0n, max: 0xffn }), fc.bigInt({ min: 0n, max: 0xffn })])(
     "KVM_RUN fails with EINVAL exactly when valid or dirty has a bit outside REGS|SREGS|EVENTS",
     (valid, dirty) => {
-      const kvm = spr;
+      const kvm = pvm;
       const vm = kvm.createVm();
       const v = vm.createVcpu(0);
       v.setCpuid2(kvm.getSupportedCpuid());
@@ -260,9 +260,9 @@ describe("KVM_GET/SET_REGS and sync regs", () => {
   );
 
   it("a KVM_RUN that fails with EINVAL still stores the valid classes it knows (store_regs on the way out)", () => {
-    const vm = spr.createVm();
+    const vm = pvm.createVm();
     const v = vm.createVcpu(0);
-    v.setCpuid2(spr.getSupportedCpuid());
+    v.setCpuid2(pvm.getSupportedCpuid());
     v.setRegs({ ...v.getRegs(), rbx: 0x4242n });
     v.syncRegs.valid = KVM_SYNC_X86_REGS | 0x8n;
     expect(errnoOf(() => v.run())).toBe("EINVAL");
@@ -278,9 +278,9 @@ describe("KVM_GET/SET_REGS and sync regs", () => {
   });
 
   it("dirty REGS are loaded before entry and valid REGS stored at the exit", () => {
-    const vm = spr.createVm();
+    const vm = pvm.createVm();
     const v = vm.createVcpu(0);
-    v.setCpuid2(spr.getSupportedCpuid());
+    v.setCpuid2(pvm.getSupportedCpuid());
     loadGuestProgram(vm, v, movProgram(new Map([[3, 0x77n]])));
     v.syncRegs.write({ regs: { ...v.getRegs(), r12: 0xabcn } });
     v.syncRegs.dirty = KVM_SYNC_X86_REGS;
@@ -298,7 +298,7 @@ describe("KVM_GET/SET_REGS and sync regs", () => {
 describe("protected state and CR4.OSXSAVE", () => {
   it("a design whose EGPRs are hardware-owned has protected state: every state ioctl is EINVAL", () => {
     const hw: Design = { name: "protected-test", description: "hardware-owned guest state", source: "test", egprHome: "hardware", actions: [] };
-    const kvm = new ModelKvm({ backend: vmxBackend, cpu: "spr", design: hw });
+    const kvm = new ModelKvm({ backend: vmxBackend, cpu: "kvm-pvm", design: hw });
     const v = vcpuOf(kvm);
     expect(errnoOf(() => v.getRegs())).toBe("EINVAL");
     expect(errnoOf(() => v.getXsave())).toBe("EINVAL");
@@ -309,10 +309,10 @@ describe("protected state and CR4.OSXSAVE", () => {
   });
 
   it("KVM_SET_SREGS with CR4.OSXSAVE is EINVAL while guest CPUID lacks XSAVE (upstream kvm_is_valid_cr4)", () => {
-    const v = vcpuOf(spr, { cpuid: false });
+    const v = vcpuOf(pvm, { cpuid: false });
     const s = v.getSregs();
     expect(errnoOf(() => v.setSregs({ ...s, cr4: s.cr4 | (1n << 18n) }))).toBe("EINVAL");
-    v.setCpuid2(spr.getSupportedCpuid());
+    v.setCpuid2(pvm.getSupportedCpuid());
     expect(errnoOf(() => v.setSregs({ ...s, cr4: s.cr4 | (1n << 18n) }))).toBe("ok");
   });
 });

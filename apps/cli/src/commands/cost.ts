@@ -1,8 +1,23 @@
-import { costRows, DEFAULT_WEIGHTS, runMatrix, SCHEMA_VERSION, type CostWeights } from "@kvmx/check";
+import { costRows, costTableCells, DEFAULT_WEIGHTS, runMatrix, SCHEMA_VERSION, type CheckReport, type CostWeights } from "@kvmx/check";
 import type { Command } from "commander";
+import pc from "picocolors";
 import { DEFAULT_CHECK_BACKENDS } from "../backends.js";
-import { toJson, type Io } from "../io.js";
-import { buildCheckProvider, loadDesignFiles, readWeightsFile, renderCostTable } from "./check.js";
+import { BACKEND_CHOICES, choicesHint, DESIGN_CHOICES, requireChoices, requireDesignNamesOrFiles } from "../choices.js";
+import { stdoutColour, toJson, type Io } from "../io.js";
+import { renderTable } from "../table.js";
+import { buildCheckProvider, loadDesignFiles, readWeightsFile } from "./check.js";
+
+/**
+ * The cost table within 100 columns: too wide for one, it splits into parts that repeat the design,
+ * backend, guest and trip columns. `kvmx check` prints the same table under its verdicts.
+ */
+export function renderCostTable(report: CheckReport, colour: boolean): string {
+  const rows = costRows(report);
+  if (rows.length === 0) return "";
+  const c = colour ? pc : pc.createColors(false);
+  const { head, body } = costTableCells(rows);
+  return renderTable({ head: head.map((h) => c.bold(h)), rows: body, keyColumns: 4 });
+}
 
 interface CostOptions {
   design?: string[];
@@ -20,11 +35,13 @@ export function register(program: Command, io: Io): void {
   program
     .command("cost")
     .description("Price each design per VM-exit round trip (XSETBVs, EGPR moves, PUSH2/POP2, branches, XSAVE bytes, ~cycles).")
-    .option("--design <name|file...>", "built-in design names or design files; default: all built-ins")
-    .option("--backend <name...>", "backends; default: all but the hypothetical svm-apx")
+    .option("--design <name|file...>", `built-in designs, ${choicesHint(DESIGN_CHOICES)}, or design files; default: all built-ins`)
+    .option("--backend <name...>", `backends, ${choicesHint(BACKEND_CHOICES)}; default: all but the hypothetical svm-apx`)
     .option("--json", "print rows as JSON (schemaVersion 1)")
     .option("--weights <file>", "cycle weights (JSON/YAML) overriding the defaults")
     .action(async (opts: CostOptions) => {
+      requireDesignNamesOrFiles(opts.design ?? []);
+      const backends = opts.backend ? requireChoices(BACKEND_CHOICES, opts.backend) : DEFAULT_CHECK_BACKENDS;
       const weights: CostWeights = opts.weights ? await readWeightsFile(io, opts.weights) : DEFAULT_WEIGHTS;
       const designFiles = await loadDesignFiles(io, opts.design ?? []);
       const provider = buildCheckProvider({ designFiles });
@@ -34,13 +51,13 @@ export function register(program: Command, io: Io): void {
         depth: 0,
         weights,
         ...(designs ? { designs } : {}),
-        backends: opts.backend ?? DEFAULT_CHECK_BACKENDS,
+        backends,
       });
       if (opts.json) {
         io.out(toJson({ schemaVersion: SCHEMA_VERSION, host: { cpuApx: true, kernelApx: false }, rows: costRows(report), weights }));
       } else {
-        io.out(renderCostTable(report, io.stderrIsTty) + "\n");
-        io.out("~cycles weighs the counters with estimates (kvmx cost --json shows each weight's source; --weights FILE overrides).\n");
+        io.out(renderCostTable(report, stdoutColour(io)) + "\n");
+        io.out("~cycles weighs the counters with estimates: `kvmx cost --json` shows each weight's source,\n--weights FILE overrides them.\n");
       }
     });
 }

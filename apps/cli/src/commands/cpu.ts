@@ -15,32 +15,31 @@ import {
   u64Hex,
 } from "@kvmx/core";
 import type { Command } from "commander";
-import Table from "cli-table3";
+import { choicesHint, PROFILE_CHOICES, unknownChoice } from "../choices.js";
+import { readInputText } from "../files.js";
 import { toJson, type Io } from "../io.js";
+import { renderTable } from "../table.js";
 
 /**
  * `--profile` values: a built-in profile name, or a JSON file with a CPUID dump (`kvmx probe --json`
  * output or an array of kvm_cpuid_entry2-shaped entries), e.g. a real KVM_GET_SUPPORTED_CPUID.
+ * An unknown name (not shaped like a path) is a usage error; `--profile help` lists the built-ins.
  */
 export async function loadProfile(io: Io, spec: string): Promise<CpuProfile> {
-  if (isCpuProfileName(spec) || !/[./]/.test(spec)) return cpuProfile(spec);
-  let text: string;
-  try {
-    text = (await io.readInput(spec)).toString("utf8");
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new InputError(`--profile ${spec}: not a built-in profile (${CPU_PROFILE_NAMES.join(", ")}) and not readable (${code ?? "error"})`, undefined, { cause: e });
-  }
+  if (isCpuProfileName(spec)) return cpuProfile(spec);
+  if (!/[./\\]/.test(spec)) throw unknownChoice(PROFILE_CHOICES, spec);
+  const text = await readInputText(io, spec, "CPUID dump");
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new InputError(`${spec}: not JSON (${(e as Error).message})`, undefined, { cause: e });
+    throw new InputError(`not JSON (${(e as Error).message.replace(/\s+/g, " ")})`, { file: spec }, { cause: e });
   }
   return profileFromCpuid(cpuidDumpFromJson(json, spec), { name: spec });
 }
 
-const plainTable = (head: string[]) => new Table({ head, style: { head: [], border: [] } });
+/** The `--profile` option's help text. */
+export const PROFILE_HELP = `CPU profile: ${choicesHint(PROFILE_CHOICES)}, or a CPUID dump JSON file (\`kvmx probe --json\` output)`;
 
 /** `kvmx cpu profiles|instructions`: the built-in CPU profiles and the instruction table. */
 export function register(program: Command, io: Io): void {
@@ -72,11 +71,8 @@ export function register(program: Command, io: Io): void {
         );
         return;
       }
-      const t = plainTable(["profile", "vendor", "APX", "XCR0", "XSAVE size", "description"]);
-      for (const p of profiles) {
-        t.push([p.name, p.vendor, p.hasApx ? "yes" : "no", u64Hex(p.supportedXcr0), String(p.maxStandardSize), p.description]);
-      }
-      io.out(t.toString() + "\n");
+      const rows = profiles.map((p) => [p.name, p.vendor, p.hasApx ? "yes" : "no", u64Hex(p.supportedXcr0), String(p.maxStandardSize), p.description]);
+      io.out(renderTable({ head: ["profile", "vendor", "APX", "XCR0", "XSAVE size", "description"], rows, rowRules: true }) + "\n");
     });
 
   cpu
@@ -96,8 +92,7 @@ export function register(program: Command, io: Io): void {
         io.out(toJson({ schemaVersion: 1, instructions: rows }));
         return;
       }
-      const t = plainTable(["op", "operands", "64-bit only", "CPL0", "example", "bytes"]);
-      for (const r of rows) t.push([r.op, r.operands, r.longModeOnly ? "yes" : "", r.cpl0 ? "yes" : "", r.example, r.bytes]);
-      io.out(t.toString() + "\n");
+      const body = rows.map((r) => [r.op, r.operands, r.longModeOnly ? "yes" : "", r.cpl0 ? "yes" : "", r.example, r.bytes]);
+      io.out(renderTable({ head: ["op", "operands", "64-bit only", "CPL0", "example", "bytes"], rows: body }) + "\n");
     });
 }

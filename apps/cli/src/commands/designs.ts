@@ -5,6 +5,7 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { BUILTIN_DESIGNS, parseDesignFile, type Design } from "@kvmx/core";
+import { readInputText } from "../files.js";
 import { toJson, type Io } from "../io.js";
 
 export function register(program: Command, io: Io): void {
@@ -17,7 +18,7 @@ export function register(program: Command, io: Io): void {
       const extra: Design[] = [];
       for (const f of files) {
         const path = resolve(io.cwd, f);
-        extra.push(parseDesignFile((await io.readInput(path)).toString("utf8"), path));
+        extra.push(parseDesignFile(await readInputText(io, f, "design file"), path));
       }
       const designs = [...BUILTIN_DESIGNS, ...extra];
       if (opts.json) {

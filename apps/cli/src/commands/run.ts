@@ -9,17 +9,18 @@ import { describeTag, listSites, parseScenario, runScenario, type ScenarioRun, t
 import { CommandExit, ExitCode } from "../exit-codes.js";
 import { toJson, type Io } from "../io.js";
 import { backendByName } from "../backends.js";
+import { readInputText } from "../files.js";
 
 export function register(program: Command, io: Io): void {
   program
     .command("run")
     .description("Replay a scenario file step by step: sites, live XCR0, whose values are in R16–R31, violations")
-    .argument("<file>", "scenario YAML file (see scenarios/README.md)")
+    .argument("<file>", "scenario YAML file (see scenarios/README.md), or - for standard input")
     .option("--json", "machine-readable output (schemaVersion 1)")
     .option("--sites", "list the sites of one KVM_RUN for this scenario's backend and design (ids for `nmi` events), then stop")
     .action(async (file: string, opts: { json?: boolean; sites?: boolean }) => {
       const path = file === "-" ? "<stdin>" : resolve(io.cwd, file);
-      const text = (await io.readInput(file === "-" ? "-" : path)).toString("utf8");
+      const text = await readInputText(io, file, "scenario file");
       const scenario = parseScenario(text, path, { backend: backendByName });
       const run = runScenario(scenario);
       if (opts.sites) {

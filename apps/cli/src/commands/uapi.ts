@@ -1,7 +1,7 @@
 import { elementSize, KVM_IOCTL, KVM_IOCTL_SPECS, KVM_STRUCTS, type FieldSpec, type KvmIoctlName, type StructName, type StructSpec } from "@kvmx/uapi";
 import type { Command } from "commander";
-import Table from "cli-table3";
 import { toJson, type Io } from "../io.js";
+import { renderTable } from "../table.js";
 
 const hex = (v: number) => `0x${v.toString(16)}`;
 
@@ -45,10 +45,9 @@ export function register(program: Command, io: Io): void {
       for (const [name, spec] of Object.entries(KVM_STRUCTS) as [StructName, StructSpec][]) {
         const c = spec.c.member ? `${spec.c.type}.${spec.c.member}` : spec.c.type;
         out.push(`${name} (${c}), ${spec.size} bytes`);
-        const t = new Table({ head: ["offset", "size", "field", "type"], style: { head: [], border: [], compact: true } });
-        for (const f of spec.fields) t.push([String(f.offset), String(f.unionSize ?? elementSize(f.type) * (f.count ?? 1)), f.name, typeText(f)]);
-        if (spec.flex) t.push([String(spec.flex.offset), "…", `${spec.flex.name}[]`, typeof spec.flex.type === "object" ? `struct ${spec.flex.type.struct}` : spec.flex.type]);
-        out.push(t.toString(), "");
+        const rows = spec.fields.map((f) => [String(f.offset), String(f.unionSize ?? elementSize(f.type) * (f.count ?? 1)), f.name, typeText(f)]);
+        if (spec.flex) rows.push([String(spec.flex.offset), "…", `${spec.flex.name}[]`, typeof spec.flex.type === "object" ? `struct ${spec.flex.type.struct}` : spec.flex.type]);
+        out.push(renderTable({ head: ["offset", "size", "field", "type"], rows }), "");
       }
       io.out(out.join("\n"));
     });
@@ -63,11 +62,10 @@ export function register(program: Command, io: Io): void {
         io.out(toJson({ schemaVersion: 1, ioctls: Object.fromEntries(names.map((n) => [n, hex(KVM_IOCTL[n])])) }));
         return;
       }
-      const t = new Table({ head: ["ioctl", "number", "dir", "struct", "fd"], style: { head: [], border: [], compact: true } });
-      for (const n of names) {
+      const rows = names.map((n) => {
         const s = KVM_IOCTL_SPECS[n];
-        t.push([n, hex(KVM_IOCTL[n]), s.dir, "struct" in s ? s.struct : "", s.fd.join(",")]);
-      }
-      io.out(t.toString() + "\n");
+        return [n, hex(KVM_IOCTL[n]), s.dir, "struct" in s ? s.struct : "", s.fd.join(",")];
+      });
+      io.out(renderTable({ head: ["ioctl", "number", "dir", "struct", "fd"], rows }) + "\n");
     });
 }

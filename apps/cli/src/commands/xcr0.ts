@@ -9,15 +9,18 @@ import {
   u64Hex,
   type KvmVendor,
 } from "@kvmx/core";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { CommandExit, ExitCode } from "../exit-codes.js";
 import { toJson, type Io } from "../io.js";
-import { loadProfile } from "./cpu.js";
+import { loadProfile, PROFILE_HELP } from "./cpu.js";
 
-/** Parses an XCR0 value as the user typed it: hex with or without 0x. */
+/** How XCR0 arguments are read, for every option and argument that takes one. */
+export const XCR0_INPUT_RULE = "hex, 0x optional: 27 means 0x27 (there is no decimal form)";
+
+/** Parses an XCR0 value as the user typed it: hex with or without 0x (XCR0_INPUT_RULE). */
 export function parseXcr0Arg(text: string): bigint {
   const t = text.trim();
-  if (!/^(0x)?[0-9a-fA-F]+$/.test(t)) throw new InputError(`"${text}" is not a hex XCR0 value`);
+  if (!/^(0x)?[0-9a-fA-F]+$/i.test(t)) throw new InputError(`"${text}" is not an XCR0 value (${XCR0_INPUT_RULE})`);
   return parseU64(t.startsWith("0x") || t.startsWith("0X") ? `0x${t.slice(2)}` : `0x${t}`, "XCR0");
 }
 
@@ -38,15 +41,15 @@ export function register(program: Command, io: Io): void {
   xcr0
     .command("check")
     .description("check an XCR0 value against the XSETBV rules; exit 1 when it would #GP")
-    .argument("<hex>", "the XCR0 value, hex")
-    .requiredOption("--profile <name>", "CPU profile (see `kvmx cpu profiles`) or a CPUID dump JSON file")
-    .option("--kvm <vendor>", "apply KVM's __kvm_set_xcr rules as the vmx or svm backend would")
-    .option("--index <n>", "the XCR index (ECX)", "0")
+    .argument("<hex>", `the XCR0 value: ${XCR0_INPUT_RULE}`)
+    .requiredOption("--profile <name|file>", PROFILE_HELP)
+    .addOption(new Option("--kvm <vendor>", "apply KVM's __kvm_set_xcr rules as the vmx or svm backend would").choices(["vmx", "svm"]))
+    .option("--index <n>", "the XCR index (ECX), decimal", "0")
     .option("--json", "machine-readable output")
     .action(async (hex: string, opts: CheckOptions) => {
       const value = parseXcr0Arg(hex);
       const profile = await loadProfile(io, opts.profile);
-      if (!/^\d+$/.test(opts.index)) throw new InputError(`--index "${opts.index}" is not a number`);
+      if (!/^\d+$/.test(opts.index)) throw new InputError(`--index "${opts.index}" is not a decimal number`);
       const index = Number(opts.index);
       let rules: string;
       let supported: bigint;
@@ -56,7 +59,6 @@ export function register(program: Command, io: Io): void {
         supported = profile.supportedXcr0;
         failedRule = archXsetbvCheck(index, value, supported);
       } else {
-        if (opts.kvm !== "vmx" && opts.kvm !== "svm") throw new InputError(`--kvm "${opts.kvm}" is not vmx or svm`);
         rules = `kvm-${opts.kvm}`;
         supported = guestSupportedXcr0(profile.cpuid, kvmSupportedXcr0(profile, opts.kvm as KvmVendor));
         failedRule = kvmSetXcrCheck(index, value, supported);

@@ -172,11 +172,37 @@ export interface BuiltinProfileSpec {
   readonly cpuid: (opts: ModelOptions) => CpuidEntry[];
 }
 
-/** THE table of built-in profiles. */
+// CPUID.(7,0):EDX AMX_BF16 22, AMX_TILE 24, AMX_INT8 25.
+const L7_EDX_AMX = (1 << 22) | (1 << 24) | (1 << 25);
+/** Leaves 0x1D/0x1E: AMX palette 1 — 8 tiles of 16 rows × 64 bytes (8192 bytes), TMUL K=16, N=64. */
+const AMX_TILE_LEAVES = (): CpuidEntry[] => [
+  e(0x1d, 0, 1, 0, 0, 0),
+  e(0x1d, 1, 8192 | (1024 << 16), 64 | (8 << 16), 16, 0),
+  e(0x1e, 0, 0, 16 | (64 << 8), 0, 0),
+];
+
+/**
+ * THE table of built-in profiles, each named for what it is. XSAVE sizes and standard offsets come
+ * from the component table (the architectural values every Intel part reports, docs/facts.md).
+ */
 export const CPU_PROFILES = {
   spr: {
     description:
-      "Sapphire Rapids class as this machine's KVM reports it (FACTS.md §8): XCR0 0xe7 (x87, SSE, AVX, AVX-512), no MPX, PKRU, AMX or APX",
+      "Sapphire Rapids as KVM reports it to a VMM that requested AMX: XCR0 0x602e7 (x87, SSE, AVX, AVX-512, PKRU, " +
+      "AMX tile config 64 bytes at 2752 and tile data 8192 bytes at 2816), XSAVE 11008 bytes, no MPX, no APX",
+    cpuid: (o) => [
+      leaf0(0x20, "GenuineIntel"),
+      e(1, 0, 0x806f8, 0, L1_ECX, L1_EDX, 0),
+      e(7, 0, 1, L7_EBX_AVX512, 1 << 3, L7_EDX_AMX),
+      e(7, 1, (1 << 4) | (1 << 5), 0, 0, 0),
+      ...leafD(0x602e7n, 0b11111, o),
+      ...AMX_TILE_LEAVES(),
+    ],
+  },
+  "kvm-pvm": {
+    description:
+      "the KVM of kvmx's development and CI machines (a kvm_pvm host on Sapphire Rapids-class CPUs, docs/facts.md): " +
+      "XCR0 0xe7 (x87, SSE, AVX, AVX-512), XSAVE 2688 bytes, no MPX, PKRU, AMX or APX",
     cpuid: (o) => [
       leaf0(0x20, "GenuineIntel"),
       e(1, 0, 0x806f8, 0, L1_ECX, L1_EDX, 0),

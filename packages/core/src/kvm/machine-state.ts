@@ -168,12 +168,28 @@ export interface StateHash {
 }
 
 const RENAMED = 0x4000_0000;
-const HEADER_KIND_ARRAY = Uint8Array.from(HEADER_KINDS);
-const blockKinds = new WeakMap<VcpuBlockLayout, Uint8Array>();
-const kindsOf = (b: VcpuBlockLayout): Uint8Array => {
-  let k = blockKinds.get(b);
-  if (!k) blockKinds.set(b, (k = Uint8Array.from(b.kinds)));
-  return k;
+
+/**
+ * The fingerprint's plan of a block: the offsets of the slots it reads, grouped by kind (ignored
+ * slots left out), so hashing a state is a few tight loops over the packed array.
+ */
+interface HashPlan {
+  readonly control: Int32Array;
+  readonly value: Int32Array;
+  readonly value1: Int32Array;
+  readonly tag: Int32Array;
+  readonly flag: Int32Array;
+}
+function planOf(kinds: readonly SlotKind[]): HashPlan {
+  const of = (k: SlotKind) => Int32Array.from(kinds.flatMap((x, i) => (x === k ? [i] : [])));
+  return { control: of(SlotKind.control), value: of(SlotKind.value), value1: of(SlotKind.value1), tag: of(SlotKind.tag), flag: of(SlotKind.flag) };
+}
+const HEADER_PLAN = planOf(HEADER_KINDS);
+const blockPlans = new WeakMap<VcpuBlockLayout, HashPlan>();
+const blockPlan = (b: VcpuBlockLayout): HashPlan => {
+  let p = blockPlans.get(b);
+  if (!p) blockPlans.set(b, (p = planOf(b.kinds)));
+  return p;
 };
 
 /**
@@ -181,60 +197,77 @@ const kindsOf = (b: VcpuBlockLayout): Uint8Array => {
  * event): every slot but the ignored ones, of the header and the current vCPU (the VMM never runs or
  * queries another one again); tags reduced to host-user / host-kernel / other (the only distinction
  * any invariant makes); WARN counts reduced to zero / non-zero; data values renamed by first
- * occurrence. `emit` receives the sequence.
+ * occurrence (value slots are visited in a fixed order). The sequence goes to `sink`.
  */
-function canonical(st: MachineState, emit: (x: number) => void): void {
+class Canonical {
+  /** Data values seen so far, in order of first occurrence (ids), and how many (at most the data set's size). */
+  private readonly seen = new Int32Array(64);
+  private nSeen = 0;
+  h1 = 0;
+  h2 = 0;
+  n = 0;
+  out: number[] | undefined;
+
+  reset(): void {
+    this.nSeen = 0;
+    this.h1 = 0x2545f491;
+    this.h2 = 0x9e3779b9 | 0;
+    this.n = 0;
+  }
+  private emit(x: number): void {
+    if (this.out) this.out.push(x);
+    const h1 = Math.imul(this.h1 ^ x, 0x9e3779b1);
+    this.h1 = (h1 << 13) | (h1 >>> 19);
+    const h2 = Math.imul(this.h2 ^ x, 0x85ebca77);
+    this.h2 = (h2 << 17) | (h2 >>> 15);
+    this.n++;
+  }
+  private rename(id: number, rank: ReadonlyMap<number, number>): number {
+    if (!rank.has(id)) return id;
+    for (let k = 0; k < this.nSeen; k++) if (this.seen[k] === id) return RENAMED + k;
+    if (this.nSeen < this.seen.length) this.seen[this.nSeen] = id;
+    return RENAMED + this.nSeen++;
+  }
+  block(a: readonly number[], base: number, p: HashPlan, rank: ReadonlyMap<number, number>): void {
+    const c = p.control;
+    for (let i = 0; i < c.length; i++) this.emit(a[base + c[i]!]!);
+    const f = p.flag;
+    for (let i = 0; i < f.length; i++) this.emit(a[base + f[i]!] === 0 ? 0 : 1);
+    const t = p.tag;
+    for (let i = 0; i < t.length; i++) {
+      const x = a[base + t[i]!]!;
+      this.emit(x === Tag.hostUser || x === Tag.hostKernel ? x : 0);
+    }
+    const v = p.value;
+    const renaming = rank.size > 0;
+    for (let i = 0; i < v.length; i++) {
+      const x = a[base + v[i]!]!;
+      this.emit(renaming ? this.rename(x, rank) : x);
+    }
+    const v1 = p.value1;
+    for (let i = 0; i < v1.length; i++) {
+      const x = a[base + v1[i]!]!;
+      this.emit(x === 0 ? 0 : (renaming ? this.rename(x - 1, rank) : x - 1) + 1);
+    }
+  }
+}
+const CANON = new Canonical();
+
+function canonical(st: MachineState, c: Canonical): void {
   const a = st.a;
   const rank = st.layout.dataRank;
-  const order: number[] = [];
-  const rename = (id: number): number => {
-    if (rank.size === 0 || !rank.has(id)) return id;
-    let k = order.indexOf(id);
-    if (k < 0) k = order.push(id) - 1;
-    return RENAMED + k;
-  };
-  const walk = (kinds: Uint8Array, base: number) => {
-    for (let i = 0; i < kinds.length; i++) {
-      const x = a[base + i]!;
-      switch (kinds[i]) {
-        case SlotKind.control:
-          emit(x);
-          break;
-        case SlotKind.value:
-          emit(rename(x));
-          break;
-        case SlotKind.value1:
-          emit(x === 0 ? 0 : rename(x - 1) + 1);
-          break;
-        case SlotKind.tag:
-          emit(x === Tag.hostUser || x === Tag.hostKernel ? x : 0);
-          break;
-        case SlotKind.flag:
-          emit(x === 0 ? 0 : 1);
-          break;
-        default:
-          break;
-      }
-    }
-  };
-  walk(HEADER_KIND_ARRAY, 0);
-  if (a[H.NVCPUS]! > 0) walk(kindsOf(st.layout.vcpuBlock), st.layout.vcpuBase(a[H.CURRENT]!));
+  c.reset();
+  c.block(a, 0, HEADER_PLAN, rank);
+  if (a[H.NVCPUS]! > 0) c.block(a, st.layout.vcpuBase(a[H.CURRENT]!), blockPlan(st.layout.vcpuBlock), rank);
 }
 
 /** The state's 64-bit fingerprint, written into `out` (reused by the checker: no allocation per state). */
 export function fingerprint(st: MachineState, out: StateHash = { hi: 0, lo: 0 }): StateHash {
-  let h1 = 0x2545f491;
-  let h2 = 0x9e3779b9 | 0;
-  let n = 0;
-  canonical(st, (x) => {
-    h1 = Math.imul(h1 ^ x, 0x9e3779b1);
-    h1 = (h1 << 13) | (h1 >>> 19);
-    h2 = Math.imul(h2 ^ x, 0x85ebca77);
-    h2 = (h2 << 17) | (h2 >>> 15);
-    n++;
-  });
-  h1 ^= n;
-  h2 ^= n;
+  const c = CANON;
+  c.out = undefined;
+  canonical(st, c);
+  let h1 = c.h1 ^ c.n;
+  let h2 = c.h2 ^ c.n;
   h1 ^= h1 >>> 16;
   h1 = Math.imul(h1, 0x85ebca6b);
   h1 ^= h1 >>> 13;
@@ -252,9 +285,10 @@ export function fingerprint(st: MachineState, out: StateHash = { hi: 0, lo: 0 })
 
 /** The canonical sequence as a string (tests, debugging; the checker uses `fingerprint`). */
 export function stateKey(st: MachineState): string {
-  const out: number[] = [];
-  canonical(st, (x) => out.push(x));
-  return out.join(",");
+  const c = new Canonical();
+  c.out = [];
+  canonical(st, c);
+  return c.out.join(",");
 }
 
 /** Offsets of the CPU block in a packed state (the CPU sits at 0). */

@@ -11,11 +11,24 @@ import {
 } from "../../src/index.js";
 
 describe("built-in CPU profiles", () => {
-  it("names spr, dmr and zen", () => {
-    expect(CPU_PROFILE_NAMES).toEqual(["spr", "dmr", "zen"]);
+  it("names spr, kvm-pvm, dmr and zen", () => {
+    expect(CPU_PROFILE_NAMES).toEqual(["spr", "kvm-pvm", "dmr", "zen"]);
   });
-  it("spr matches this machine's KVM: XCR0 0xe7, AVX-512 offsets, no APX/MPX/PKRU/AMX (FACTS.md §8)", () => {
+  it("spr is Sapphire Rapids with AMX: XCR0 0x602e7, PKRU, tile config/data, AMX CPUID bits and tile leaves", () => {
     const p = cpuProfile("spr");
+    expect([p.vendor, p.hasApx, p.supportedXcr0, p.maxStandardSize]).toEqual(["intel", false, 0x602e7n, 11008]);
+    expect(p.components.map((c) => [c.index, c.size, c.standardOffset, c.align64])).toEqual([
+      [0, 160, 0, false], [1, 256, 160, false], [2, 256, 576, false], [5, 64, 1088, false], [6, 512, 1152, false],
+      [7, 1024, 1664, false], [9, 8, 2688, false], [17, 64, 2752, false], [18, 8192, 2816, true],
+    ]);
+    const leaf = (fn: number, index: number) => p.cpuid.find((e) => e.function === fn && e.index === index)!;
+    expect((leaf(7, 0).edx >>> 24) & 1).toBe(1); // AMX_TILE
+    expect((leaf(7, 0).ecx >>> 3) & 1).toBe(1); // PKU
+    expect(leaf(0xd, 1).eax & 0x1f).toBe(0x1f); // XSAVEOPT, XSAVEC, XGETBV1, XSAVES, XFD
+    expect([leaf(0x1d, 1).eax & 0xffff, leaf(0x1d, 1).eax >>> 16, leaf(0x1d, 1).ecx]).toEqual([8192, 1024, 16]);
+  });
+  it("kvm-pvm matches the KVM of kvmx's machines: XCR0 0xe7, AVX-512 offsets, no APX/MPX/PKRU/AMX", () => {
+    const p = cpuProfile("kvm-pvm");
     expect(p.vendor).toBe("intel");
     expect(p.hasApx).toBe(false);
     expect(p.supportedXcr0).toBe(0xe7n);
@@ -44,7 +57,7 @@ describe("built-in CPU profiles", () => {
     expect([p.vendor, p.hasApx, p.supportedXcr0]).toEqual(["amd", false, 0x2e7n]);
   });
   it("an unknown profile is an InputError naming the known ones", () => {
-    expect(() => cpuProfile("skylake")).toThrow(/unknown CPU profile "skylake".*spr, dmr, zen/);
+    expect(() => cpuProfile("skylake")).toThrow(/unknown CPU profile "skylake".*spr, kvm-pvm, dmr, zen/);
     expect(() => cpuProfile("skylake")).toThrow(InputError);
   });
 });
@@ -79,11 +92,11 @@ describe("profileFromCpuid", () => {
 describe("cpuidDumpFromJson", () => {
   it("reads `kvmx probe --json` output and plain arrays, numbers or 0x strings", async () => {
     const { cpuidDumpFromJson } = await import("../../src/index.js");
-    const spr = cpuProfile("spr");
-    const probe = JSON.parse(JSON.stringify({ schemaVersion: 1, cpuid: spr.cpuid }));
+    const pvm = cpuProfile("kvm-pvm");
+    const probe = JSON.parse(JSON.stringify({ schemaVersion: 1, cpuid: pvm.cpuid }));
     expect(profileFromCpuid(cpuidDumpFromJson(probe)).supportedXcr0).toBe(0xe7n);
-    const hexed = spr.cpuid.map((e) => ({ ...e, eax: `0x${e.eax.toString(16)}` }));
-    expect(cpuidDumpFromJson(hexed)).toEqual(spr.cpuid);
+    const hexed = pvm.cpuid.map((e) => ({ ...e, eax: `0x${e.eax.toString(16)}` }));
+    expect(cpuidDumpFromJson(hexed)).toEqual(pvm.cpuid);
     expect(() => cpuidDumpFromJson({ nope: 1 })).toThrow(InputError);
     expect(() => cpuidDumpFromJson([{ function: 1, eax: -1, ebx: 0, ecx: 0, edx: 0 }])).toThrow(/\[0\]\.eax/);
   });

@@ -10,7 +10,7 @@ describe("fixtures/spr-kvm-get-xsave.bin (synthetic, see fixtures/README.md)", (
     expect(bytes).toEqual(sprFixture().encode());
   });
   it("decodes as a 4096-byte standard image with XSTATE_BV 0xe7 and re-encodes byte-exact", () => {
-    const img = decodeXsave(bytes, { profile: cpuProfile("spr") });
+    const img = decodeXsave(bytes, { profile: cpuProfile("kvm-pvm") });
     expect([img.format, img.size, img.xstateBv, img.xcompBv, img.fcw, img.mxcsr]).toEqual(["standard", 4096, 0xe7n, 0n, 0x37f, 0x1f80]);
     expect(img.components().map((c) => [c.name, c.present])).toEqual([
       ["FP", true], ["SSE", true], ["YMM", true], ["OPMASK", true], ["ZMM_Hi256", true], ["Hi16_ZMM", true],

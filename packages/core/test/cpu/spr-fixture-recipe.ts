@@ -7,8 +7,8 @@ import { cpuProfile, initXsaveImage, KVM_XSAVE_SIZE, type XsaveImage } from "../
  * zero gaps (MPX's 960..1087 and everything past 2688).
  */
 export function sprFixture(): XsaveImage {
-  const spr = cpuProfile("spr");
-  const img = initXsaveImage(spr, { size: KVM_XSAVE_SIZE, features: 0xe7n });
+  const pvm = cpuProfile("kvm-pvm");
+  const img = initXsaveImage(pvm, { size: KVM_XSAVE_SIZE, features: 0xe7n });
   img.xstateBv = 0xe7n;
   img.fsw = 0x3800; // TOP = 7: one value pushed
   img.ftw = 0x80; // abridged tag: ST7 physical register valid

@@ -7,8 +7,10 @@ import {
   cpuProfile,
   decodeXsave,
   initXsaveImage,
+  kvmSetXsaveRejections,
   toCompacted,
   toStandard,
+  trailingBytes,
   validXcr0Values,
   xsaveFromJson,
   xsaveLayout,
@@ -55,10 +57,10 @@ describe("decode∘encode is the identity", () => {
     );
   }
   test.prop([seededBytes(KVM_XSAVE_SIZE)])(
-    "any 4096-byte buffer with a standard header decodes and re-encodes exactly (spr)",
+    "any 4096-byte buffer with a standard header decodes and re-encodes exactly (kvm-pvm)",
     (bytes) => {
       bytes.fill(0, 520, 528); // XCOMP_BV = 0: standard format
-      const img = decodeXsave(bytes, { profile: cpuProfile("spr") });
+      const img = decodeXsave(bytes, { profile: cpuProfile("kvm-pvm") });
       expectSameBytes(img.encode(), bytes);
       expectSameBytes(xsaveFromJson(xsaveToJson(img)).encode(), bytes);
     },
@@ -113,8 +115,8 @@ describe("typed parts", () => {
     expect(Array.from(img.bytes.subarray(968, 976))).toEqual([8, 7, 6, 5, 4, 3, 2, 1]);
   });
   it("truncated and malformed images are InputErrors", () => {
-    const spr = cpuProfile("spr");
-    expect(() => decodeXsave(new Uint8Array(100), { profile: spr })).toThrow(/truncated/);
+    const pvm = cpuProfile("kvm-pvm");
+    expect(() => decodeXsave(new Uint8Array(100), { profile: pvm })).toThrow(/truncated/);
     const small = initXsaveImage(dmr, { features: 0x3n }).encode(); // 576 bytes
     const bigger = new Uint8Array(1024);
     bigger.set(small);
@@ -122,14 +124,40 @@ describe("typed parts", () => {
     expect(() => decodeXsave(bigger, { profile: dmr })).toThrow(/truncated.*XTILE_DATA/);
     const comp = new Uint8Array(4096);
     new DataView(comp.buffer).setBigUint64(520, (1n << 63n) | (1n << 40n), true);
-    expect(() => decodeXsave(comp, { profile: spr })).toThrow(InputError);
+    expect(() => decodeXsave(comp, { profile: pvm })).toThrow(InputError);
     const tooSmallCompacted = new Uint8Array(600);
     new DataView(tooSmallCompacted.buffer).setBigUint64(520, (1n << 63n) | 0xe7n, true);
-    expect(() => decodeXsave(tooSmallCompacted, { profile: spr })).toThrow(/truncated/);
+    expect(() => decodeXsave(tooSmallCompacted, { profile: pvm })).toThrow(/truncated/);
   });
   it("leaves out-of-buffer components that XSTATE_BV does not name (a 4096-byte image on dmr)", () => {
     const img = decodeXsave(initXsaveImage(dmr, { size: 4096, features: 0x802e7n }).encode(), { profile: dmr });
     expect(img.layout.components.map((c) => c.name)).toEqual(["FP", "SSE", "YMM", "OPMASK", "ZMM_Hi256", "Hi16_ZMM", "PKRU", "XTILE_CFG", "APX"]);
+  });
+  it("kvmSetXsaveRejections: every reason KVM_SET_XSAVE gives EINVAL, none for a clean image", () => {
+    const pvm = cpuProfile("kvm-pvm");
+    const clean = initXsaveImage(pvm, { size: 4096 });
+    clean.xstateBv = 0xe7n;
+    expect(kvmSetXsaveRejections(clean, 0xe7n)).toEqual([]);
+    const bad = decodeXsave(clean.encode(), { profile: dmr, xcr0: 0x800e7n });
+    bad.xstateBv = 0x800e7n;
+    bad.xcompBv = 0x7n;
+    bad.headerReserved[3] = 1;
+    bad.mxcsr = 0x1_0000;
+    expect(kvmSetXsaveRejections(bad, 0xe7n)).toEqual([
+      "XSTATE_BV 0x800e7 has bits 0x80000 outside XCR0 0xe7",
+      "XCOMP_BV 0x7 is not 0 in a standard-format image",
+      "reserved header byte 531 is not 0",
+      "MXCSR 0x10000 has reserved bits (mask 0xffff)",
+    ]);
+    expect(kvmSetXsaveRejections(toCompacted(clean, pvm), 0xe7n)).toEqual([expect.stringMatching(/compacted image; KVM_SET_XSAVE takes only the standard format/)]);
+  });
+  it("trailingBytes: non-zero bytes past the layout, none for KVM_GET_XSAVE's zero fill", () => {
+    const pvm = cpuProfile("kvm-pvm");
+    const img = initXsaveImage(pvm, { size: 4096 });
+    expect(trailingBytes(img)).toBeUndefined();
+    img.bytes[4000] = 0xaa;
+    img.bytes[4095] = 0x0a;
+    expect(trailingBytes(img)).toEqual({ start: 2688, end: 4096, nonZero: 2 });
   });
   it("xsaveFromJson rejects bad JSON with the path of the problem", () => {
     const json = xsaveToJson(initXsaveImage(dmr));
