@@ -152,8 +152,17 @@ export class VcpuState {
     return this.block.designs[this.designIndex]!.layout;
   }
   get cpuid(): GuestCpuid {
-    return this.block.cpuid;
+    return this.#cpuid ?? this.block.cpuid;
   }
+  /**
+   * KVM_SET_CPUID2 on a standalone vCPU (the simulated /dev/kvm). A Machine's vCPUs share their
+   * layout's CPUID (it is part of the configuration, not of the state).
+   */
+  set cpuid(c: GuestCpuid) {
+    if (!this.block.openMsrs) throw new ModelBugError("a Machine vCPU's CPUID is fixed by its configuration");
+    this.#cpuid = c;
+  }
+  #cpuid: GuestCpuid | undefined;
 
   /** regs[]: layout.nrGprs slots (+1 in PRE for RIP) with provenance tags. */
   get regs(): TaggedSlots {

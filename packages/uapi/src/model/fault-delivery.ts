@@ -86,7 +86,7 @@ function deliverOnce(t: GuestRunTarget, cpu: PhysicalCpu, vector: Vector, errorC
   const cs = codeSegment(t, u16(gate, 2));
   if (cs instanceof DeliveryFault) return cs;
   const oldCpl = cpu.cpl;
-  let rsp = cpu.gpr[4]!;
+  let rsp = cpu.gpr(4);
   if (cs.dpl < oldCpl) {
     // privilege change: the new stack comes from TSS.RSP<dpl> (64-bit TSS, RSP0 at +4)
     const rsp0 = sysRead(t, s.tr.base + 4n + BigInt(8 * cs.dpl), 8);
@@ -94,14 +94,14 @@ function deliverOnce(t: GuestRunTarget, cpu: PhysicalCpu, vector: Vector, errorC
     rsp = new DataView(rsp0.buffer).getBigUint64(0, true);
   }
   rsp &= ~0xfn;
-  const frame = [BigInt(s.ss.selector), cpu.gpr[4]!, cpu.rflags, BigInt(s.cs.selector), cpu.rip];
+  const frame = [BigInt(s.ss.selector), cpu.gpr(4), cpu.rflags, BigInt(s.cs.selector), cpu.rip];
   if (errorCode !== undefined && HAS_ERROR_CODE.has(vector)) frame.push(BigInt(errorCode >>> 0));
   for (const word of frame) {
     rsp = BigInt.asUintN(64, rsp - 8n);
     const f = sysWriteU64(t, rsp, word);
     if (f) return f;
   }
-  cpu.setGpr(4, rsp, cpu.gprTag[4]!);
+  cpu.setGpr(4, rsp, cpu.gprTag(4));
   cpu.rflags &= ~(RFLAGS.TF | RFLAGS.NT | RFLAGS.RF | RFLAGS.VM | (type === 0xe ? RFLAGS.IF : 0n));
   cpu.rip = target;
   if (cs.dpl < oldCpl) {

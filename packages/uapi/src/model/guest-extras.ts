@@ -58,8 +58,8 @@ export function executeExtra(cpu: PhysicalCpu, x: ExtraInsn): "ok" | "UD" {
   const next = cpu.rip + BigInt(x.length);
   switch (x.op) {
     case "mov-al-imm8": {
-      const rax = cpu.gpr[0] ?? 0n;
-      cpu.setGpr(0, (rax & ~0xffn) | BigInt(x.imm), cpu.gprTag[0] ?? 0);
+      const rax = cpu.gpr(0);
+      cpu.setGpr(0, (rax & ~0xffn) | BigInt(x.imm), cpu.gprTag(0));
       break;
     }
     case "jmp":
@@ -69,9 +69,9 @@ export function executeExtra(cpu: PhysicalCpu, x: ExtraInsn): "ok" | "UD" {
       cpu.rip = (cpu.rflags & FLAG.ZF) === 0n ? BigInt.asUintN(64, next + BigInt(x.rel)) : next;
       return "ok";
     case "dec-r64": {
-      const old = cpu.gpr[x.reg] ?? 0n;
+      const old = cpu.gpr(x.reg);
       const r = BigInt.asUintN(64, old - 1n);
-      cpu.setGpr(x.reg, r, cpu.gprTag[x.reg] ?? 0);
+      cpu.setGpr(x.reg, r, cpu.gprTag(x.reg));
       // DEC sets OF, SF, ZF, AF, PF and leaves CF alone (SDM DEC)
       let f = cpu.rflags & ~(FLAG.OF | FLAG.SF | FLAG.ZF | FLAG.AF | FLAG.PF);
       if (old === 1n << 63n) f |= FLAG.OF;

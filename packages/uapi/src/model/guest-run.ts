@@ -8,6 +8,9 @@ import {
   KvmxError,
   PhysicalCpu,
   Tag,
+  val,
+  vid,
+  word,
   XFEATURE_MASK,
   type CpuMode,
   type CpuidEntry,
@@ -81,7 +84,7 @@ const pagingOf = (s: KvmSregs, cpl: number): PagingState => ({ cr0: s.cr0, cr3: 
 function loadCpu(t: GuestRunTarget): PhysicalCpu {
   const v = t.vcpu;
   const cpu = new PhysicalCpu({ xcr0: v.xcr0 });
-  for (let r = 0; r < 16; r++) cpu.setGpr(r, v.regs[r] ?? 0n, v.regsTag[r] ?? Tag.init);
+  for (let r = 0; r < 16; r++) cpu.setGprId(r, v.regs.id(r), v.regs.tag(r));
   const e = egprsOf(v, t.cfg.design.egprHome);
   e.values.forEach((x, k) => cpu.setGpr(16 + k, x, e.tags[k] ?? Tag.init));
   cpu.xinuse = XFEATURE_MASK.FP | (e.present && e.values.some((x) => x !== 0n) ? XFEATURE_MASK.APX : 0n);
@@ -96,22 +99,13 @@ function loadCpu(t: GuestRunTarget): PhysicalCpu {
 /** VM-exit: the CPU's registers go back to regs[] / the EGPR home, RIP and RFLAGS to the vCPU. */
 function storeCpu(t: GuestRunTarget, cpu: PhysicalCpu): void {
   const v = t.vcpu;
-  for (let r = 0; r < 16; r++) {
-    v.regs[r] = cpu.gpr[r]!;
-    v.regsTag[r] = cpu.gprTag[r]!;
-  }
+  for (let r = 0; r < 16; r++) v.regs.setId(r, cpu.gprId(r), cpu.gprTag(r));
   const apxInUse = (cpu.xinuse & XFEATURE_MASK.APX) !== 0n;
   if (t.cfg.design.egprHome === "regs" && v.layout.egprsInRegs) {
-    for (let r = 16; r < 32; r++) {
-      v.regs[r] = cpu.gpr[r]!;
-      v.regsTag[r] = cpu.gprTag[r]!;
-    }
+    for (let r = 16; r < 32; r++) v.regs.setId(r, cpu.gprId(r), cpu.gprTag(r));
   } else if (t.cfg.design.egprHome === "fpstate" && (apxInUse || (v.fpstate.xstateBv & XFEATURE_MASK.APX) !== 0n)) {
     // also when the fpstate holds component 19 but the CPU no longer has it in use (zeroed by XSETBV)
-    for (let k = 0; k < 16; k++) {
-      v.fpstate.egpr[k] = cpu.gpr[16 + k]!;
-      v.fpstate.egprTag[k] = cpu.gprTag[16 + k]!;
-    }
+    for (let k = 0; k < 16; k++) v.fpstate.egpr.setId(k, cpu.gprId(16 + k), cpu.gprTag(16 + k));
     v.fpstate.xstateBv |= XFEATURE_MASK.APX;
   }
   v.rip = cpu.rip;
@@ -175,15 +169,17 @@ function guestEnv(t: GuestRunTarget, tlb: RunTlb, cpu: PhysicalCpu): ExecEnv {
     }
     return out;
   };
+  const at = (base: number, off: number): bigint => BigInt.asUintN(64, val(base) + BigInt(off));
   return {
     actor: tag,
-    load(addr: bigint): TaggedWord {
+    load(base: number, off: number): number {
       let v = 0n;
-      phys(addr, "read").forEach((gpa, k) => (v |= BigInt(t.mem.readByte(gpa) ?? 0xff) << BigInt(8 * k)));
-      return { value: v, tag };
+      phys(at(base, off), "read").forEach((gpa, k) => (v |= BigInt(t.mem.readByte(gpa) ?? 0xff) << BigInt(8 * k)));
+      return word(vid(v), tag);
     },
-    store(addr: bigint, value: bigint): void {
-      phys(addr, "write").forEach((gpa, k) => t.mem.writeByte(gpa, Number((value >> BigInt(8 * k)) & 0xffn)));
+    store(base: number, off: number, id: number): void {
+      const value = val(id);
+      phys(at(base, off), "write").forEach((gpa, k) => t.mem.writeByte(gpa, Number((value >> BigInt(8 * k)) & 0xffn)));
     },
     rdmsr: (i) => t.vcpu.msrs.get(i),
     wrmsr: (i, v) => (t.vcpu.msrs.set(i, v), true),
@@ -277,7 +273,7 @@ export function runGuest(t: GuestRunTarget): GuestStop {
         const r = kvmEmulateXsetbv(t.ioctlCtx(), t.cfg.supportedXcr0, cpu.cpl);
         // KVM's XSETBV of the new guest XCR0 before re-entry: the hardware's 1→0 effect on R16–R31
         // is core's (PhysicalCpu.loadXcr0, ASSUMPTIONS.xcr0ApxDisable); a #GP leaves XCR0 as it was.
-        cpu.loadXcr0(t.vcpu.xcr0, t.cfg.options.xcr0ApxDisable);
+        cpu.loadXcr0(t.vcpu.xcr0, t.cfg.options);
         if (r.kind === "gp") {
           const s = raise(VECTOR.GP, 0);
           if (s) return s;
@@ -289,8 +285,8 @@ export function runGuest(t: GuestRunTarget): GuestStop {
       case "cpuid": {
         // kvm_emulate_cpuid: the table KVM_SET_CPUID2 installed with its runtime fields (OSXSAVE,
         // XSAVE sizes for the current XCR0…), 32-bit results zero-extended
-        const leaf = Number(cpu.gpr[0]! & 0xffff_ffffn);
-        const r = cpuidLookup(t.runtimeCpuid(), leaf, Number(cpu.gpr[1]! & 0xffff_ffffn));
+        const leaf = Number(cpu.gpr(0) & 0xffff_ffffn);
+        const r = cpuidLookup(t.runtimeCpuid(), leaf, Number(cpu.gpr(1) & 0xffff_ffffn));
         const g = Tag.guest(t.vcpu.id);
         cpu.setGpr(0, BigInt(r.eax >>> 0), g);
         cpu.setGpr(3, BigInt(r.ebx >>> 0), g);
@@ -305,8 +301,8 @@ export function runGuest(t: GuestRunTarget): GuestStop {
       case "out-imm8-al":
       case "out-dx-al": {
         // kvm_fast_pio_out: RIP stays on the OUT until the next KVM_RUN completes it (complete_fast_pio_out)
-        const port = insn.op === "out-imm8-al" ? insn.port : Number(cpu.gpr[2]! & 0xffffn);
-        return stop({ kind: "io", port, size: 1, data: Uint8Array.of(Number(cpu.gpr[0]! & 0xffn)), length });
+        const port = insn.op === "out-imm8-al" ? insn.port : Number(cpu.gpr(2) & 0xffffn);
+        return stop({ kind: "io", port, size: 1, data: Uint8Array.of(Number(cpu.gpr(0) & 0xffn)), length });
       }
       default:
         return stop({

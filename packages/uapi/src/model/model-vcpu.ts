@@ -97,7 +97,8 @@ export class ModelVcpu implements Vcpu, GuestRunTarget {
       cpuid: { xcr0Mask: 0n, apx: false },
       protectedState: home === "hardware",
     });
-    this.vcpu = cfg.backend.hasProtectedState(v) ? { ...v, protectedState: true } : v;
+    if (cfg.backend.hasProtectedState(v)) v.protectedState = true;
+    this.vcpu = v;
     this.sregs = resetSregs(id === 0);
     this.#applySregs(this.sregs);
     this.vcpu.rip = 0xfff0n;
