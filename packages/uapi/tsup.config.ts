@@ -5,7 +5,9 @@ export default defineConfig({
   format: ["esm"],
   target: "node20",
   platform: "node",
-  dts: true,
+  // The declarations use Node's Disposable and Symbol.dispose: say so, for consumers whose tsconfig
+  // lists its "types" (the package depends on @types/node for them).
+  dts: { banner: '/// <reference types="node" />' },
   sourcemap: true,
   clean: true,
 });
