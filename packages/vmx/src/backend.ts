@@ -31,6 +31,7 @@ export const vmxBackend: VendorOps = {
   description: "Intel VMX (vmx.c, vmenter.S): VMCS-cached RSP/RIP/CRs, lazy set, fastpath with WRMSRNS-immediate",
   xfeatureSwitch: "kvm",
   vendorFields: VMCS_FIELDS,
+  canVmFail: true,
   hasProtectedState: () => false,
   adjustSupportedXcr0: (x) => x,
   lazyAvailMask: vmxLazyLoadSet,

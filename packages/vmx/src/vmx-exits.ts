@@ -6,7 +6,7 @@
  */
 import {
   valLow,
-  FastpathResult, MSR_IA32_TSC_DEADLINE, kvmEmulateCpuid, kvmEmulateRdmsrImm, kvmEmulateXsetbv, kvmSetMsrFromReg,
+  FastpathResult, FASTPATH_MSRS, kvmEmulateCpuid, kvmEmulateRdmsrImm, kvmEmulateXsetbv, kvmSetMsrFromReg,
   kvmSkipEmulatedInstruction, readEdxEax,
   type ExitDisposition, type VendorCtx,
 } from "@kvmx/core";
@@ -33,14 +33,14 @@ export function vmxFastpath(ctx: VendorCtx): FastpathResult {
     case EXIT_REASON.MSR_WRITE_IMM: {
       // handle_fastpath_wrmsr_imm: the data register is read with kvm_register_read — an EGPR with APX.
       const msr = qualLow(ctx);
-      if (msr !== MSR_IA32_TSC_DEADLINE) return FastpathResult.NONE;
+      if (!FASTPATH_MSRS.includes(msr)) return FastpathResult.NONE;
       kvmSetMsrFromReg(ctx, msr, msrImmRegister(ctx));
       kvmSkipEmulatedInstruction(ctx, exitLen(ctx));
       return FastpathResult.REENTER_GUEST;
     }
     case EXIT_REASON.MSR_WRITE: {
       const msr = Number(ctx.vcpu.regs.get(1) & 0xffff_ffffn);
-      if (msr !== MSR_IA32_TSC_DEADLINE) return FastpathResult.NONE;
+      if (!FASTPATH_MSRS.includes(msr)) return FastpathResult.NONE;
       ctx.vcpu.msrs.set(msr, readEdxEax(ctx.vcpu));
       kvmSkipEmulatedInstruction(ctx, exitLen(ctx));
       return FastpathResult.REENTER_GUEST;
@@ -58,6 +58,11 @@ export function vmxFastpath(ctx: VendorCtx): FastpathResult {
 
 /** vmx_handle_exit: the full handlers (host XCR0 loaded, IRQs on). */
 export function vmxHandleExit(ctx: VendorCtx): ExitDisposition {
+  if (ctx.vmFailed) {
+    // vmx->fail: KVM_EXIT_FAIL_ENTRY to userspace with the VM-instruction error.
+    ctx.note("VM-Fail: KVM_EXIT_FAIL_ENTRY");
+    return "userspace";
+  }
   const reason = exitReason(ctx);
   if (ctx.fastpathResult === FastpathResult.EXIT_HANDLED) {
     // A halted vCPU blocks; with nothing to wake it, KVM_RUN returns to the VMM (signal pending).

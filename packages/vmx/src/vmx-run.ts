@@ -5,7 +5,7 @@
  * clearing, vmx_handle_nmi. The anchors asm-before-vmenter and asm-after-vmexit are placed here.
  */
 import {
-  Tag, anchorSite, clearAvailableRegisters, compileInstruction, isDirty, maskWords, resetDirtyRegisters, val, valLow, vid, HOST_ADDR,
+  Tag, anchorSite, clearAvailableRegisters, exitPathOnly, compileInstruction, isDirty, maskWords, resetDirtyRegisters, val, valLow, vid, HOST_ADDR,
   type CompiledInstruction, type Site, type VendorCtx, type GuestExit,
 } from "@kvmx/core";
 import { vmcsRead, vmcsReadId, vmcsWrite, vmcsWriteId } from "./vmcs-fields.js";
@@ -54,15 +54,25 @@ function loadGprs(ctx: VendorCtx): void {
   for (const c of LOAD_GPRS) ctx.hostRun(c);
 }
 
-/** Guest GPRs back to regs[], then zeroed so no guest value lingers. */
+/** Guest GPRs back to regs[]. */
 function storeGprs(ctx: VendorCtx): void {
   for (const c of STORE_GPRS) ctx.hostRun(c);
+}
+
+/** The GPRs zeroed so no guest value lingers in the host (both after VM-exit and VM-Fail). */
+function clearGprs(ctx: VendorCtx): void {
   for (let r = 0; r < 16; r++) if (r !== RSP) ctx.cpu.setGprId(r, 0, Tag.init);
 }
 
 function vmenter(ctx: VendorCtx): void {
   const v = ctx.vcpu;
   const cpu = ctx.cpu;
+  if (ctx.vmFailRequested) {
+    // VMLAUNCH/VMRESUME fails (VM-Fail: RFLAGS.CF/ZF): no VM-entry, execution goes on in the host asm.
+    ctx.vmFailed = true;
+    if (ctx.tracing) ctx.note("VM-Fail: VM-entry rejected, the host asm continues at .Lvmfail");
+    return;
+  }
   vmcsWriteId(v, "HOST_RSP", cpu.gprId(RSP));
   cpu.setGprId(RSP, vmcsReadId(v, "GUEST_RSP"), Tag.guest(v.id));
   cpu.ripId = vmcsReadId(v, "GUEST_RIP");
@@ -154,20 +164,31 @@ export function vmxRunSites(opts: { readonly pre: boolean }): readonly Site[] {
   return opts.pre ? PRE_SITES : POST_SITES;
 }
 
+/**
+ * The sites of one vmx_vcpu_run pass (docs/facts.md#vmx-run). After a VM-Fail, VMLAUNCH/VMRESUME falls
+ * through into the exit asm: the guest, the VM-exit and the GPR store are skipped (exitPathOnly), the
+ * GPR clearing, RSB fill and host SPEC_CTRL restore run on both paths.
+ */
 function buildSites(pre: boolean): Site[] {
+  const specCtrlHost: Site = pre
+    ? { id: "vmx:spec-ctrl-host", kind: "c", nmiOpen: true, description: "PRE: host SPEC_CTRL restored by a C call (vmx_spec_ctrl_restore_host)" }
+    : { id: "vmx:asm-spec-ctrl-host", kind: "asm", nmiOpen: true, description: "POST: host SPEC_CTRL restored in asm" };
+  const asmExit = anchorSite("asm-exit", "vmx:asm-exit", "asm", "exit asm after the RSB fill and the host SPEC_CTRL restore, before returning to C");
   return [
     { id: "vmx:vcpu-run", kind: "c", nmiOpen: true, description: "vmx_vcpu_run: write dirty RSP/RIP to the VMCS, reset dirty", run: writeBack },
+    anchorSite("vcpu-run", "vmx:vcpu-enter-exit", "c", "vmx_vcpu_enter_exit: the flags __vmx_vcpu_run gets are computed here"),
+    anchorSite("asm-entry", "vmx:asm-entry", "asm", "__vmx_vcpu_run entry, before the guest SPEC_CTRL write"),
     { id: "vmx:asm-spec-ctrl-guest", kind: "asm", nmiOpen: true, description: "__vmx_vcpu_run: guest SPEC_CTRL" },
     { id: "vmx:asm-load-gprs", kind: "asm", nmiOpen: true, description: "__vmx_vcpu_run: load guest RAX..R15 from regs[] (not RSP)", run: loadGprs },
     anchorSite("asm-before-vmenter", "vmx:asm-before-vmenter", "asm", "asm after the GPR load, just before VMLAUNCH/VMRESUME"),
-    { id: "vmx:vmenter", kind: "hw", nmiOpen: false, description: "VM-entry: guest RSP/RIP/RFLAGS from the VMCS", run: vmenter },
-    { id: "guest", kind: "guest", nmiOpen: true, description: "guest runs (VMX non-root)" },
-    { id: "vmx:vmexit", kind: "hw", nmiOpen: false, description: "VM-exit: guest RSP/RIP to the VMCS, exit information written", run: vmexit },
-    anchorSite("asm-after-vmexit", "vmx:asm-after-vmexit", "asm", "asm right after VM-exit, before any C"),
-    { id: "vmx:asm-store-gprs", kind: "asm", nmiOpen: true, description: "__vmx_vcpu_run: store guest GPRs to regs[], zero them", run: storeGprs },
-    pre
-      ? { id: "vmx:spec-ctrl-host", kind: "c", nmiOpen: true, description: "PRE: host SPEC_CTRL restored by a C call (vmx_spec_ctrl_restore_host)" }
-      : { id: "vmx:asm-spec-ctrl-host", kind: "asm", nmiOpen: true, description: "POST: host SPEC_CTRL restored in asm" },
+    { id: "vmx:vmenter", kind: "hw", nmiOpen: false, description: "VM-entry: guest RSP/RIP/RFLAGS from the VMCS (or VM-Fail)", run: vmenter },
+    exitPathOnly({ id: "guest", kind: "guest", nmiOpen: true, description: "guest runs (VMX non-root)" }),
+    exitPathOnly({ id: "vmx:vmexit", kind: "hw", nmiOpen: false, description: "VM-exit: guest RSP/RIP to the VMCS, exit information written", run: vmexit }),
+    exitPathOnly(anchorSite("asm-after-vmexit", "vmx:asm-after-vmexit", "asm", "asm right after VM-exit, before any C")),
+    exitPathOnly({ id: "vmx:asm-store-gprs", kind: "asm", nmiOpen: true, description: "__vmx_vcpu_run: store guest GPRs to regs[]", run: storeGprs }),
+    { id: "vmx:asm-clear-gprs", kind: "asm", nmiOpen: true, description: "__vmx_vcpu_run: zero the GPRs so no guest value lingers (VM-Fail too)", run: clearGprs },
+    { id: "vmx:asm-rsb-fill", kind: "asm", nmiOpen: true, description: "__vmx_vcpu_run: FILL_RETURN_BUFFER before the first unbalanced RET" },
+    ...(pre ? [asmExit, specCtrlHost] : [specCtrlHost, asmExit]),
     { id: "vmx:clear-lazy-avail", kind: "c", nmiOpen: true, description: "avail &= ~VMX_REGS_LAZY_LOAD_SET (after every exit, even VM-Fail)", run: clearLazyAvail },
     { id: "vmx:handle-nmi", kind: "c", nmiOpen: true, description: "vmx_handle_nmi (noinstr C), guest XCR0 still live", run: handleNmi },
   ];

@@ -43,7 +43,7 @@ const hex = (v: bigint): string => `0x${v.toString(16)}`;
 
 /** Event kinds that run the vCPU (KVM_RUN): the ones an armed NMI can fire in. */
 const RUNS_VCPU: ReadonlySet<string> = new Set<CoreEventKind>([
-  "guest-xsetbv", "guest-write", "guest-read", "guest-wrmsrns-imm", "guest-rdmsr-imm", "guest-cpuid", "guest-hlt", "guest-io", "preempt",
+  "guest-xsetbv", "guest-write", "guest-read", "guest-wrmsrns-imm", "guest-rdmsr-imm", "guest-cpuid", "guest-hlt", "guest-io", "preempt", "vm-fail",
 ]);
 const CORE_KINDS: ReadonlySet<string> = new Set<string>([...RUNS_VCPU, "nmi", "get-xsave", "set-xsave", "get-regs", "set-regs", "set-xcrs", "migrate", "reset", "init"]);
 
@@ -85,6 +85,7 @@ function coreEvents(cfg: ResolvedConfig, nmiSites: readonly string[], withMigrat
     for (const s of offered) out.push({ kind: "nmi", site: s });
   }
   if (on("preempt")) out.push({ kind: "preempt" });
+  if (on("vm-fail") && cfg.backend.canVmFail) out.push({ kind: "vm-fail" });
   if (on("get-xsave")) out.push({ kind: "get-xsave" });
   if (on("set-xsave")) {
     for (const val of values) out.push({ kind: "set-xsave", apx: [val] });

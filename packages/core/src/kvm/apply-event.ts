@@ -34,6 +34,7 @@ export function parseGpr(name: string, what: string): number {
 }
 
 const OUT_PORT = 0x80;
+const NO_PROGRAM: readonly GuestOp[] = [];
 const outOp = (): GuestOp => ({ insn: { op: "out-imm8-al", port: OUT_PORT } });
 const movImm = (reg: number, value: bigint): GuestOp => ({
   insn: { op: "mov-r64-imm64", dst: reg, imm: value },
@@ -143,6 +144,12 @@ export function applyEvent(cfg: ResolvedConfig, st: MachineState, e: KvmxEvent, 
     case "preempt":
       ctx.program = cachedProgram(cfg, st, e);
       ctx.preemptInHandleExit = e.kind === "preempt";
+      kvmRun(ctx);
+      break;
+    case "vm-fail":
+      if (!cfg.backend.canVmFail) throw new InputError(`vm-fail: VM-entry cannot fail on backend ${cfg.backend.name}`);
+      ctx.program = NO_PROGRAM;
+      ctx.vmFailRequested = true;
       kvmRun(ctx);
       break;
     case "nmi": {

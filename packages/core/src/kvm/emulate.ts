@@ -11,8 +11,12 @@ import { e32Write, gprRead, registerReadRawTagged, registerWrite, ripRead, ripWr
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
 
-/** IA32_TSC_DEADLINE: the MSR VMX's fastpath handles for WRMSR and WRMSRNS-immediate. */
+/** IA32_TSC_DEADLINE: an MSR VMX's fastpath handles for WRMSR and WRMSRNS-immediate. */
 export const MSR_IA32_TSC_DEADLINE = 0x6e0;
+/** The x2APIC ICR (APIC_BASE_MSR + APIC_ICR/16): the other fastpath MSR (docs/facts.md#vmx-fastpath). */
+export const MSR_X2APIC_ICR = 0x830;
+/** The MSRs the fastpath handles (handle_fastpath_wrmsr): the write completes and the guest is re-entered. */
+export const FASTPATH_MSRS: readonly number[] = [MSR_IA32_TSC_DEADLINE, MSR_X2APIC_ICR];
 
 /** kvm_skip_emulated_instruction: RIP += instruction length (RIP becomes dirty → written back before entry). */
 export function kvmSkipEmulatedInstruction(ctx: VendorCtx, length: number): void {

@@ -30,6 +30,8 @@ export type KvmxEvent =
   | { readonly kind: "nmi"; readonly site: string }
   /** A KVM_RUN (guest OUT exit) preempted in handle_exit: vcpu_put, another APX-using host task runs, vcpu_load. */
   | { readonly kind: "preempt" }
+  /** A KVM_RUN whose VM-entry fails (VMX VM-Fail): no guest instruction runs; KVM reports KVM_EXIT_FAIL_ENTRY. */
+  | { readonly kind: "vm-fail" }
   | { readonly kind: "get-xsave" }
   /** KVM_SET_XSAVE with component 19 present (values R16..R31, missing entries 0) or absent (`apx` omitted). */
   | { readonly kind: "set-xsave"; readonly apx?: readonly string[]; readonly xstateBv?: string }
@@ -45,7 +47,7 @@ export type KvmxEvent =
 
 export const EVENT_KINDS = [
   "guest-xsetbv", "guest-write", "guest-read", "guest-wrmsrns-imm", "guest-rdmsr-imm", "guest-cpuid",
-  "guest-hlt", "guest-io", "nmi", "preempt", "get-xsave", "set-xsave", "get-regs", "set-regs", "set-xcrs",
+  "guest-hlt", "guest-io", "nmi", "preempt", "vm-fail", "get-xsave", "set-xsave", "get-regs", "set-regs", "set-xcrs",
   "migrate", "reset", "init",
 ] as const;
 export type CoreEventKind = (typeof EVENT_KINDS)[number];

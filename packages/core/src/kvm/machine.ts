@@ -19,7 +19,7 @@ import { VcpuBlockLayout, type VcpuDesignInfo, type VcpuState } from "./vcpu.js"
 import { regLayout } from "./regs.js";
 import { BUILTIN_DESIGNS } from "./designs.js";
 import { DEFAULT_VALUES } from "./alphabet.js";
-import { MSR_IA32_TSC_DEADLINE } from "./emulate.js";
+import { FASTPATH_MSRS } from "./emulate.js";
 import { applyEvent } from "./apply-event.js";
 import { eventAlphabet, type AlphabetOptions } from "./alphabet.js";
 import { guestCpuidEntries } from "./guest-cpuid.js";
@@ -54,8 +54,8 @@ export interface MachineConfig {
   msrs?: readonly number[];
 }
 
-/** MSRs every vCPU keeps: IA32_TSC_DEADLINE (the VMX fastpath MSR the model's guests write). */
-export const MODEL_MSRS: readonly number[] = [MSR_IA32_TSC_DEADLINE];
+/** MSRs every vCPU keeps: the fastpath MSRs the model's guests write (IA32_TSC_DEADLINE, x2APIC ICR). */
+export const MODEL_MSRS: readonly number[] = FASTPATH_MSRS;
 
 /** The configuration after name resolution: what every site and monitor reads. */
 export interface ResolvedConfig {

@@ -137,6 +137,14 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
   injected: { vector: "GP" | "UD"; length: number } | undefined;
   /** How the exit ended (userspace or handled in kernel), for the trace. */
   disposition: "userspace" | "handled" | undefined;
+  /** Flags the design's `latch` actions set in this KVM_RUN (tested with `flag:<name>`). */
+  readonly flags = new Set<string>();
+  /** Design actions that got past the protected-state check (a design that never acts is not exercised). */
+  designActions = 0;
+  /** The event asks VM-entry to fail (VMX VM-Fail: invalid guest state). */
+  vmFailRequested = false;
+  /** VM-entry failed in this pass: no guest instruction ran, the exit asm takes the VM-Fail path. */
+  vmFailed = false;
   private stepIndex = 0;
   private notes: string[] = [];
   /** Host memory the model does not keep in the state (the kernel stack, the scratch word): word by address. */

@@ -68,6 +68,8 @@ export function runSite(ctx: RunCtx, site: Site): void {
 
 export function runPlanned(ctx: RunCtx, p: PlannedSite): void {
   const site = p.site;
+  // After a VM-Fail the guest never ran: its site and the VM-exit path up to the common exit asm are skipped.
+  if (site.exitPathOnly && ctx.vmFailed) return;
   ctx.beginStep(site.id);
   if (site.kind === "c") applyCRule(ctx, site.id);
   if (p.nmiIndex !== 0 && ctx.st.armedNmiIndex === p.nmiIndex) {
@@ -79,6 +81,9 @@ export function runPlanned(ctx: RunCtx, p: PlannedSite): void {
   if (site.kind === "guest") runGuest(ctx);
   ctx.endStep(site.kind, site.description);
 }
+
+/** A site the run plan skips after a VM-Fail (the guest and the VM-exit path up to the common exit asm). */
+export const exitPathOnly = (s: Site): Site => ({ ...s, exitPathOnly: true });
 
 /** A C site in a -mapxf host: needs XCR0.APX=1, and compiled code may use R16–R31 as scratch. */
 function applyCRule(ctx: RunCtx, id: string): void {
@@ -94,11 +99,19 @@ function applyCRule(ctx: RunCtx, id: string): void {
 
 // ---- design actions ----------------------------------------------------------------------------
 
+/** Whether an action's guard holds: one condition, or every condition of a list. */
+export function evalWhen(ctx: RunCtx, when: Condition | readonly Condition[]): boolean {
+  if (typeof when === "string") return evalCondition(ctx, when);
+  for (const c of when) if (!evalCondition(ctx, c)) return false;
+  return true;
+}
+
 export function evalCondition(ctx: RunCtx, c: Condition): boolean {
   const neg = c.startsWith("!");
   const base = (neg ? c.slice(1) : c) as Exclude<Condition, `!${string}`>;
   let v: boolean;
-  switch (base) {
+  if (base.startsWith("flag:")) return ctx.flags.has(base.slice(5)) !== neg;
+  switch (base as Exclude<typeof base, `flag:${string}`>) {
     case "always":
       v = true;
       break;
@@ -125,11 +138,21 @@ function runAction(ctx: RunCtx, a: DesignAction): void {
     if (ctx.tracing) ctx.note(`${a.op} not run: ${ctx.backend.name} protects this vCPU's state`);
     return;
   }
+  ctx.designActions++;
   const when = a.when ?? "always";
+  if (a.op === "latch") {
+    // The flag costs one test where it is computed; each action that tests it pays its own branch.
+    ctx.cost.branches++;
+    const on = evalWhen(ctx, when);
+    if (on) ctx.flags.add(a.flag ?? "");
+    else ctx.flags.delete(a.flag ?? "");
+    if (ctx.tracing) ctx.note(`flag ${a.flag} = ${on} (${[when].flat().join(" & ")})`);
+    return;
+  }
   if (when !== "always") {
     ctx.cost.branches++;
-    if (!evalCondition(ctx, when)) {
-      if (ctx.tracing) ctx.note(`${a.op} skipped (${when} is false)`);
+    if (!evalWhen(ctx, when)) {
+      if (ctx.tracing) ctx.note(`${a.op} skipped (${[when].flat().join(" & ")} is false)`);
       return;
     }
   }
@@ -316,6 +339,12 @@ export const FASTPATH_SITE: Site = {
   description: "exit_handlers_fastpath (IRQs off, guest XCR0 still live)",
   run: (c) => {
     const ctx = c as RunCtx;
+    // A VM-Fail has no exit to handle; a design may switch the fastpath off to see what it guards.
+    if (ctx.vmFailed || ctx.design.fastpath === "off") {
+      ctx.fastpathResult = FastpathResult.NONE;
+      if (ctx.tracing) ctx.note(ctx.vmFailed ? "VM-Fail: no fastpath" : "fastpath off in this design");
+      return;
+    }
     ctx.fastpathResult = ctx.backend.fastpath(ctx);
     const names = ["NONE", "REENTER_GUEST", "EXIT_HANDLED", "EXIT_USERSPACE"];
     if (ctx.tracing) ctx.note(`fastpath → ${names[ctx.fastpathResult]}`);

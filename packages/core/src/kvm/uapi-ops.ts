@@ -285,14 +285,17 @@ export function parseXsaveUpdate(ctx: VcpuIoctlCtx, bytes: Uint8Array): UapiResu
 
 /**
  * KVM_SET_XSAVE's effect: absent components become init; PKRU changes only when its bit is set;
- * component 19 goes to the EGPR home, or when absent follows the setXsaveApxAbsent assumption.
+ * component 19 goes to the EGPR home. With XSTATE_BV[19] clear, KVM as queued (v4) leaves regs[16..31]
+ * alone, while an fpstate home puts component 19 in its init state like every absent component
+ * (copy_uabi_to_xstate) — docs/facts.md#apx-uapi-set-absent. Whether the guest should see its old
+ * values or zeros then is the open question (the setXsaveApxAbsent assumption, apply-event.ts).
  */
 export function applyXsaveUpdate(ctx: VcpuIoctlCtx, u: XsaveUpdate, tag: ProvenanceTag): { apxPresent: boolean } {
   const v = ctx.vcpu;
   v.fpstate.restId = u.restId;
   if (u.pkru !== undefined) v.pkru = u.pkru;
   if (u.apx) writeEgprs(ctx, u.apx, tag);
-  else if (ctx.options.setXsaveApxAbsent === "init-zeros") writeEgprs(ctx, new Array<bigint>(16).fill(0n), Tag.init, true);
+  else if (!(ctx.egprHome === "regs" && v.layout.egprsInRegs)) writeEgprs(ctx, new Array<bigint>(16).fill(0n), Tag.init, true);
   return { apxPresent: u.apx !== undefined };
 }
 

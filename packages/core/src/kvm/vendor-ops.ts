@@ -83,6 +83,12 @@ export interface VendorOps {
   /** `handle_exit`: the full exit handlers; return whether the exit goes to userspace or was handled in the kernel. */
   handleExit(ctx: VendorCtx): ExitDisposition;
 
+  /**
+   * VM-entry can fail here (VMX VM-Fail on invalid guest state): the checker offers a `vm-fail` event
+   * (a KVM_RUN whose VM-entry fails) and the backend's VM-entry site honours `ctx.vmFailRequested`.
+   */
+  readonly canVmFail?: boolean;
+
   /** Optional vendor-specific events (nested VM-entry/exit, TDVMCALL, GHCB...) and their alphabet. */
   vendorEvents?(state: MachineState): readonly VendorEvent[];
   applyVendorEvent?(ctx: VendorCtx, event: VendorEvent): void;
@@ -132,6 +138,8 @@ export interface Site {
   readonly description: string;
   /** When set, the design's actions for this anchor run here (and `run`, if any, runs after them). */
   readonly anchor?: Anchor;
+  /** Reached only after a VM-exit: skipped when VM-entry failed (the guest, the VM-exit site, the GPR store). */
+  readonly exitPathOnly?: boolean;
   /**
    * For replaceable anchors ("guest-xfeatures", "host-xfeatures"): the default body, which runs only
    * when the design places no action at the anchor.
@@ -164,6 +172,10 @@ export interface VendorCtx extends RegCacheCtx {
   readonly cost: CostCounters;
   /** The exit the guest took in this pass (set by the guest site). */
   guestExit: GuestExit | undefined;
+  /** The event asks VM-entry to fail (backends with canVmFail honour it at their VM-entry site). */
+  readonly vmFailRequested: boolean;
+  /** Set by the backend's VM-entry site when VM-entry failed in this pass. */
+  vmFailed: boolean;
   /** The guest's CPUID table (what kvm_emulate_cpuid answers from). */
   readonly guestCpuid: readonly CpuidEntry[];
   /** Result of the fastpath in this pass. */

@@ -4,14 +4,14 @@
  * file yields a Design that runs exactly like a built-in.
  */
 import {
-  ACTION_OPS, ANCHOR_NAMES, CONDITIONS, MOVE_VIAS, PROTECTED_GUESTS, XCR0_TARGETS,
+  ACTION_OPS, ANCHOR_NAMES, CONDITIONS, FLAG_NAME, MOVE_VIAS, PROTECTED_GUESTS, XCR0_TARGETS,
   type Condition, type Design, type DesignAction, type EgprHome,
 } from "../kvm/designs.js";
 import { YamlSource, expectMap, expectString, type YamlPath } from "./yaml-source.js";
 
 const EGPR_HOMES: readonly EgprHome[] = ["regs", "fpstate", "hardware"];
-const DESIGN_KEYS = ["name", "description", "source", "egprHome", "hardwareXcr0Switch", "protectedGuests", "actions"] as const;
-const ACTION_KEYS = ["anchor", "op", "xcr0", "via", "when"] as const;
+const DESIGN_KEYS = ["name", "description", "source", "egprHome", "hardwareXcr0Switch", "protectedGuests", "fastpath", "actions"] as const;
+const ACTION_KEYS = ["anchor", "op", "xcr0", "via", "when", "flag"] as const;
 
 function oneOf<T extends string>(src: YamlSource, v: unknown, allowed: readonly T[], path: YamlPath, what: string): T {
   if (typeof v !== "string" || !allowed.includes(v as T)) src.fail(`unknown ${what} ${JSON.stringify(v)} (known: ${allowed.join(", ")})`, path);
@@ -21,10 +21,21 @@ function oneOf<T extends string>(src: YamlSource, v: unknown, allowed: readonly 
 function condition(src: YamlSource, v: unknown, path: YamlPath): Condition {
   const s = typeof v === "string" ? v.trim() : v;
   const base = typeof s === "string" && s.startsWith("!") ? s.slice(1) : s;
+  if (typeof base === "string" && base.startsWith("flag:")) {
+    if (!FLAG_NAME.test(base.slice(5))) src.fail(`flag name ${JSON.stringify(base.slice(5))} must be lower-case words joined by "-" (e.g. flag:egpr-switch)`, path);
+    return s as Condition;
+  }
   if (typeof base !== "string" || !(CONDITIONS as readonly string[]).includes(base) || s === "!always") {
-    src.fail(`unknown condition ${JSON.stringify(v)} (known: ${CONDITIONS.join(", ")}, each negatable with "!")`, path);
+    src.fail(`unknown condition ${JSON.stringify(v)} (known: ${CONDITIONS.join(", ")}, flag:<name>; each negatable with "!")`, path);
   }
   return s as Condition;
+}
+
+/** `when`: one condition, or a list that holds when every condition does. */
+function when(src: YamlSource, v: unknown, path: YamlPath): Condition | Condition[] {
+  if (!Array.isArray(v)) return condition(src, v, path);
+  if (v.length === 0) src.fail("when: an empty list; leave `when` out for an unconditional action", path);
+  return v.map((c, i) => condition(src, c, [...path, i]));
 }
 
 /** Validates a parsed design object found at `path` of `src`. */
@@ -36,6 +47,7 @@ export function designFromYaml(src: YamlSource, obj: unknown, path: YamlPath = [
   const egprHome = oneOf(src, m.egprHome, EGPR_HOMES, [...path, "egprHome"], "egprHome");
   if (m.hardwareXcr0Switch !== undefined && typeof m.hardwareXcr0Switch !== "boolean") src.fail("hardwareXcr0Switch must be true or false", [...path, "hardwareXcr0Switch"]);
   const protectedGuests = m.protectedGuests === undefined ? undefined : oneOf(src, m.protectedGuests, PROTECTED_GUESTS, [...path, "protectedGuests"], "protectedGuests");
+  const fastpath = m.fastpath === undefined ? undefined : oneOf(src, m.fastpath, ["on", "off"] as const, [...path, "fastpath"], "fastpath setting");
   const rawActions = m.actions ?? [];
   if (!Array.isArray(rawActions)) src.fail("actions must be a list", [...path, "actions"]);
   const actions: DesignAction[] = rawActions.map((a, i) => {
@@ -52,13 +64,28 @@ export function designFromYaml(src: YamlSource, obj: unknown, path: YamlPath = [
       if (op !== "load-egprs" && op !== "store-egprs") src.fail(`via only applies to load-egprs/store-egprs, not ${op}`, [...p, "via"], true);
       out.via = oneOf(src, am.via, MOVE_VIAS, [...p, "via"], "via");
     }
-    if (am.when !== undefined) out.when = condition(src, am.when, [...p, "when"]);
+    if (am.when !== undefined) out.when = when(src, am.when, [...p, "when"]);
+    if (op === "latch") {
+      if (typeof am.flag !== "string" || !FLAG_NAME.test(am.flag)) src.fail('op latch needs flag: <name> (lower-case words joined by "-")', am.flag === undefined ? p : [...p, "flag"]);
+      out.flag = am.flag as string;
+    } else if (am.flag !== undefined) src.fail(`flag only applies to op latch, not ${op}`, [...p, "flag"], true);
     return out;
+  });
+  // A flag an action tests must be latched by some action of the design (a typo would silently read false).
+  const latched = new Set(actions.flatMap((a) => (a.op === "latch" && a.flag ? [a.flag] : [])));
+  actions.forEach((a, i) => {
+    for (const [k, c] of [a.when ?? []].flat().entries()) {
+      const name = c.replace(/^!/, "");
+      if (name.startsWith("flag:") && !latched.has(name.slice(5))) {
+        src.fail(`flag ${name.slice(5)} is not latched by any action of this design (op: latch, flag: ${name.slice(5)})`, [...path, "actions", i, "when", ...(Array.isArray(a.when) ? [k] : [])]);
+      }
+    }
   });
   return {
     name, description, source, egprHome,
     ...(m.hardwareXcr0Switch === true ? { hardwareXcr0Switch: true } : {}),
     ...(protectedGuests ? { protectedGuests } : {}),
+    ...(fastpath ? { fastpath } : {}),
     actions,
   };
 }
