@@ -20,6 +20,8 @@ const projects = [
   ["@kvmx/check", "packages/check"],
   ["@kvmx/lab", "packages/lab"],
   ["kvmx", "apps/cli"],
+  // The repository's own checks: every ```ts example in the package READMEs runs (test/readme-examples.test.ts).
+  ["docs", "."],
 ] as const;
 
 export default defineConfig({
@@ -32,8 +34,9 @@ export default defineConfig({
     // No test mocks modules or stubs globals; a file that needs a fresh process sets its own pool.
     pool: "threads",
     isolate: false,
-    // The JSON report is what .ci/run counts from; the default reporter is for people.
-    reporters: ["default", ["json", { outputFile: ".vitest/report.json" }]],
+    // The JSON report is what .ci/run counts from (KVMX_VITEST_REPORT moves it, e.g. into the lab's
+    // output share); the default reporter is for people.
+    reporters: ["default", ["json", { outputFile: process.env.KVMX_VITEST_REPORT ?? ".vitest/report.json" }]],
     projects: projects.map(([name, dir]) => ({
       extends: true,
       test: { name, root: here(`./${dir}`), include: ["test/**/*.test.ts"] },
