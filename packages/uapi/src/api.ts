@@ -22,6 +22,20 @@ export type KvmDebugregs = StructValue<"kvm_debugregs">;
 export type KvmUserspaceMemoryRegion = StructValue<"kvm_userspace_memory_region">;
 export type { KvmCpuidEntry2, KvmMsrEntry, KvmExit, KvmSyncRegs, KvmXcrs };
 
+/** KVM_GET_SUPPORTED_CPUID or KVM_GET_EMULATED_CPUID. */
+export type CpuidKind = "supported" | "emulated";
+
+/** vCPU GET ioctls whose output can land in a buffer the caller provides (and prefills). */
+export type VcpuGetIoctl =
+  | "KVM_GET_REGS"
+  | "KVM_GET_SREGS"
+  | "KVM_GET_FPU"
+  | "KVM_GET_XSAVE"
+  | "KVM_GET_XSAVE2"
+  | "KVM_GET_XCRS"
+  | "KVM_GET_VCPU_EVENTS"
+  | "KVM_GET_DEBUGREGS";
+
 /** Capability argument: a KVM_CAP name ("XSAVE2") or its raw number. */
 export type KvmCap = KvmCapName | number;
 
@@ -35,6 +49,18 @@ export interface Kvm extends Disposable {
   vcpuMmapSize(): number;
   /** KVM_GET_SUPPORTED_CPUID, retried with a larger buffer while the kernel answers E2BIG. */
   getSupportedCpuid(): KvmCpuidEntry2[];
+  /** KVM_GET_EMULATED_CPUID: the features KVM emulates whatever the host CPU has. */
+  getEmulatedCpuid(): KvmCpuidEntry2[];
+  /**
+   * KVM_GET_SUPPORTED_CPUID or KVM_GET_EMULATED_CPUID into `buf`, a kvm_cpuid2 the caller sized and
+   * filled: its nent says how many entries fit. On success KVM writes nent and that many entries and
+   * nothing else; on failure (E2BIG: too few entries; EINVAL: EMULATED with non-zero padding) nothing.
+   */
+  getCpuidInto(kind: CpuidKind, buf: Uint8Array): void;
+  /** KVM_GET_DEVICE_ATTR on the system fd: the u64 KVM writes (KVM_X86_XCOMP_GUEST_SUPP: supported XCR0). */
+  getDeviceAttr(group: number, attr: bigint): bigint;
+  /** KVM_HAS_DEVICE_ATTR on the system fd: true when KVM answers 0, false when ENXIO. */
+  hasDeviceAttr(group: number, attr: bigint): boolean;
   /** KVM_CREATE_VM (machine type 0). */
   createVm(): Vm;
   close(): void;
@@ -82,6 +108,16 @@ export interface Vcpu extends Disposable {
   getXcrs(): KvmXcrs;
   setXcrs(xcrs: KvmXcrs): void;
   setCpuid2(entries: readonly KvmCpuidEntry2[]): void;
+  /** KVM_GET_CPUID2: the table KVM holds (KVM_SET_CPUID2's, with its runtime fields updated). */
+  getCpuid2(): KvmCpuidEntry2[];
+  /** KVM_GET_CPUID2 into a caller-sized kvm_cpuid2 (E2BIG when its nent is too small; nothing written then). */
+  getCpuid2Into(buf: Uint8Array): void;
+  /**
+   * A GET ioctl into `buf` (the caller's, prefilled as it likes): KVM writes the struct (for
+   * KVM_GET_XSAVE2 the KVM_CAP_XSAVE2 size) from offset 0 and nothing past it. `buf` must be at least
+   * that long (KvmError bad-input otherwise, before any ioctl).
+   */
+  getInto(ioctl: VcpuGetIoctl, buf: Uint8Array): void;
   getDebugregs(): KvmDebugregs;
   setDebugregs(d: KvmDebugregs): void;
   getVcpuEvents(): KvmVcpuEvents;

@@ -47,6 +47,7 @@ export const KVM_IOCTL_SPECS = {
   KVM_CHECK_EXTENSION: { dir: "none", nr: 0x03, fd: ["system", "vm"] },
   KVM_GET_VCPU_MMAP_SIZE: { dir: "none", nr: 0x04, fd: ["system"] },
   KVM_GET_SUPPORTED_CPUID: { dir: "rw", nr: 0x05, struct: "kvm_cpuid2", fd: ["system"] },
+  KVM_GET_EMULATED_CPUID: { dir: "rw", nr: 0x09, struct: "kvm_cpuid2", fd: ["system"] },
   KVM_CREATE_VCPU: { dir: "none", nr: 0x41, fd: ["vm"] },
   KVM_SET_USER_MEMORY_REGION: { dir: "w", nr: 0x46, struct: "kvm_userspace_memory_region", fd: ["vm"] },
   KVM_RUN: { dir: "none", nr: 0x80, fd: ["vcpu"] },
@@ -69,6 +70,8 @@ export const KVM_IOCTL_SPECS = {
   KVM_GET_XCRS: { dir: "r", nr: 0xa6, struct: "kvm_xcrs", fd: ["vcpu"] },
   KVM_SET_XCRS: { dir: "w", nr: 0xa7, struct: "kvm_xcrs", fd: ["vcpu"] },
   KVM_GET_XSAVE2: { dir: "r", nr: 0xcf, struct: "kvm_xsave", fd: ["vcpu"] },
+  KVM_GET_DEVICE_ATTR: { dir: "w", nr: 0xe2, struct: "kvm_device_attr", fd: ["system", "vm", "vcpu"] },
+  KVM_HAS_DEVICE_ATTR: { dir: "w", nr: 0xe3, struct: "kvm_device_attr", fd: ["system", "vm", "vcpu"] },
 } as const satisfies Record<string, IoctlSpec>;
 
 export type KvmIoctlName = keyof typeof KVM_IOCTL_SPECS;

@@ -11,7 +11,7 @@ import { xstateRequiredSize } from "../src/model/cpuid-runtime.js";
  * kernel behaviour it now follows: RDX at RESET, RIP on an OUT exit, KVM_GET/SET_FPU on the raw
  * legacy area, CPUID's runtime fields, the host's user xfeatures in KVM_GET_XSAVE.
  */
-const kvm = new ModelKvm({ backend: vmxBackend, cpu: "spr" });
+const kvm = new ModelKvm({ backend: vmxBackend, cpu: "kvm-pvm" });
 const fresh = () => {
   const vm = kvm.createVm();
   return { vm, v: vm.createVcpu(0) };
@@ -100,7 +100,7 @@ describe("what the lab showed", () => {
   });
 
   it("KVM_GET_XSAVE bytes 464..471 carry the host kernel's user xfeatures when the model is told them", () => {
-    const k = new ModelKvm({ backend: vmxBackend, cpu: "spr", hostUserXfeatures: 0x21fn });
+    const k = new ModelKvm({ backend: vmxBackend, cpu: "kvm-pvm", hostUserXfeatures: 0x21fn });
     const v = k.createVm().createVcpu(0);
     expect(new DataView(v.getXsave().buffer).getBigUint64(464, true)).toBe(0x21fn);
     expect(new DataView(fresh().v.getXsave().buffer).getBigUint64(464, true)).toBe(kvm.cfg.hostXcr0);

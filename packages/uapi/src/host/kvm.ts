@@ -1,4 +1,8 @@
-import type { Kvm, KvmCap } from "../api.js";
+import type { CpuidKind, Kvm, KvmCap } from "../api.js";
+import { encodeStruct } from "../structs/codec.js";
+import { checkCpuidBuffer } from "../structs/flexible.js";
+import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "./libc.js";
+import { Mapping } from "./mapping.js";
 import { KvmError } from "../errors.js";
 import { decodeKvmCpuid2, encodeKvmCpuid2, type KvmCpuidEntry2 } from "../structs/flexible.js";
 import { closeAll } from "./close-all.js";
@@ -8,6 +12,7 @@ import { capNumber, HostVm } from "./vm.js";
 
 export const DEFAULT_KVM_PATH = "/dev/kvm";
 const E2BIG = 7;
+const ENXIO = 6;
 /** KVM_GET_SUPPORTED_CPUID: start at KVM's own limit (KVM_MAX_CPUID_ENTRIES = 256), grow on E2BIG. */
 const CPUID_START = 256;
 const CPUID_MAX = 4096;
@@ -58,13 +63,45 @@ export class HostKvm implements Kvm {
   }
 
   getSupportedCpuid(): KvmCpuidEntry2[] {
+    return this.#cpuid("KVM_GET_SUPPORTED_CPUID");
+  }
+
+  getEmulatedCpuid(): KvmCpuidEntry2[] {
+    return this.#cpuid("KVM_GET_EMULATED_CPUID");
+  }
+
+  #cpuid(ioctl: "KVM_GET_SUPPORTED_CPUID" | "KVM_GET_EMULATED_CPUID"): KvmCpuidEntry2[] {
     for (let capacity = CPUID_START; capacity <= CPUID_MAX; capacity *= 2) {
       const buf = encodeKvmCpuid2([], capacity);
-      const { result, errno } = this.#fd.tryIoctlPtr("KVM_GET_SUPPORTED_CPUID", buf);
+      const { result, errno } = this.#fd.tryIoctlPtr(ioctl, buf);
       if (result >= 0) return decodeKvmCpuid2(buf);
-      if (errno !== E2BIG) throw KvmError.fromIoctl("KVM_GET_SUPPORTED_CPUID", errno, false);
+      if (errno !== E2BIG) throw KvmError.fromIoctl(ioctl, errno, false);
     }
-    throw KvmError.fromIoctl("KVM_GET_SUPPORTED_CPUID", E2BIG, false);
+    throw KvmError.fromIoctl(ioctl, E2BIG, false);
+  }
+
+  getCpuidInto(kind: CpuidKind, buf: Uint8Array): void {
+    const ioctl = kind === "supported" ? "KVM_GET_SUPPORTED_CPUID" : "KVM_GET_EMULATED_CPUID";
+    checkCpuidBuffer(ioctl, buf);
+    this.#fd.ioctlPtr(ioctl, buf);
+  }
+
+  getDeviceAttr(group: number, attr: bigint): bigint {
+    // KVM writes the value to attr.addr: a page of our own native memory, read back and unmapped
+    const page = Mapping.map(this.libc, "device attribute value", 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+    try {
+      this.#fd.ioctlPtr("KVM_GET_DEVICE_ATTR", encodeStruct("kvm_device_attr", { flags: 0, group, attr, addr: page.address }));
+      return new DataView(page.bytes.buffer, page.bytes.byteOffset, 8).getBigUint64(0, true);
+    } finally {
+      page.unmap();
+    }
+  }
+
+  hasDeviceAttr(group: number, attr: bigint): boolean {
+    const { result, errno } = this.#fd.tryIoctlPtr("KVM_HAS_DEVICE_ATTR", encodeStruct("kvm_device_attr", { flags: 0, group, attr, addr: 0n }));
+    if (result >= 0) return true;
+    if (errno === ENXIO) return false;
+    throw KvmError.fromIoctl("KVM_HAS_DEVICE_ATTR", errno, false);
   }
 
   createVm(): HostVm {

@@ -1,10 +1,14 @@
-import type { KvmDebugregs, KvmFpu, KvmRegs, KvmSregs, KvmVcpuEvents, SyncRegsAccess, Vcpu } from "../api.js";
+import type { KvmDebugregs, KvmFpu, KvmRegs, KvmSregs, KvmVcpuEvents, SyncRegsAccess, Vcpu, VcpuGetIoctl } from "../api.js";
 import { KVM_EXIT } from "../exit-reasons.js";
 import { KvmError } from "../errors.js";
 import { decodeStruct, encodeStruct } from "../structs/codec.js";
 import {
+  checkCpuidBuffer,
+  decodeKvmCpuid2,
   decodeKvmMsrs,
   encodeKvmCpuid2,
+  getIntoSize,
+  KVM_MAX_CPUID_ENTRIES,
   encodeKvmMsrs,
   KVM_XSAVE_REGION_SIZE,
   type KvmCpuidEntry2,
@@ -163,6 +167,23 @@ export class HostVcpu implements Vcpu {
 
   setCpuid2(entries: readonly KvmCpuidEntry2[]): void {
     this.#fd.ioctlPtr("KVM_SET_CPUID2", encodeKvmCpuid2(entries));
+  }
+
+  getCpuid2(): KvmCpuidEntry2[] {
+    const buf = encodeKvmCpuid2([], KVM_MAX_CPUID_ENTRIES);
+    this.#fd.ioctlPtr("KVM_GET_CPUID2", buf);
+    return decodeKvmCpuid2(buf);
+  }
+
+  getCpuid2Into(buf: Uint8Array): void {
+    checkCpuidBuffer("KVM_GET_CPUID2", buf);
+    this.#fd.ioctlPtr("KVM_GET_CPUID2", buf);
+  }
+
+  getInto(ioctl: VcpuGetIoctl, buf: Uint8Array): void {
+    const need = getIntoSize(ioctl, this.#xsave2Size);
+    if (buf.byteLength < need) throw new KvmError(`${ioctl}: KVM writes ${need} bytes, the buffer has ${buf.byteLength}`, 22, "bad-input");
+    this.#fd.ioctlPtr(ioctl, buf);
   }
 
   getMsrs(indices: readonly number[]): KvmMsrEntry[] {

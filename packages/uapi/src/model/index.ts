@@ -6,3 +6,4 @@ export { ModelGuestMemory, GuestPhysSpace } from "./guest-memory.js";
 export { MODEL_RUN_BUDGET, guestMode, type GuestStop } from "./guest-run.js";
 export { resetSregs, resetDebugregs } from "./vcpu-reset.js";
 export * from "./cpuid-runtime.js";
+export * from "./kernel-release.js";

@@ -61,6 +61,8 @@ export interface ResolvedModelConfig {
   readonly cpuApx: boolean;
   readonly kernel: KernelParams;
   readonly hostUserXfeatures: bigint;
+  /** The vendor module the backend stands for: kvm_amd (svm, svm-apx, sev-es) or kvm_intel. */
+  readonly vendor: "amd" | "intel";
 }
 
 export const DEFAULT_MODEL_DESIGN = "asm-conditional";
@@ -78,5 +80,5 @@ export function resolveModelConfig(config: ModelKvmConfig): ResolvedModelConfig 
   if (cpuApx) hostXcr0 &= ~XFEATURE_MASK_MPX;
   else hostXcr0 &= ~XFEATURE_MASK.APX;
   const supportedXcr0 = config.backend.adjustSupportedXcr0(kvmSupportedXcr0(hostXcr0, "vmx"));
-  return { backend: config.backend, profile, design, options, hostXcr0, supportedXcr0, cpuApx, kernel: config.kernel ?? DEFAULT_KERNEL_PARAMS, hostUserXfeatures: config.hostUserXfeatures ?? hostXcr0 };
+  return { backend: config.backend, profile, design, options, hostXcr0, supportedXcr0, cpuApx, kernel: config.kernel ?? DEFAULT_KERNEL_PARAMS, hostUserXfeatures: config.hostUserXfeatures ?? hostXcr0, vendor: /^(svm|sev)/.test(config.backend.name) ? "amd" : "intel" };
 }

@@ -1,10 +1,14 @@
 import { guestCpuidEntries, kvmXsave2Size, XFEATURE_MASK } from "@kvmx/core";
-import type { Kvm, KvmCap } from "../api.js";
+import type { CpuidKind, Kvm, KvmCap } from "../api.js";
+import { encodeStructInto } from "../structs/codec.js";
+import { checkCpuidBuffer, KVM_MAX_CPUID_ENTRIES, kvmCpuid2Size } from "../structs/flexible.js";
+import { deviceAttr, emulatedCpuid } from "./kvm-cpuid-lists.js";
 import { KVM_API_VERSION, KVM_CAP } from "../caps.js";
 import { ERRNO } from "../errno.js";
 import { KvmError } from "../errors.js";
 import type { KvmCpuidEntry2 } from "../structs/flexible.js";
 import { KVM_SYNC_X86_VALID_FIELDS } from "../sync-regs.js";
+import { kernelCapability } from "./kernel-release.js";
 import { resolveModelConfig, type ModelKvmConfig, type ResolvedModelConfig } from "./model-config.js";
 import { ModelVm } from "./model-vm.js";
 
@@ -43,6 +47,9 @@ export class ModelKvm implements Kvm {
   checkExtension(cap: KvmCap): number {
     this.#check();
     const n = typeof cap === "number" ? cap : KVM_CAP[cap];
+    // limits and version-dependent capabilities come from the kernel being modelled
+    const fromKernel = kernelCapability(this.cfg.kernel, n);
+    if (fromKernel !== undefined) return fromKernel;
     switch (n) {
       case KVM_CAP.USER_MEMORY:
       case KVM_CAP.EXT_CPUID:
@@ -52,11 +59,6 @@ export class ModelKvm implements Kvm {
       case KVM_CAP.XCRS:
       case KVM_CAP.IMMEDIATE_EXIT:
         return 1;
-      // the model's values: one simulated host CPU, KVM_MAX_VCPUS of a 6.x kernel
-      case KVM_CAP.NR_VCPUS:
-        return 1;
-      case KVM_CAP.MAX_VCPUS:
-        return 4096;
       case KVM_CAP.SYNC_REGS:
         return Number(KVM_SYNC_X86_VALID_FIELDS);
       case KVM_CAP.XSAVE2:
@@ -85,6 +87,53 @@ export class ModelKvm implements Kvm {
       edx: e.edx >>> 0,
       padding: [0, 0, 0],
     }));
+  }
+
+  getEmulatedCpuid(): KvmCpuidEntry2[] {
+    this.#check();
+    const r = emulatedCpuid(this.getSupportedCpuid(), KVM_MAX_CPUID_ENTRIES);
+    if (!r.ok) throw KvmError.fromIoctl("KVM_GET_EMULATED_CPUID", ERRNO.E2BIG, false);
+    return r.entries;
+  }
+
+  getCpuidInto(kind: CpuidKind, buf: Uint8Array): void {
+    this.#check();
+    const ioctl = kind === "supported" ? "KVM_GET_SUPPORTED_CPUID" : "KVM_GET_EMULATED_CPUID";
+    checkCpuidBuffer(ioctl, buf);
+    const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    // kvm_dev_ioctl_get_cpuid: nent < 1 is E2BIG; more than KVM_MAX_CPUID_ENTRIES is clamped
+    const asked = dv.getUint32(0, true);
+    if (asked < 1) throw KvmError.fromIoctl(ioctl, ERRNO.E2BIG, false);
+    const room = Math.min(asked, KVM_MAX_CPUID_ENTRIES);
+    let entries: KvmCpuidEntry2[];
+    if (kind === "emulated") {
+      // sanity_check_entries: the padding of every entry the caller offers must be zero
+      for (let i = 0; i < room; i++) {
+        const at = kvmCpuid2Size(i) + 28;
+        if (dv.getUint32(at, true) | dv.getUint32(at + 4, true) | dv.getUint32(at + 8, true)) throw KvmError.fromIoctl(ioctl, ERRNO.EINVAL, false);
+      }
+      const r = emulatedCpuid(this.getSupportedCpuid(), room);
+      if (!r.ok) throw KvmError.fromIoctl(ioctl, ERRNO.E2BIG, false);
+      entries = r.entries;
+    } else {
+      entries = this.getSupportedCpuid();
+      if (entries.length > room) throw KvmError.fromIoctl(ioctl, ERRNO.E2BIG, false);
+    }
+    // on success: the header's nent and exactly that many entries, nothing after them
+    dv.setUint32(0, entries.length, true);
+    entries.forEach((e, i) => encodeStructInto("kvm_cpuid_entry2", e, buf, kvmCpuid2Size(i)));
+  }
+
+  getDeviceAttr(group: number, attr: bigint): bigint {
+    this.#check();
+    const v = deviceAttr(this.cfg, group, attr);
+    if (v === undefined) throw KvmError.fromIoctl("KVM_GET_DEVICE_ATTR", ERRNO.ENXIO, true);
+    return v;
+  }
+
+  hasDeviceAttr(group: number, attr: bigint): boolean {
+    this.#check();
+    return deviceAttr(this.cfg, group, attr) !== undefined;
   }
 
   createVm(): ModelVm {

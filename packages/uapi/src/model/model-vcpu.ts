@@ -16,13 +16,13 @@ import {
   type VcpuIoctlCtx,
   type VcpuState,
 } from "@kvmx/core";
-import type { KvmDebugregs, KvmFpu, KvmRegs, KvmSregs, KvmVcpuEvents, SyncRegsAccess, Vcpu } from "../api.js";
+import type { KvmDebugregs, KvmFpu, KvmRegs, KvmSregs, KvmVcpuEvents, SyncRegsAccess, Vcpu, VcpuGetIoctl } from "../api.js";
 import { ERRNO, type ErrnoName } from "../errno.js";
 import { KvmError } from "../errors.js";
 import { KVM_EXIT, KVM_EXIT_IO_OUT } from "../exit-reasons.js";
 import { writesCallerData, type KvmIoctlName } from "../ioctls.js";
 import { decodeStruct, encodeStruct, encodeStructInto, zeroStruct } from "../structs/codec.js";
-import { KVM_XSAVE_REGION_SIZE, type KvmCpuidEntry2, type KvmMsrEntry } from "../structs/flexible.js";
+import { checkCpuidBuffer, getIntoSize, KVM_XSAVE_REGION_SIZE, kvmCpuid2Size, type KvmCpuidEntry2, type KvmMsrEntry } from "../structs/flexible.js";
 import {
   decodeKvmExit,
   readDirtyRegs,
@@ -283,6 +283,50 @@ export class ModelVcpu implements Vcpu, GuestRunTarget {
       xcr0Mask: (BigInt(d0.edx >>> 0) << 32n) | BigInt(d0.eax >>> 0),
       apx: ((cpuidLookup(next, apx.leaf, apx.subleaf)[apx.reg] >>> apx.bit) & 1) === 1,
     };
+  }
+
+  getCpuid2(): KvmCpuidEntry2[] {
+    this.#check();
+    return this.runtimeCpuid().map((e) => ({ ...e, padding: [0, 0, 0] }));
+  }
+
+  getCpuid2Into(buf: Uint8Array): void {
+    this.#check();
+    checkCpuidBuffer("KVM_GET_CPUID2", buf);
+    const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    const entries = this.getCpuid2();
+    // kvm_vcpu_ioctl_get_cpuid2: too small a nent is E2BIG and nothing is written back
+    if (dv.getUint32(0, true) < entries.length) this.#fail("KVM_GET_CPUID2", "E2BIG");
+    entries.forEach((e, i) => encodeStructInto("kvm_cpuid_entry2", e, buf, kvmCpuid2Size(i)));
+    dv.setUint32(0, entries.length, true);
+  }
+
+  getInto(ioctl: VcpuGetIoctl, buf: Uint8Array): void {
+    this.#check();
+    const need = getIntoSize(ioctl, () => this.xsave2Size);
+    if (buf.byteLength < need) throw new KvmError(`${ioctl}: KVM writes ${need} bytes, the buffer has ${buf.byteLength}`, ERRNO.EINVAL, "bad-input");
+    // what the ioctl copies to userspace: the whole struct (or the KVM_CAP_XSAVE2 size), from offset 0
+    const bytes = ((): Uint8Array => {
+      switch (ioctl) {
+        case "KVM_GET_REGS":
+          return encodeStruct("kvm_regs", this.getRegs());
+        case "KVM_GET_SREGS":
+          return encodeStruct("kvm_sregs", this.getSregs());
+        case "KVM_GET_FPU":
+          return encodeStruct("kvm_fpu", this.getFpu());
+        case "KVM_GET_XSAVE":
+          return this.getXsave();
+        case "KVM_GET_XSAVE2":
+          return this.getXsave2(need);
+        case "KVM_GET_XCRS":
+          return encodeKvmXcrs(this.getXcrs());
+        case "KVM_GET_VCPU_EVENTS":
+          return encodeStruct("kvm_vcpu_events", this.getVcpuEvents());
+        case "KVM_GET_DEBUGREGS":
+          return encodeStruct("kvm_debugregs", this.getDebugregs());
+      }
+    })();
+    buf.set(bytes.subarray(0, need), 0);
   }
 
   getDebugregs(): KvmDebugregs {

@@ -1,4 +1,5 @@
 import type { GuestMemory, KvmCap, Vm } from "../api.js";
+import { KVM_CAP } from "../caps.js";
 import { ERRNO } from "../errno.js";
 import { KvmError } from "../errors.js";
 import { GuestPhysSpace } from "./guest-memory.js";
@@ -36,7 +37,7 @@ export class ModelVm implements Vm {
   createVcpu(id: number): ModelVcpu {
     this.#check();
     // kvm_vm_ioctl_create_vcpu: id beyond KVM_MAX_VCPU_IDS is EINVAL, a second vCPU with one id EEXIST
-    if (!Number.isInteger(id) || id < 0 || id >= 4096) throw KvmError.fromIoctl("KVM_CREATE_VCPU", ERRNO.EINVAL, true);
+    if (!Number.isInteger(id) || id < 0 || id >= this.caps(KVM_CAP.MAX_VCPU_ID)) throw KvmError.fromIoctl("KVM_CREATE_VCPU", ERRNO.EINVAL, true);
     if (this.#vcpus.has(id)) throw KvmError.fromIoctl("KVM_CREATE_VCPU", ERRNO.EEXIST, true);
     const v = new ModelVcpu(id, this.cfg, this.memory, this.mmapSize, this.xsave2Size, (x) => this.#vcpus.delete(x.id));
     this.#vcpus.set(id, v);

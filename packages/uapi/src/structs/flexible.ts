@@ -1,4 +1,4 @@
-import { UapiDecodeError, UapiEncodeError } from "../errors.js";
+import { KvmError, UapiDecodeError, UapiEncodeError } from "../errors.js";
 import { decodeStruct, encodeStructInto } from "./codec.js";
 import { KVM_STRUCTS, type StructValue } from "./layout.js";
 
@@ -39,6 +39,20 @@ export function encodeKvmCpuid2(entries: readonly KvmCpuidEntry2[], capacity = e
   encodeStructInto("kvm_cpuid2", { nent, padding: 0 }, out, 0);
   entries.forEach((e, i) => encodeStructInto("kvm_cpuid_entry2", e, out, CPUID2_HEADER + i * CPUID_ENTRY));
   return out;
+}
+
+/** KVM_MAX_CPUID_ENTRIES: KVM clamps a larger nent to it and never writes more entries. */
+export const KVM_MAX_CPUID_ENTRIES = 256;
+
+/**
+ * Before handing KVM a caller's kvm_cpuid2: it must hold the entries its nent announces (up to
+ * KVM_MAX_CPUID_ENTRIES), or KVM could write past its end. KvmError bad-input otherwise.
+ */
+export function checkCpuidBuffer(ioctl: string, buf: Uint8Array): void {
+  if (buf.byteLength < CPUID2_HEADER) throw new KvmError(`${ioctl}: a kvm_cpuid2 needs at least ${CPUID2_HEADER} bytes, got ${buf.byteLength}`, 22, "bad-input");
+  const nent = new DataView(buf.buffer, buf.byteOffset, buf.byteLength).getUint32(0, true);
+  const need = kvmCpuid2Size(Math.min(nent, KVM_MAX_CPUID_ENTRIES));
+  if (buf.byteLength < need) throw new KvmError(`${ioctl}: nent ${nent} needs ${need} bytes, the buffer has ${buf.byteLength}`, 22, "bad-input");
 }
 
 /** Decodes a kvm_cpuid2: header nent, then nent entries, all of which must be inside the buffer. */
@@ -105,4 +119,26 @@ export function encodeKvmXsave(x: KvmXsave): Uint8Array {
   out.set(x.region, 0);
   out.set(x.extra, KVM_XSAVE_REGION_SIZE);
   return out;
+}
+
+/** The bytes a vCPU GET ioctl writes: sizeof its struct, or KVM_CAP_XSAVE2 for KVM_GET_XSAVE2. */
+export function getIntoSize(ioctl: "KVM_GET_REGS" | "KVM_GET_SREGS" | "KVM_GET_FPU" | "KVM_GET_XSAVE" | "KVM_GET_XSAVE2" | "KVM_GET_XCRS" | "KVM_GET_VCPU_EVENTS" | "KVM_GET_DEBUGREGS", xsave2Size: () => number): number {
+  switch (ioctl) {
+    case "KVM_GET_XSAVE2":
+      return Math.max(xsave2Size(), KVM_XSAVE_REGION_SIZE);
+    case "KVM_GET_XSAVE":
+      return KVM_XSAVE_REGION_SIZE;
+    case "KVM_GET_REGS":
+      return KVM_STRUCTS.kvm_regs.size;
+    case "KVM_GET_SREGS":
+      return KVM_STRUCTS.kvm_sregs.size;
+    case "KVM_GET_FPU":
+      return KVM_STRUCTS.kvm_fpu.size;
+    case "KVM_GET_XCRS":
+      return KVM_STRUCTS.kvm_xcrs.size;
+    case "KVM_GET_VCPU_EVENTS":
+      return KVM_STRUCTS.kvm_vcpu_events.size;
+    case "KVM_GET_DEBUGREGS":
+      return KVM_STRUCTS.kvm_debugregs.size;
+  }
 }

@@ -258,6 +258,16 @@ export const KVM_STRUCTS = {
       { name: "exception_payload", offset: 56, type: "u64" },
     ],
   },
+  kvm_device_attr: {
+    c: { type: "struct kvm_device_attr" },
+    size: 24,
+    fields: [
+      { name: "flags", offset: 0, type: "u32" },
+      { name: "group", offset: 4, type: "u32" },
+      { name: "attr", offset: 8, type: "u64" },
+      { name: "addr", offset: 16, type: "u64" },
+    ],
+  },
   kvm_debugregs: {
     c: { type: "struct kvm_debugregs" },
     size: 128,
