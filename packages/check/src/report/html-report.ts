@@ -36,6 +36,8 @@ export function renderHtmlReport(report: CheckReport, opts: { title?: string; we
     `<p class="summary">depth ${report.depth} · ${report.cells.length} cells: ${counts.safe} safe, ${counts.violation} violation, ${counts["n/a"]} n/a · ` +
       `${report.cells.reduce((n, c) => n + c.states, 0).toLocaleString("en")} states in ${(report.elapsedMs / 1000).toFixed(2)} s (${report.statesPerSecond.toLocaleString("en")} states/s)</p>`,
   );
+  // The legends first: what the matrix columns and the timelines' colours mean.
+  h.push(`<div class="legends"><p class="legend">${PROFILE_LEGEND}</p>${timelineLegend()}</div>`);
   // The matrix.
   h.push(`<h2>Verdict matrix</h2><div class="scroll"><table class="matrix"><thead><tr><th rowspan="2">design</th>`);
   for (const b of report.backends) {
@@ -51,7 +53,6 @@ export function renderHtmlReport(report: CheckReport, opts: { title?: string; we
     h.push(`</tr>`);
   }
   h.push(`</tbody></table></div>`);
-  h.push(`<p class="legend">H- host CPU without APX · H+ APX CPU, today's kernel · Hk APX CPU, kernel built with -mapxf · g+/g- guest CPUID with/without APX</p>`);
   // Counterexamples.
   h.push(`<h2>Counterexamples</h2>`);
   if (ces.length === 0) h.push(`<p>None: every explored cell is safe up to depth ${report.depth}.</p>`);
@@ -61,11 +62,10 @@ export function renderHtmlReport(report: CheckReport, opts: { title?: string; we
     h.push(`<p>${escapeHtml(ce.message)}${ce.site ? ` <code>@ ${escapeHtml(ce.site)}</code>` : ""}</p><ol class="events">`);
     ce.events.forEach((e, i) => h.push(`<li${i === ce.failingStep ? ` class="failing"` : ""}><code>${escapeHtml(eventLabel(e))}</code>${i === ce.failingStep ? " ← breaks" : ""}</li>`));
     h.push(`</ol>`);
-    if (ce.scenarioFile) h.push(`<p>Replay: <code>kvmx run ${escapeHtml(ce.scenarioFile)}</code></p>`);
+    h.push(replay(ce, anchor));
     h.push(`<div class="scroll">${timelineSvg(ce)}</div>`);
     h.push(`<details><summary>scenario file</summary><pre>${escapeHtml(ce.scenario)}</pre></details></section>`);
   }
-  h.push(timelineLegend());
   // Cost.
   const rows = costRows(report);
   h.push(`<h2>Cost per round trip</h2><p>Host: APX CPU, ${COSTED_HOST.kernelApx ? "-mapxf" : "today's"} kernel. Counters come from running the model; ~cycles weighs them with the table below.</p>`);
@@ -95,9 +95,27 @@ function matrixCell(c: CellResult | undefined): string {
   return `<td class="v" style="background:${col.bg};color:${col.fg}" title="${escapeHtml(tip)}">${body}</td>`;
 }
 
+const PROFILE_LEGEND =
+  "Columns: H- host CPU without APX · H+ APX CPU, today's kernel · Hk APX CPU, kernel built with -mapxf · g+/g- guest CPUID with/without APX";
+
+/**
+ * How to replay a counterexample: `kvmx run FILE` when --trace-out wrote its scenario file; otherwise
+ * a shell snippet that writes the scenario (the exact text `kvmx run` accepts) and runs it.
+ */
+function replay(ce: CounterexampleReport, anchor: string): string {
+  if (ce.scenarioFile) return `<p>Replay: <code>kvmx run ${escapeHtml(ce.scenarioFile)}</code></p>`;
+  const file = `${anchor}.scenario.yaml`;
+  const cmd = `cat > '${file}' <<'KVMX_SCENARIO'\n${ce.scenario.trimEnd()}\nKVMX_SCENARIO\nkvmx run '${file}'`;
+  return `<p>Replay (paste into a shell; <code>kvmx check --trace-out DIR</code> writes the files instead):</p><pre class="replay">${escapeHtml(cmd)}</pre>`;
+}
+
 function timelineLegend(): string {
   const item = (colour: string, label: string) => `<span class="sw" style="background:${colour}"></span>${escapeHtml(label)}`;
-  return `<p class="legend">R16–R31 owner: ${item(tagColour(Tag.init), "init")} ${item(tagColour(Tag.hostUser), "host user (VMM)")} ${item(tagColour(Tag.hostKernel), "host kernel")} ${item(tagColour(Tag.guest(0)), "guest vCPU0")} ${item(tagColour(Tag.guest(1)), "guest vCPU1")} · the pink line is the live XCR0.APX bit · a red outline marks the failing step</p>`;
+  return (
+    `<p class="legend">Timelines: one column per step, the site's name at its foot. R16–R31 owner: ${item(tagColour(Tag.init), "init")} ` +
+    `${item(tagColour(Tag.hostUser), "host user (VMM)")} ${item(tagColour(Tag.hostKernel), "host kernel")} ${item(tagColour(Tag.guest(0)), "guest vCPU0")} ` +
+    `${item(tagColour(Tag.guest(1)), "guest vCPU1")} · the pink line is the live XCR0.APX bit · a red outline, dashed line and red site name mark the failing step</p>`
+  );
 }
 
 const STYLE = `

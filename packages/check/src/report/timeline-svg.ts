@@ -9,6 +9,9 @@ const EVENT_H = 34;
 const LANE_H = 20;
 const APX_H = 24;
 const EGPR_H = 7;
+/** The site names along the bottom, one vertical label per step (up to ~32 characters at 10 px). */
+const SITE_H = 190;
+const SITE_CHARS = 32;
 const APX_BIT = 1n << 19n;
 
 const LANE_FILL: Record<string, string> = {
@@ -30,9 +33,10 @@ export function tagColour(tag: number): string {
 }
 
 /**
- * A counterexample's timeline as inline SVG (DESIGN.md "The CLI", HTML report): one column per
- * trace step; lanes for userspace, host C, host asm, VM-entry/exit, guest and NMI handler; the
- * live XCR0.APX bit; and, for each of R16–R31, whose value sits there after the step.
+ * A counterexample's timeline as inline SVG (the HTML report): one column per trace step; lanes for
+ * userspace, host C, host asm, VM-entry/exit, guest and NMI handler; the live XCR0.APX bit; for each of
+ * R16–R31, whose value sits there after the step; and under it all each step's site name, written
+ * out (the failing site in red), so the timeline reads without hovering.
  */
 export function timelineSvg(ce: CounterexampleReport): string {
   const steps = ce.trace.flatMap((ev, evIndex) => ev.steps.map((s) => ({ ...s, evIndex })));
@@ -40,7 +44,8 @@ export function timelineSvg(ce: CounterexampleReport): string {
   const lanesTop = EVENT_H;
   const apxTop = lanesTop + LANES.length * LANE_H + 6;
   const egprTop = apxTop + APX_H + 6;
-  const height = egprTop + 16 * EGPR_H + 8;
+  const siteTop = egprTop + 16 * EGPR_H + 6;
+  const height = siteTop + SITE_H;
   const x = (i: number) => LABEL_W + i * STEP_W;
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="timeline of the counterexample">`);
@@ -65,6 +70,7 @@ export function timelineSvg(ce: CounterexampleReport): string {
   });
   parts.push(`<text x="4" y="${apxTop + APX_H - 8}" font-size="11" font-family="sans-serif" fill="#424242">live XCR0.APX</text>`);
   parts.push(`<text x="4" y="${egprTop + 8 * EGPR_H}" font-size="11" font-family="sans-serif" fill="#424242">R16–R31 owner</text>`);
+  parts.push(`<text x="4" y="${siteTop + 12}" font-size="11" font-family="sans-serif" fill="#424242">site</text>`);
   // Steps.
   const apxPoints: string[] = [];
   steps.forEach((s, i) => {
@@ -77,7 +83,7 @@ export function timelineSvg(ce: CounterexampleReport): string {
         (bad ? ` stroke="#b3261e" stroke-width="3"` : "") + `/></g>`,
     );
     if (bad) {
-      parts.push(`<line x1="${x(i) + STEP_W / 2}" y1="${lanesTop}" x2="${x(i) + STEP_W / 2}" y2="${height - 4}" stroke="#b3261e" stroke-width="2" stroke-dasharray="4 2"/>`);
+      parts.push(`<line x1="${x(i) + STEP_W / 2}" y1="${lanesTop}" x2="${x(i) + STEP_W / 2}" y2="${siteTop - 2}" stroke="#b3261e" stroke-width="2" stroke-dasharray="4 2"/>`);
     }
     const on = (BigInt(s.xcr0) & APX_BIT) !== 0n;
     const y = on ? apxTop + 3 : apxTop + APX_H - 3;
@@ -85,6 +91,12 @@ export function timelineSvg(ce: CounterexampleReport): string {
     s.egprTags.forEach((tag, r) => {
       parts.push(`<rect x="${x(i)}" y="${egprTop + r * EGPR_H}" width="${STEP_W}" height="${EGPR_H - 1}" fill="${tagColour(tag)}"/>`);
     });
+    // The site's name, written top to bottom in the step's column.
+    const tx = x(i) + 4; // rotated 90°, the glyphs stand to the right of tx: inside the column
+    parts.push(
+      `<text class="site" x="${tx}" y="${siteTop}" transform="rotate(90 ${tx} ${siteTop})" font-size="10" font-family="ui-monospace,monospace" ` +
+        `fill="${bad ? "#b3261e" : "#37474f"}"${bad ? ` font-weight="bold"` : ""}>${escapeHtml(clip(s.site, SITE_CHARS))}</text>`,
+    );
   });
   if (apxPoints.length > 0) parts.push(`<polyline points="${apxPoints.join(" ")}" fill="none" stroke="#d81b60" stroke-width="2"/>`);
   parts.push(`</svg>`);
