@@ -191,7 +191,7 @@ export function applyEvent(cfg: ResolvedConfig, st: MachineState, e: KvmxEvent, 
       if (!cfg.backend.applyVendorEvent) throw new InputError(`event kind "${e.kind}" is unknown to backend ${cfg.backend.name}`);
       cfg.backend.applyVendorEvent(ctx, e);
   }
-  return { state: st, violations: ctx.violations, cost: ctx.cost };
+  return { state: st, violations: ctx.violations, cost: ctx.cost, designActions: ctx.designActions };
 }
 
 function getXsave(ctx: RunCtx): void {

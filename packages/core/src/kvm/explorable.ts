@@ -74,6 +74,23 @@ export interface ApplyResult<S> {
   state: S;
   violations: Violation[];
   cost: CostCounters;
+  /** Which assumptions the run read (bit k = ASSUMPTION_NAMES[k]); absent: none, or not tracked. */
+  consulted?: number;
+  /** Design actions that ran (past the protected-state check); absent when not tracked. */
+  designActions?: number;
+}
+
+/**
+ * A model that runs under one of several assumption valuations (model-options.ts AssumptionSpace):
+ * `apply` takes the valuation's index, reports which assumptions it read, and `agreeing` says which
+ * valuations would have run the same way — the checker explores all valuations at once and splits
+ * only where a run read an assumption on which they differ.
+ */
+export interface Variability {
+  readonly count: number;
+  agreeing(variant: number, consulted: number): number;
+  /** The assumptions where a valuation differs from the defaults (for reports). */
+  describe(variant: number): Readonly<Record<string, string>>;
 }
 
 /**
@@ -82,8 +99,12 @@ export interface ApplyResult<S> {
  * same for every future event sequence (it must include everything the invariants depend on).
  */
 export interface Explorable<S, E> {
-  /** Applies one event to a copy of `state`; when `trace` is given, every step is pushed onto it. */
-  apply(state: S, event: E, trace?: TraceStep[]): ApplyResult<S>;
+  /**
+   * Applies one event to a copy of `state`; when `trace` is given, every step is pushed onto it.
+   * `variant` selects the assumption valuation (default 0) when the model has `variability`.
+   */
+  apply(state: S, event: E, trace?: TraceStep[], variant?: number): ApplyResult<S>;
+  readonly variability?: Variability;
   /** The events enabled in a state (the event alphabet, filtered by what the state allows). */
   events(state: S): readonly E[];
   key(state: S): string;

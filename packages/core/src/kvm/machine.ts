@@ -9,7 +9,7 @@ import { hasCpuidFeature, supportedXcr0FromCpuid, cpuidLookup, cpuidLookupMemo, 
 import { cpuProfile, type CpuProfile } from "../cpu/cpu-profiles.js";
 import { Tag } from "../cpu/provenance.js";
 import { XFEATURE_MASK, XFEATURE_MASK_MPX } from "../cpu/xfeatures.js";
-import { withOptions, type ModelOptions } from "../model-options.js";
+import { AssumptionSpace, recordingOptions, type ModelOptions, type RecordingOptions } from "../model-options.js";
 import type { ApplyResult, Explorable, TraceStep } from "./explorable.js";
 import { builtinDesign, type Design } from "./designs.js";
 import type { KvmxEvent } from "./events.js";
@@ -52,6 +52,11 @@ export interface MachineConfig {
   alphabet?: AlphabetOptions;
   /** MSRs (by index) the vCPUs' state has room for besides the ones the model always keeps. */
   msrs?: readonly number[];
+  /**
+   * The assumption valuations `apply` can run under (its `variant` argument indexes them). Default:
+   * just `options` (no sweep).
+   */
+  assumptions?: AssumptionSpace;
 }
 
 /** MSRs every vCPU keeps: the fastpath MSRs the model's guests write (IA32_TSC_DEADLINE, x2APIC ICR). */
@@ -69,7 +74,9 @@ export interface ResolvedConfig {
   readonly supportedXcr0: bigint;
   readonly guestApx: boolean;
   readonly guestCpuid: readonly CpuidEntry[];
-  readonly options: ModelOptions;
+  /** The options every run reads: valuation 0 of `assumptions`, reads recorded (model-options.ts). */
+  readonly options: RecordingOptions;
+  readonly assumptions: AssumptionSpace;
   readonly pre: boolean;
   readonly designs: ReadonlyMap<string, Design>;
   readonly alphabet: AlphabetOptions;
@@ -95,7 +102,8 @@ import { HOST_USER_EGPR } from "./host-values.js";
 
 export function resolveConfig(config: MachineConfig): ResolvedConfig {
   const design = typeof config.design === "string" ? lookupDesign(config.design, config.designs) : config.design;
-  const options = withOptions(config.options);
+  const assumptions = config.assumptions ?? new AssumptionSpace(config.options ?? {}, "default");
+  const options = recordingOptions(assumptions.valuations[0]!);
   const hostCpu = typeof config.host.cpu === "string" ? cpuProfile(config.host.cpu, options) : config.host.cpu;
   const lookup = (l: number, s: number): CpuidResult => cpuidLookup(hostCpu.cpuid, l, s);
   const cpuApx = hasCpuidFeature(lookup, "APX_F");
@@ -138,6 +146,7 @@ export function resolveConfig(config: MachineConfig): ResolvedConfig {
     guestApx,
     guestCpuid,
     options,
+    assumptions,
     pre,
     designs,
     alphabet,
@@ -187,9 +196,17 @@ export function createMachine(config: MachineConfig): Machine {
     config: cfg,
     initialState,
     nmiSites: () => (nmiSiteCache ??= listNmiSites(cfg)),
-    apply(state: MachineState, event: KvmxEvent, trace?: TraceStep[]): ApplyResult<MachineState> {
-      return applyEvent(cfg, state.copy(), event, trace);
+    apply(state: MachineState, event: KvmxEvent, trace?: TraceStep[], variant = 0): ApplyResult<MachineState> {
+      const opts = cfg.options;
+      opts.current = cfg.assumptions.valuations[variant] ?? opts.current;
+      opts.consulted = 0;
+      const r = applyEvent(cfg, state.copy(), event, trace);
+      r.consulted = opts.consulted;
+      return r;
     },
+    variability: cfg.assumptions.size > 1
+      ? { count: cfg.assumptions.size, agreeing: (v, c) => cfg.assumptions.agreeing(v, c), describe: (v) => cfg.assumptions.describe(v) }
+      : undefined,
     events: (state: MachineState) => eventAlphabet(cfg, state, machine.nmiSites()),
     key: stateKey,
     fingerprint,
