@@ -3,7 +3,7 @@ import { BUILTIN_DESIGNS, createMachine, roundTripsPerSecond, type KvmxEvent, ty
 import { vmxBackend } from "../src/index.js";
 
 /**
- * DESIGN.md goal: simulated VM-exit round trips per second (the model's KVM_RUN: entry sites, guest,
+ * Speed goal: simulated VM-exit round trips per second (the model's KVM_RUN: entry sites, guest,
  * exit sites, back to userspace), per design, for a plain in-kernel exit (XSETBV, CPUID) and a
  * fastpath exit (WRMSRNS-immediate → REENTER_GUEST → OUT). Guest APX on, non--mapxf dmr host.
  * Each call applies one event to the same prepared state (apply clones it), as the checker does.
@@ -28,7 +28,7 @@ for (const [exit, ev] of Object.entries(EXITS)) {
 }
 
 afterAll(() => {
-  const lines = ["", "Simulated VM-exit round trips per second (median of 5; FACTS.md §8: real in-kernel CPUID exits here ≈ 0.87M/s, 64-bit user ≈ 28k/s)"];
+  const lines = ["", "Simulated VM-exit round trips per second (median of 5; docs/facts.md#real-exit-rates: real in-kernel CPUID exits here ≈ 0.87M/s, 64-bit user ≈ 28k/s)"];
   lines.push(`${"design".padEnd(24)}${Object.keys(EXITS).map((k) => k.padStart(22)).join("")}`);
   for (const p of prepared) {
     const rates = Object.values(EXITS).map((ev) => roundTripsPerSecond(p.m, p.s, ev));

@@ -3,7 +3,7 @@ import { createMachine, roundTripsPerSecond, type KvmxEvent, type Machine, type 
 import { tdxBackend, vmxBackend, vmxNestedBackend } from "../src/index.js";
 
 /**
- * DESIGN.md goal: simulated round trips per second for the nested VMX and TDX backends, next to plain
+ * Speed goal: simulated round trips per second for the nested VMX and TDX backends, next to plain
  * VMX. Nested: L1 CPUID (L0 handles it), L2 CPUID reflected to L1 (vmcs02 → vmcs12 sync, two VMCS
  * switches counted in the next VMLAUNCH), L2 preemption timer handled by L0. TDX: CPUID and OUT as
  * TDVMCALLs, a KVM hypercall. asm-conditional, dmr host, guest APX on; apply clones the state.

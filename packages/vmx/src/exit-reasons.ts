@@ -1,4 +1,4 @@
-/** VMX basic exit reasons the model produces and handles (SDM appendix C; FACTS.md §1, §3). */
+/** VMX basic exit reasons the model produces and handles (SDM appendix C; docs/facts.md#vmx-exit-info, #vmx-fastpath). */
 export const EXIT_REASON = {
   EXCEPTION_NMI: 0,
   EXTERNAL_INTERRUPT: 1,

@@ -1,5 +1,5 @@
 /**
- * VM-exit instruction information (FACTS.md §1): the legacy 32-bit VMX_INSTRUCTION_INFO with 4-bit
+ * VM-exit instruction information (docs/facts.md#vmx-exit-info): the legacy 32-bit VMX_INSTRUCTION_INFO with 4-bit
  * register fields (reg1 6:3, index 21:18, base 26:23, reg2 31:28) and the 64-bit
  * EXTENDED_INSTRUCTION_INFO (0x2406, valid whenever the CPU enumerates APX_F) with 5-bit fields
  * (reg1 20:16, index 28:24, base 36:32, reg2 44:40). Common fields sit at the same bits in both.

@@ -8,7 +8,7 @@ const infoArb: fc.Arbitrary<InstructionInfo> = fc.record({
   reg1: fc.integer({ min: 0, max: 31 }), index: fc.integer({ min: 0, max: 31 }), base: fc.integer({ min: 0, max: 31 }), reg2: fc.integer({ min: 0, max: 31 }),
 });
 
-describe("VM-exit instruction information (FACTS.md §1)", () => {
+describe("VM-exit instruction information (docs/facts.md#vmx-exit-info)", () => {
   ftest.prop([infoArb])("EXTENDED_INSTRUCTION_INFO round-trips every 5-bit register field", (i) => {
     expect(decodeExtendedInfo(encodeExtendedInfo(i))).toEqual(i);
   });

@@ -1,7 +1,7 @@
 import { describe, expect } from "vitest";
 import { fc, test } from "@fast-check/vitest";
 import { RunCtx, createMachine } from "@kvmx/core";
-import { loadedVmcs, vmcsRead, vmcsWrite, vmxLazyLoadSet, vmxNestedBackend, vmxSwitchVmcs } from "../src/index.js";
+import { VMCS01_FIELD, VMCS02_FIELD, loadedVmcs, vmcsRead, vmcsWrite, vmxLazyLoadSet, vmxNestedBackend, vmxSwitchVmcs } from "../src/index.js";
 
 // PRE never kept EGPRs in regs[] (a u32 mask cannot name them), so PRE runs use the fpstate design.
 const ctxFor = (pre: boolean) => {
@@ -9,7 +9,7 @@ const ctxFor = (pre: boolean) => {
   return new RunCtx(m.config, m.initialState(), []);
 };
 
-describe("vmx_switch_vmcs (FACTS.md §3 nVMX)", () => {
+describe("vmx_switch_vmcs (docs/facts.md#nested-switch-vmcs)", () => {
   test.prop([fc.bigInt({ min: 0n, max: (1n << 41n) - 1n }), fc.bigInt({ min: 0n, max: (1n << 41n) - 1n })])(
     "POST: avail &= ~lazy set (eager bits kept), dirty = 0, never a lazy register left available",
     (availBits, dirtyBits) => {
@@ -46,11 +46,11 @@ describe("vmx_switch_vmcs (FACTS.md §3 nVMX)", () => {
     vmxSwitchVmcs(ctx, "vmcs02");
     expect(loadedVmcs(v)).toBe("vmcs02");
     expect(vmcsRead(v, "GUEST_RIP")).toBe(0n);
-    expect(v.vendor["vmcs01.GUEST_RIP"]).toBe(0x1111n);
+    expect(v.vendorGet(VMCS01_FIELD.GUEST_RIP)).toBe(0x1111n);
     vmcsWrite(v, "GUEST_RIP", 0x2222n);
     vmxSwitchVmcs(ctx, "vmcs01");
     expect(vmcsRead(v, "GUEST_RIP")).toBe(0x1111n);
-    expect(v.vendor["vmcs02.GUEST_RIP"]).toBe(0x2222n);
+    expect(v.vendorGet(VMCS02_FIELD.GUEST_RIP)).toBe(0x2222n);
   });
 
   test("a broken switch that keeps regs_avail is caught (cache-coherence): RIP would read vmcs01's value for L2", () => {

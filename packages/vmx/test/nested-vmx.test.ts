@@ -8,7 +8,7 @@ import {
 } from "@kvmx/core";
 import {
   L1_CRS, L1_HOST_RIP, L2_ENTRY, VMCS12_EXTENDED_INSTRUCTION_INFO_OFFSET, createNestedVmxBackend, decodeExtendedInfo, isGuestMode,
-  vmcs12Read, vmxBackend, vmxNestedBackend,
+  VMCS01_FIELD, VMCS02_FIELD, VMCS_FIELD, vmcs12Read, vmxBackend, vmxNestedBackend,
 } from "../src/index.js";
 
 function run(m: Machine, events: readonly KvmxEvent[], s: MachineState = m.initialState()) {
@@ -32,10 +32,10 @@ describe("nested VM-entry (nested_vmx_enter_non_root_mode)", () => {
     expect(isGuestMode(v)).toBe(true);
     expect(note(traces[1]!, "vmx:vmexit")).toMatch(/L1 executed VMLAUNCH/);
     expect(note(traces[1]!, "x86:handle-exit")).toMatch(/vmx_switch_vmcs → vmcs02.*nested VM-entry/);
-    expect(v.vendor["vmcs01.VM_EXIT_REASON"]).toBe(20n);
+    expect(v.vendorGet(VMCS01_FIELD.VM_EXIT_REASON)).toBe(20n);
     expect(v.regsDirty).toBe((1n << 4n) | (1n << BigInt(v.layout.RIP)));
     expect(v.rip).toBe(L2_ENTRY.rip);
-    expect(v.regs[4]).toBe(L2_ENTRY.rsp);
+    expect(v.regs.get(4)).toBe(L2_ENTRY.rsp);
     // The next entry writes them into vmcs02 (the model's guest programs then start at GUEST_CODE).
     const next = run(m, [{ kind: "guest-io" }], s);
     expect(note(next.traces[0]!, "vmx:vcpu-run")).toMatch(/RSP, RIP written to the VMCS/);
@@ -72,9 +72,9 @@ describe("nested VM-exit (nested_vmx_vmexit) and L0-handled L2 exits", () => {
     const v = s.vcpus[0]!;
     // CR3 was lazily cleared at the exit; sync_vmcs02_to_vmcs12 read it through vmx_cache_reg from vmcs02.
     expect(vmcs12Read(v, "guest_cr3")).toBe(L2_ENTRY.cr3);
-    expect(v.vendor["vmcs02.GUEST_CR3"]).toBe(L2_ENTRY.cr3);
+    expect(v.vendorGet(VMCS02_FIELD.GUEST_CR3)).toBe(L2_ENTRY.cr3);
     expect(v.cr3).toBe(L1_CRS.cr3);
-    expect(v.vendor["GUEST_CR3"]).toBe(L1_CRS.cr3);
+    expect(v.vendorGet(VMCS_FIELD.GUEST_CR3)).toBe(L1_CRS.cr3);
     expect(vmcs12Read(v, "guest_cr4")).toBe(L1_CRS.cr4);
   });
 
@@ -108,7 +108,7 @@ describe("nested VM-exit (nested_vmx_vmexit) and L0-handled L2 exits", () => {
     expect(noApx.violations).toEqual([]);
     const v = noApx.s.vcpus[0]!;
     expect(vmcs12Read(v, "extended_instruction_info")).toBe(0n);
-    expect(decodeExtendedInfo(v.vendor["vmcs02.EXTENDED_INSTRUCTION_INFO"] ?? 0n).reg1).toBe(2);
+    expect(decodeExtendedInfo(v.vendorGet(VMCS02_FIELD.EXTENDED_INSTRUCTION_INFO)).reg1).toBe(2);
     expect(vmcs12Read(v, "vm_exit_reason")).toBe(85n);
   });
 });

@@ -20,7 +20,7 @@ const machine = (o: { apx?: boolean; kernelApx?: boolean; options?: Partial<Mode
   });
 const note = (t: TraceStep[], site: string): string => t.filter((x) => x.site === site).map((x) => x.description).join(" | ");
 
-describe("TDX: the module owns the TD's registers (FACTS.md §5)", () => {
+describe("TDX: the module owns the TD's registers (docs/facts.md#tdx)", () => {
   test("site order: vmx_handle_nmi runs before tdx_load_host_xsave_state, both right after the TD exit", () => {
     expect(tdxRunSites().map((s) => s.id)).toEqual([
       "tdx:vcpu-run", "tdx:asm-seamcall", "tdx:asm-before-vp-enter", "tdx:tdh-vp-enter", "guest", "tdx:td-exit",
@@ -57,10 +57,10 @@ describe("TDX: the module owns the TD's registers (FACTS.md §5)", () => {
     const v = s.vcpus[0]!;
     expect(tdvpsGpr(v, 3).value).toBe(0x1234n);
     expect(tdvpsGpr(v, 10).value).toBe(0xaaaan);
-    expect(v.regs[3]).toBe(0n);
+    expect(v.regs.get(3)).toBe(0n);
     // R10 in regs[] is the TDVMCALL status, not the TD's R10.
-    expect(v.regs[10]).toBe(0n);
-    expect(v.regs[11]).toBe(30n); // the leaf of the last TDVMCALL (IO)
+    expect(v.regs.get(10)).toBe(0n);
+    expect(v.regs.get(11)).toBe(30n); // the leaf of the last TDVMCALL (IO)
     expect(TDX_ARG_GPRS).toEqual([1, 2, 8, 9, 10, 11, 12, 13, 14, 15]);
   });
 
@@ -68,7 +68,7 @@ describe("TDX: the module owns the TD's registers (FACTS.md §5)", () => {
     const m = machine();
     const { s, traces, violations } = run(m, [{ kind: "guest-cpuid" }, { kind: "guest-read", reg: "rbx" }, { kind: "guest-read", reg: "rdx" }]);
     expect(violations).toEqual([]);
-    expect(s.vcpus[0]!.regs[10]).toBe(0n);
+    expect(s.vcpus[0]!.regs.get(10)).toBe(0n);
     expect(note(traces[0]!, "x86:handle-exit")).toMatch(/TDVMCALL CPUID: R12\/R13 in, R12..R15 out/);
     expect(note(traces[1]!, "guest")).toMatch(/rax, rbx, rcx, rdx ← results.*guest read rbx = 0x756e6547 as expected/);
   });
@@ -78,9 +78,9 @@ describe("TDX: the module owns the TD's registers (FACTS.md §5)", () => {
     const a = run(m, [{ kind: "guest-write", reg: "rbx", value: "0xb0b" }, { kind: "tdx:hypercall", nr: 9 }]);
     expect(a.violations).toEqual([]);
     const v = a.s.vcpus[0]!;
-    expect(v.regs[3]).toBe(0xb0bn); // RBX ← R11 (the TD's first hypercall argument: its RBX)
-    expect(v.regs[0]).toBe(BigInt.asUintN(64, -KVM_ENOSYS));
-    expect(v.regs[10]).toBe(BigInt.asUintN(64, -KVM_ENOSYS));
+    expect(v.regs.get(3)).toBe(0xb0bn); // RBX ← R11 (the TD's first hypercall argument: its RBX)
+    expect(v.regs.get(0)).toBe(BigInt.asUintN(64, -KVM_ENOSYS));
+    expect(v.regs.get(10)).toBe(BigInt.asUintN(64, -KVM_ENOSYS));
     const b = run(m, [{ kind: "guest-read", reg: "rax" }], a.s);
     expect(b.violations).toEqual([]);
     expect(note(b.traces[0]!, "guest")).toMatch(/rax ← results/);

@@ -19,10 +19,11 @@ const trace = (pre: boolean, events: KvmxEvent[], design = "asm-conditional", ke
 };
 
 describe("__vmx_vcpu_run as sites", () => {
-  test("POST order matches DESIGN.md: GPR load, anchor, VM-entry, guest, VM-exit, anchor, GPR store, host SPEC_CTRL in asm, avail clear, NMI", () => {
+  test("POST order: entry C and asm, guest SPEC_CTRL, GPR load, anchor, VM-entry, guest, VM-exit, anchor, GPR store and clearing, RSB fill, host SPEC_CTRL in asm, exit asm, avail clear, NMI", () => {
     expect(vmxRunSites({ pre: false }).map((s) => `${s.id}/${s.kind}`)).toEqual([
-      "vmx:vcpu-run/c", "vmx:asm-spec-ctrl-guest/asm", "vmx:asm-load-gprs/asm", "vmx:asm-before-vmenter/asm", "vmx:vmenter/hw", "guest/guest",
-      "vmx:vmexit/hw", "vmx:asm-after-vmexit/asm", "vmx:asm-store-gprs/asm", "vmx:asm-spec-ctrl-host/asm", "vmx:clear-lazy-avail/c", "vmx:handle-nmi/c",
+      "vmx:vcpu-run/c", "vmx:vcpu-enter-exit/c", "vmx:asm-entry/asm", "vmx:asm-spec-ctrl-guest/asm", "vmx:asm-load-gprs/asm", "vmx:asm-before-vmenter/asm",
+      "vmx:vmenter/hw", "guest/guest", "vmx:vmexit/hw", "vmx:asm-after-vmexit/asm", "vmx:asm-store-gprs/asm", "vmx:asm-clear-gprs/asm", "vmx:asm-rsb-fill/asm",
+      "vmx:asm-spec-ctrl-host/asm", "vmx:asm-exit/asm", "vmx:clear-lazy-avail/c", "vmx:handle-nmi/c",
     ]);
   });
 
@@ -46,9 +47,9 @@ describe("__vmx_vcpu_run as sites", () => {
     const vPre = pre.state.vcpus[0]!;
     const vPost = post.state.vcpus[0]!;
     // Each guest event starts at GUEST_CODE; KVM skipped the 2-byte OUT imm8 of the last one.
-    expect(vPre.regs[16]).toBe(0x10_0000n + 2n);
+    expect(vPre.regs.get(16)).toBe(0x10_0000n + 2n);
     expect(vPost.rip).toBe(0x10_0000n + 2n);
-    expect(vPost.regs[15]).toBe(0n);
+    expect(vPost.regs.get(15)).toBe(0n);
     expect(vPre.regsAvail >> 32n).toBe(0n);
     expect(pre.violations).toEqual([]);
     expect(post.violations).toEqual([]);

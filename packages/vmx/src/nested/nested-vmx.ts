@@ -1,5 +1,6 @@
 /**
- * Nested VM-entry and VM-exit as L0 KVM performs them (nested.c; FACTS.md §1, §3):
+ * Nested VM-entry and VM-exit as L0 KVM performs them (nested.c; docs/facts.md#nested-vmx-apx,
+ * #nested-switch-vmcs):
  *
  * nested_vmx_enter_non_root_mode (L1 VMLAUNCH/VMRESUME): vmx_switch_vmcs(vmcs02), then
  *   prepare_vmcs02 writes L2's RSP/RIP/RFLAGS from vmcs12 through the dirtying accessors, so they
@@ -13,13 +14,14 @@
  * L1 sees L2's at the exit, so EGPRs simply follow the running design.
  */
 import {
-  RunCtx, markAvailable, pdptrRead, readCr0Bits, readCr3, readCr4Bits, ripRead, ripWrite, rspRead, rspWrite,
-  type VcpuState, type VendorCtx,
+  RunCtx, markAvailable, pdptrRead, readCr0Bits, readCr3, readCr4Bits, ripRead, ripWrite, rspRead, rspWrite, val, valLow,
+  type VcpuState, type VendorCtx, type VendorField,
 } from "@kvmx/core";
 import { EXIT_REASON } from "../exit-reasons.js";
-import { vmcsRead, vmcsWrite } from "../vmcs-fields.js";
+import { VMCS_FIELD } from "../vmcs-fields.js";
 import { vmxSwitchVmcs, type SwitchVmcsRegsVariant } from "./switch-vmcs.js";
-import { isGuestMode, setGuestMode, vmcs12Read, vmcs12Write } from "./vmcs12.js";
+import { VMCS12_FIELD as F12, isGuestMode, setGuestMode, vmcs12Read, vmcs12Write } from "./vmcs12.js";
+import { ONE_ID } from "../value-ids.js";
 
 const RSP = 4;
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
@@ -49,21 +51,25 @@ export function l1WantsExit(reason: number): boolean {
 }
 
 /** The guest's expected view follows an architectural level change: new RSP, and RIP if the guest runs again in this event. */
-function retargetGuestView(ctx: VendorCtx, rip: bigint, rsp: bigint): void {
-  ctx.st.expected[RSP] = rsp;
+function retargetGuestView(ctx: VendorCtx, rip: bigint, rspId: number): void {
+  ctx.st.expected.setId(RSP, rspId);
   if (ctx instanceof RunCtx) ctx.expectedGuestRip = rip;
 }
 
 const ALL = 0xffff_ffff_ffff_ffffn;
+const VMCS12_GUEST_PDPTR: readonly VendorField[] = [F12.guest_pdptr0, F12.guest_pdptr1, F12.guest_pdptr2, F12.guest_pdptr3];
 
 /** vmx_set_cr0/cr4 + nested_vmx_load_cr3 as far as the cache goes: value into vcpu->arch and the loaded VMCS, available. */
-function loadCrs(v: VcpuState, cr0: bigint, cr3: bigint, cr4: bigint): void {
-  v.cr0 = cr0;
-  v.cr3 = cr3;
-  v.cr4 = cr4;
-  vmcsWrite(v, "GUEST_CR0", cr0);
-  vmcsWrite(v, "GUEST_CR3", cr3);
-  vmcsWrite(v, "GUEST_CR4", cr4);
+function loadCrs(v: VcpuState, cr0: VendorField, cr3: VendorField, cr4: VendorField): void {
+  const cr0Id = v.vendorId(cr0);
+  const cr3Id = v.vendorId(cr3);
+  const cr4Id = v.vendorId(cr4);
+  v.cr0 = val(cr0Id);
+  v.cr3 = val(cr3Id);
+  v.cr4 = val(cr4Id);
+  v.vendorSetId(VMCS_FIELD.GUEST_CR0, cr0Id);
+  v.vendorSetId(VMCS_FIELD.GUEST_CR3, cr3Id);
+  v.vendorSetId(VMCS_FIELD.GUEST_CR4, cr4Id);
   markAvailable(v, v.layout.CR0);
   markAvailable(v, v.layout.CR3);
   markAvailable(v, v.layout.CR4);
@@ -80,16 +86,18 @@ export function nestedVmxEnterNonRootMode(ctx: VendorCtx, variant: NestedVariant
   vmxSwitchVmcs(ctx, "vmcs02", variant.switchRegs);
   // prepare_vmcs02: L2's CRs into vmcs02; RSP/RIP through kvm_rsp_write/kvm_rip_write — dirty,
   // written to vmcs02 by the next VM-entry write-back.
-  loadCrs(v, vmcs12Read(v, "guest_cr0"), vmcs12Read(v, "guest_cr3"), vmcs12Read(v, "guest_cr4"));
-  const rsp = vmcs12Read(v, "guest_rsp");
-  const rip = vmcs12Read(v, "guest_rip");
+  loadCrs(v, F12.guest_cr0, F12.guest_cr3, F12.guest_cr4);
+  const rspId = v.vendorId(F12.guest_rsp);
+  const rsp = val(rspId);
+  const rip = v.vendorGet(F12.guest_rip);
   rspWrite(ctx, rsp);
   ripWrite(ctx, rip);
-  v.rflags = vmcs12Read(v, "guest_rflags") | 2n;
+  const rflags = v.vendorId(F12.guest_rflags);
+  v.rflags = (valLow(rflags) & 2) !== 0 ? val(rflags) : val(rflags) | 2n; // RFLAGS bit 1 is fixed
   setGuestMode(v, true);
-  vmcs12Write(v, "launch_state", 1n);
-  retargetGuestView(ctx, rip, rsp);
-  ctx.note(`nested VM-entry: L2 at RIP ${hex(rip)} RSP ${hex(rsp)} (dirty, for vmcs02)`);
+  v.vendorSetId(F12.launch_state, ONE_ID);
+  retargetGuestView(ctx, rip, rspId);
+  if (ctx.tracing) ctx.note(`nested VM-entry: L2 at RIP ${hex(rip)} RSP ${hex(rsp)} (dirty, for vmcs02)`);
 }
 
 /** nested_vmx_vmexit: L2 → L1, reflecting the exit vmcs02 holds. */
@@ -102,24 +110,24 @@ export function nestedVmxVmexit(ctx: VendorCtx, variant: NestedVariant = {}): vo
   vmcs12Write(v, "guest_cr0", readCr0Bits(ctx, ALL));
   vmcs12Write(v, "guest_cr3", readCr3(ctx));
   vmcs12Write(v, "guest_cr4", readCr4Bits(ctx, ALL));
-  for (let i = 0; i < 4; i++) vmcs12Write(v, `guest_pdptr${i}` as "guest_pdptr0", pdptrRead(ctx, i));
+  for (let i = 0; i < 4; i++) v.vendorSet(VMCS12_GUEST_PDPTR[i]!, pdptrRead(ctx, i));
   // prepare_vmcs12: exit information.
-  vmcs12Write(v, "vm_exit_reason", vmcsRead(v, "VM_EXIT_REASON"));
-  vmcs12Write(v, "exit_qualification", vmcsRead(v, "EXIT_QUALIFICATION"));
-  vmcs12Write(v, "vm_exit_instruction_len", vmcsRead(v, "VM_EXIT_INSTRUCTION_LEN"));
-  vmcs12Write(v, "vmx_instruction_info", vmcsRead(v, "VMX_INSTRUCTION_INFO"));
+  v.vendorSetId(F12.vm_exit_reason, v.vendorId(VMCS_FIELD.VM_EXIT_REASON));
+  v.vendorSetId(F12.exit_qualification, v.vendorId(VMCS_FIELD.EXIT_QUALIFICATION));
+  v.vendorSetId(F12.vm_exit_instruction_len, v.vendorId(VMCS_FIELD.VM_EXIT_INSTRUCTION_LEN));
+  v.vendorSetId(F12.vmx_instruction_info, v.vendorId(VMCS_FIELD.VMX_INSTRUCTION_INFO));
   const apx = v.cpuid.apx;
-  if (apx) vmcs12Write(v, "extended_instruction_info", vmcsRead(v, "EXTENDED_INSTRUCTION_INFO"));
+  if (apx) v.vendorSetId(F12.extended_instruction_info, v.vendorId(VMCS_FIELD.EXTENDED_INSTRUCTION_INFO));
   vmxSwitchVmcs(ctx, "vmcs01", variant.switchRegs);
   // load_vmcs12_host_state: L1's CRs, RSP, RIP from vmcs12's host-state area.
-  loadCrs(v, vmcs12Read(v, "host_cr0"), vmcs12Read(v, "host_cr3"), vmcs12Read(v, "host_cr4"));
-  const hostRsp = vmcs12Read(v, "host_rsp");
-  const hostRip = vmcs12Read(v, "host_rip");
-  rspWrite(ctx, hostRsp);
+  loadCrs(v, F12.host_cr0, F12.host_cr3, F12.host_cr4);
+  const hostRspId = v.vendorId(F12.host_rsp);
+  const hostRip = v.vendorGet(F12.host_rip);
+  rspWrite(ctx, val(hostRspId));
   ripWrite(ctx, hostRip);
   setGuestMode(v, false);
-  retargetGuestView(ctx, hostRip, hostRsp);
-  ctx.note(
+  retargetGuestView(ctx, hostRip, hostRspId);
+  if (ctx.tracing) ctx.note(
     `nested VM-exit to L1 (reason ${vmcs12Read(v, "vm_exit_reason")}); vmcs12 extended instruction info (offset 336) ${apx ? "copied" : "not copied: L1's CPUID lacks APX"}`,
   );
 }

@@ -1,23 +1,28 @@
 /**
- * The TDX backend ("tdx", FACTS.md §5): the TDX module owns the TD's registers; regs[] only carries
- * TDVMCALL arguments and results; after each TD exit regs_avail is limited to TDX_REGS_AVAIL_SET and
- * cache_reg is a WARN; XSETBV is not intercepted; XCR0/XSS follow the TD's XFAM and KVM restores the
- * host's (never loads the TD's). State ioctls fail with EINVAL through `hasProtectedState`.
- * Vendor event: tdx:hypercall {nr} — a KVM hypercall from the TD (TDVMCALL with R10 = nr).
+ * The TDX backend ("tdx", docs/facts.md#tdx): the TDX module owns the TD's registers; regs[] only
+ * carries TDVMCALL arguments and results; after each TD exit regs_avail is limited to
+ * TDX_REGS_AVAIL_SET and cache_reg is a WARN; XSETBV is not intercepted; XCR0/XSS follow the TD's XFAM
+ * and KVM restores the host's (never loads the TD's). State ioctls fail with EINVAL through
+ * `hasProtectedState`. Vendor event: tdx:hypercall {nr} — a KVM hypercall from the TD (TDVMCALL with
+ * R10 = nr).
  */
 import {
-  FastpathResult, InputError, RunCtx, cpuidLookup, gprRead, gprWrite, kvmRun,
-  type ExitDisposition, type Instruction, type VcpuState, type VendorCtx, type VendorEvent, type VendorOps,
+  FastpathResult, InputError, RunCtx, cpuidLookup, kvmRun, val, valLow, vid,
+  type ExitDisposition, type GuestOp, type Instruction, type VcpuState, type VendorCtx, type VendorEvent, type VendorField, type VendorOps,
 } from "@kvmx/core";
 import { vmxIntercepts } from "../backend.js";
 import { EXIT_REASON } from "../exit-reasons.js";
-import { vmcsRead } from "../vmcs-fields.js";
-import { EXIT_REASON_TDCALL, tdxRegsAvailSet, tdxRunSites } from "./tdx-run.js";
-import { KVM_ENOSYS, R, TDVMCALL_LEAF, TDVMCALL_STATUS, tdvmcallExitType, tdvmcallLeaf, tdvmcallSetReturn } from "./tdvmcall.js";
+import { VMCS_FIELD, VMCS_FIELDS } from "../vmcs-fields.js";
+import { ONE_ID, numId } from "../value-ids.js";
+import { EXIT_REASON_TDCALL, TDX_STATE_FIELDS, TD_VMCALL_FIELD, tdxRegsAvailSet, tdxRunSites } from "./tdx-run.js";
+import { KVM_ENOSYS, R, TDVMCALL_LEAF, TDVMCALL_STATUS_ID, tdvmcallLeaf, tdvmcallSetReturn } from "./tdvmcall.js";
+
+/** Every vendor field the TDX backend's vCPUs have (VMX's VMCS fields: the TD exit reason is VMX's). */
+export const TDX_FIELDS: readonly VendorField[] = [...VMCS_FIELDS, ...TDX_STATE_FIELDS];
 
 /**
  * What a TD cannot run without the VMM: the instructions VMX intercepts, less XSETBV, which the TD
- * executes itself (XCR0 is module-owned within XFAM, FACTS.md §5–§6).
+ * executes itself (XCR0 is module-owned within XFAM, docs/facts.md#tdx-xfam).
  */
 export function tdxIntercepts(v: VcpuState, i: Instruction): boolean {
   return i.op !== "xsetbv" && vmxIntercepts(v, i);
@@ -28,65 +33,77 @@ export function tdxCacheReg(ctx: VendorCtx, reg: number): void {
   ctx.warn(`cache_reg(${ctx.vcpu.layout.name(reg)}) for a TD: the TDX module owns the TD's registers`);
 }
 
+/** The hypercall's registers: R10..R14 → RAX, RBX, RCX, RDX, RSI. */
+const HYPERCALL_FROM: readonly number[] = [R.R10, R.R11, R.R12, R.R13, R.R14];
+const HYPERCALL_TO: readonly number[] = [R.RAX, R.RBX, R.RCX, R.RDX, R.RSI];
+const ENOSYS_ID = vid(BigInt.asUintN(64, -KVM_ENOSYS));
+
 /** tdx_emulate_vmcall: R10..R14 → RAX, RBX, RCX, RDX, RSI; kvm_emulate_hypercall; RAX → R10. */
 function tdxEmulateVmcall(ctx: VendorCtx): void {
-  const v = ctx.vcpu;
-  const src = [R.R10, R.R11, R.R12, R.R13, R.R14];
-  const dst = [R.RAX, R.RBX, R.RCX, R.RDX, R.RSI];
-  src.forEach((s, i) => gprWrite(v, dst[i]!, gprRead(v, s), v.regsTag[s]!));
-  const nr = gprRead(v, R.RAX);
+  const regs = ctx.vcpu.regs;
+  for (let i = 0; i < HYPERCALL_FROM.length; i++) {
+    const s = HYPERCALL_FROM[i]!;
+    regs.setId(HYPERCALL_TO[i]!, regs.id(s), regs.tag(s));
+  }
+  const nr = regs.id(R.RAX);
   // The model implements no KVM hypercall: every number gets -KVM_ENOSYS, as an unknown one does.
-  gprWrite(v, R.RAX, BigInt.asUintN(64, -KVM_ENOSYS), ctx.guestTag);
-  tdvmcallSetReturn(ctx, gprRead(v, R.RAX));
-  ctx.note(`KVM hypercall ${nr}: R10..R14 → RAX..RSI, result -KVM_ENOSYS → R10`);
+  regs.setId(R.RAX, ENOSYS_ID, ctx.guestTag);
+  tdvmcallSetReturn(ctx, regs.id(R.RAX));
+  if (ctx.tracing) ctx.note(`KVM hypercall ${val(nr)}: R10..R14 → RAX..RSI, result -KVM_ENOSYS → R10`);
 }
 
 /** handle_tdvmcall for the leaves the model's TDs use. */
 function handleTdvmcall(ctx: VendorCtx): ExitDisposition {
   const v = ctx.vcpu;
-  v.vendor["td.vmcall_pending"] = 1n;
-  if (tdvmcallExitType(v) !== 0n) {
+  const regs = v.regs;
+  v.vendorSetId(TD_VMCALL_FIELD["td.vmcall_pending"], ONE_ID);
+  // tdvmcall_exit_type(vcpu) != 0: a KVM hypercall (id 0 is value 0).
+  if (regs.id(R.R10) !== 0) {
     tdxEmulateVmcall(ctx);
     return "handled";
   }
   const leaf = tdvmcallLeaf(v);
   switch (leaf) {
     case TDVMCALL_LEAF.CPUID: {
-      const r = cpuidLookup(ctx.guestCpuid, Number(gprRead(v, R.R12) & 0xffff_ffffn), Number(gprRead(v, R.R13) & 0xffff_ffffn));
-      [r.eax, r.ebx, r.ecx, r.edx].forEach((x, i) => gprWrite(v, R.R12 + i, BigInt(x >>> 0), ctx.guestTag));
-      tdvmcallSetReturn(ctx, TDVMCALL_STATUS.SUCCESS);
+      const r = cpuidLookup(ctx.guestCpuid, valLow(regs.id(R.R12)), valLow(regs.id(R.R13)));
+      regs.setId(R.R12, numId(r.eax), ctx.guestTag);
+      regs.setId(R.R13, numId(r.ebx), ctx.guestTag);
+      regs.setId(R.R14, numId(r.ecx), ctx.guestTag);
+      regs.setId(R.R15, numId(r.edx), ctx.guestTag);
+      tdvmcallSetReturn(ctx, TDVMCALL_STATUS_ID.SUCCESS);
       ctx.note("TDVMCALL CPUID: R12/R13 in, R12..R15 out");
       return "handled";
     }
     case TDVMCALL_LEAF.IO:
-      tdvmcallSetReturn(ctx, TDVMCALL_STATUS.SUCCESS);
-      ctx.note(`TDVMCALL IO: KVM_EXIT_IO port 0x${gprRead(v, R.R14).toString(16)}, data 0x${gprRead(v, R.R15).toString(16)} (from R15)`);
+      tdvmcallSetReturn(ctx, TDVMCALL_STATUS_ID.SUCCESS);
+      if (ctx.tracing) ctx.note(`TDVMCALL IO: KVM_EXIT_IO port 0x${regs.get(R.R14).toString(16)}, data 0x${regs.get(R.R15).toString(16)} (from R15)`);
       return "userspace";
     case TDVMCALL_LEAF.HLT:
-      tdvmcallSetReturn(ctx, TDVMCALL_STATUS.SUCCESS);
+      tdvmcallSetReturn(ctx, TDVMCALL_STATUS_ID.SUCCESS);
       return "userspace";
     case TDVMCALL_LEAF.WRMSR: {
-      const msr = Number(gprRead(v, R.R12) & 0xffff_ffffn);
-      v.msrs.set(msr, gprRead(v, R.R13));
-      tdvmcallSetReturn(ctx, TDVMCALL_STATUS.SUCCESS);
-      ctx.note(`TDVMCALL WRMSR 0x${msr.toString(16)} ← R13`);
+      const msr = valLow(regs.id(R.R12));
+      v.msrs.set(msr, regs.get(R.R13));
+      tdvmcallSetReturn(ctx, TDVMCALL_STATUS_ID.SUCCESS);
+      if (ctx.tracing) ctx.note(`TDVMCALL WRMSR 0x${msr.toString(16)} ← R13`);
       return "handled";
     }
     case TDVMCALL_LEAF.RDMSR: {
-      const msr = Number(gprRead(v, R.R12) & 0xffff_ffffn);
-      tdvmcallSetReturn(ctx, TDVMCALL_STATUS.SUCCESS, v.msrs.get(msr) ?? 0n);
-      ctx.note(`TDVMCALL RDMSR 0x${msr.toString(16)} → R11`);
+      const msr = valLow(regs.id(R.R12));
+      const value = v.msrs.get(msr);
+      tdvmcallSetReturn(ctx, TDVMCALL_STATUS_ID.SUCCESS, value === undefined ? 0 : vid(value));
+      if (ctx.tracing) ctx.note(`TDVMCALL RDMSR 0x${msr.toString(16)} → R11`);
       return "handled";
     }
     default:
-      tdvmcallSetReturn(ctx, TDVMCALL_STATUS.INVALID_OPERAND);
+      tdvmcallSetReturn(ctx, TDVMCALL_STATUS_ID.INVALID_OPERAND);
       ctx.warn(`TDVMCALL leaf ${leaf} not handled by the model`);
       return "handled";
   }
 }
 
 export function tdxHandleExit(ctx: VendorCtx): ExitDisposition {
-  const reason = Number(vmcsRead(ctx.vcpu, "VM_EXIT_REASON") & 0xffffn);
+  const reason = valLow(ctx.vcpu.vendorId(VMCS_FIELD.VM_EXIT_REASON)) & 0xffff;
   switch (reason) {
     case EXIT_REASON_TDCALL:
       return handleTdvmcall(ctx);
@@ -100,11 +117,15 @@ export function tdxHandleExit(ctx: VendorCtx): ExitDisposition {
 }
 
 export const TDX_EVENT_KINDS = ["tdx:hypercall"] as const;
+const TDX_EVENTS: readonly VendorEvent[] = [{ kind: "tdx:hypercall", nr: 1 }];
+/** A hypercall event runs no guest instruction: the TD's #VE handler issues the TDVMCALL at the exit. */
+const NO_PROGRAM: readonly GuestOp[] = [];
 
 export const tdxBackend: VendorOps = {
   name: "tdx",
   description: "Intel TDX: the TDX module owns the TD's registers (TDVPS); regs[] carries TDVMCALL arguments; XCR0 from XFAM, host XCR0 restored by KVM after each TD exit",
   xfeatureSwitch: "module",
+  vendorFields: TDX_FIELDS,
   hasProtectedState: () => true,
   adjustSupportedXcr0: (x) => x,
   lazyAvailMask: (l) => l.allMask & ~tdxRegsAvailSet(l),
@@ -114,14 +135,14 @@ export const tdxBackend: VendorOps = {
   fastpath: () => FastpathResult.NONE,
   handleExitIrqoff: () => undefined,
   handleExit: tdxHandleExit,
-  vendorEvents: (): readonly VendorEvent[] => [{ kind: "tdx:hypercall", nr: 1 }],
+  vendorEvents: (): readonly VendorEvent[] => TDX_EVENTS,
   applyVendorEvent(ctx, e) {
     if (e.kind !== "tdx:hypercall") throw new InputError(`event kind "${e.kind}" is unknown to backend tdx (known: ${TDX_EVENT_KINDS.join(", ")})`);
     if (!(ctx instanceof RunCtx)) throw new InputError("tdx:hypercall needs core's RunCtx");
     const nr = e.nr ?? 1;
     if (typeof nr !== "number" || !Number.isInteger(nr) || nr <= 0) throw new InputError(`tdx:hypercall nr must be a positive integer (R10 ≠ 0), got ${String(nr)}`);
-    ctx.vcpu.vendor["td.pending_hypercall"] = BigInt(nr);
-    ctx.program = [];
+    ctx.vcpu.vendorSet(TD_VMCALL_FIELD["td.pending_hypercall"], BigInt(nr));
+    ctx.program = NO_PROGRAM;
     kvmRun(ctx);
   },
 };

@@ -1,5 +1,5 @@
 /**
- * tdx_vcpu_run and tdx_vcpu_enter_exit (tdx.c; FACTS.md §5) as sites:
+ * tdx_vcpu_run and tdx_vcpu_enter_exit (tdx.c; docs/facts.md#tdx-exits) as sites:
  *
  *   vcpu-run (C): first run only TD init (XFAM fixed); nothing written back — RIP/RSP are the module's
  *   → asm: SEAMCALL TDH.VP.ENTER with the TDVMCALL results from regs[] in RCX, RDX, R8..R15
@@ -13,21 +13,45 @@
  * KVM never issues XSETBV with the TD's XCR0 and never touches the TDVPS.
  */
 import {
-  HOST_ADDR, Tag, anchorSite, regBit, resetDirtyRegisters,
-  type GuestExit, type RegLayout, type Site, type VendorCtx,
+  HOST_ADDR, Tag, VALUES, anchorSite, clearAvailableRegisters, compileInstruction, defineVendorFields, maskWords, regBit, resetDirtyRegisters, val, vid,
+  type CompiledInstruction, type GuestExit, type RegLayout, type Site, type VendorCtx, type VendorField,
 } from "@kvmx/core";
 import { EXIT_REASON, INTR_INFO_NMI } from "../exit-reasons.js";
-import { vmcsRead, vmcsWrite } from "../vmcs-fields.js";
-import { setTdvps, setTdvpsGpr, tdInit, tdInitialised, tdXfam, tdvps, tdvpsGpr, xfamXcr0, xfamXss } from "./td-state.js";
-import { R, hypercallTdvmcall, regName, tdvmcallFor, type Tdvmcall } from "./tdvmcall.js";
+import { VMCS_FIELD } from "../vmcs-fields.js";
+import { numId } from "../value-ids.js";
+import {
+  TDVPS_GPR, TDVPS_GPR_TAG, TD_FIELD, TD_HOST_EGPR, TD_HOST_EGPR_TAG, TD_STATE_FIELDS,
+  tdInit, tdInitialised, tdXfam, tdXfamId, xfamAfterExit,
+} from "./td-state.js";
+import { R, Tdvmcall, hypercallTdvmcall, regName, tdvmcallFor } from "./tdvmcall.js";
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
 const APX = 1n << 19n;
+const APX_LOW_BIT = 1 << 19;
+const LOW = VALUES.low;
 
 /** EXIT_REASON_TDCALL: the TD's TDVMCALL (a TDCALL leaf) as TDH.VP.ENTER reports it. */
 export const EXIT_REASON_TDCALL = 77;
 /** The registers a TD exit exchanges with KVM (RCX, RDX, R8..R15). */
 export const TDX_ARG_GPRS: readonly number[] = [R.RCX, R.RDX, R.R8, R.R9, R.R10, R.R11, R.R12, R.R13, R.R14, R.R15];
+
+/**
+ * KVM's TDVMCALL bookkeeping between a TD exit and the TD's next entry (possibly in a later event):
+ * a TDVMCALL awaits completion by the TD's #VE handler, which result it takes (0 none, 1 CPUID's
+ * R12..R15, 2 R11 into `vmcall_result_reg`, 3 a hypercall's R10 into RAX) and the instruction length it
+ * skips; and a tdx:hypercall event's number, pending until the TD exit of the same KVM_RUN (0 = none).
+ */
+export const TD_VMCALL_FIELD = defineVendorFields({
+  "td.vmcall_pending": "control",
+  "td.vmcall_kind": "control",
+  "td.vmcall_len": "control",
+  "td.vmcall_result_reg": "control",
+  "td.pending_hypercall": "control",
+});
+const VF = TD_VMCALL_FIELD;
+
+/** Every vendor field the TDX backend's vCPUs have: VMX's VMCS fields (the exit reason), the TD's state, the TDVMCALL bookkeeping. */
+export const TDX_STATE_FIELDS: readonly VendorField[] = [...TD_STATE_FIELDS, ...Object.values(TD_VMCALL_FIELD)];
 
 /** TDX_REGS_AVAIL_SET: RAX, RBX, RCX, RDX, RBP, RSI, RDI, R8–R15, EXIT_INFO_1, EXIT_INFO_2 (no RSP, RIP, CRs, RFLAGS, segments, EGPRs). */
 export function tdxRegsAvailSet(l: RegLayout): bigint {
@@ -36,53 +60,114 @@ export function tdxRegsAvailSet(l: RegLayout): bigint {
   return m;
 }
 
-const pendingHypercall = (ctx: VendorCtx): bigint | undefined => ctx.vcpu.vendor["td.pending_hypercall"];
+/** regs_avail words outside TDX_REGS_AVAIL_SET (what `avail &= TDX_REGS_AVAIL_SET` clears), per layout. */
+const notAvailWords = new WeakMap<RegLayout, readonly number[]>();
+function outsideAvailSet(l: RegLayout): readonly number[] {
+  let w = notAvailWords.get(l);
+  if (!w) notAvailWords.set(l, (w = maskWords(~tdxRegsAvailSet(l) & 0xffff_ffff_ffffn)));
+  return w;
+}
+
+const KIND = { none: numId(0), cpuid: numId(1), resultReg: numId(2), hypercall: numId(3) } as const;
+const REASON_TDCALL_ID = numId(EXIT_REASON_TDCALL);
+const REASON_NMI_ID = numId(EXIT_REASON.EXCEPTION_NMI);
+const REASON_INTR_ID = numId(EXIT_REASON.EXTERNAL_INTERRUPT);
+const INTR_INFO_NMI_ID = vid(INTR_INFO_NMI);
+/** RCX at a TDVMCALL exit: the GPRs the TD exposes to the VMM, R10..R15. */
+const EXPOSED_GPRS_ID = vid(0xfc00n);
+const REGS_ID = vid(HOST_ADDR.regs);
+/** tdx:asm-seamcall's loads of RCX, RDX, R8..R15 from regs[] (base RAX = &regs[0]), built once. */
+const SEAMCALL_LOADS: readonly CompiledInstruction[] = TDX_ARG_GPRS.map((r) => compileInstruction({ op: "mov-r64-m64", dst: r, mem: { base: R.RAX, disp: 8 * r } }));
+const XSETBV = compileInstruction({ op: "xsetbv" });
+const CPUID_RESULTS = [R.RAX, R.RBX, R.RCX, R.RDX].map(regName).join(", ");
+const GPR_RESULT: readonly string[] = Array.from({ length: 32 }, (_, r) => regName(r));
+const PREEMPTION_TIMER: GuestExit = { kind: "preemption-timer" };
+/** The TDVMCALL of the TD exit being handled (reused: one exit at a time). */
+const call = new Tdvmcall();
+/** Host XCR0 (by value id) split into EAX/EDX ids for tdx_load_host_xsave_state's XSETBV. */
+const xsetbvHalves: { eax: number; edx: number }[] = [];
 
 /** The TD's #VE handler, resuming after a TDVMCALL: results into its registers, RIP past the instruction. */
 function completeTdvmcall(ctx: VendorCtx): void {
   const v = ctx.vcpu;
-  if ((v.vendor["td.vmcall_pending"] ?? 0n) === 0n) return;
-  v.vendor["td.vmcall_pending"] = 0n;
+  if (v.vendorId(VF["td.vmcall_pending"]) === 0) return;
+  v.vendorSetId(VF["td.vmcall_pending"], 0);
   const cpu = ctx.cpu;
   // The module hands the TD what KVM's SEAMCALL put in R10..R15 — loaded from regs[] by
   // tdx:asm-seamcall, which nothing changes between TDH.VP.ENTER and the TD running.
-  const ret = (r: number) => ({ value: v.regs[r] ?? 0n, tag: v.regsTag[r] ?? Tag.init });
-  const kind = v.vendor["td.vmcall_kind"] ?? 0n;
-  const done: string[] = [];
-  if (kind === 1n) {
+  const regs = v.regs;
+  const kind = v.vendorId(VF["td.vmcall_kind"]);
+  let done: string | undefined;
+  if (kind === KIND.cpuid) {
     // CPUID: R12..R15 → EAX, EBX, ECX, EDX.
-    [R.RAX, R.RBX, R.RCX, R.RDX].forEach((dst, i) => {
-      const x = ret(R.R12 + i);
-      cpu.setGpr(dst, x.value, x.tag);
-      done.push(regName(dst));
-    });
-  } else if (kind === 2n) {
-    const dst = Number(v.vendor["td.vmcall_result_reg"] ?? 0n);
-    const x = ret(R.R11);
-    cpu.setGpr(dst, x.value, x.tag);
-    done.push(regName(dst));
-  } else if (kind === 3n) {
+    cpu.setGprId(R.RAX, regs.id(R.R12), regs.tag(R.R12));
+    cpu.setGprId(R.RBX, regs.id(R.R13), regs.tag(R.R13));
+    cpu.setGprId(R.RCX, regs.id(R.R14), regs.tag(R.R14));
+    cpu.setGprId(R.RDX, regs.id(R.R15), regs.tag(R.R15));
+    done = CPUID_RESULTS;
+  } else if (kind === KIND.resultReg) {
+    const dst = LOW[v.vendorId(VF["td.vmcall_result_reg"])]!;
+    cpu.setGprId(dst, regs.id(R.R11), regs.tag(R.R11));
+    done = GPR_RESULT[dst];
+  } else if (kind === KIND.hypercall) {
     // tdx_kvm_hypercall returns R10 in RAX: the guest's own write.
-    const x = ret(R.R10);
-    cpu.setGpr(R.RAX, x.value, x.tag);
-    ctx.st.expected[R.RAX] = x.value;
-    done.push("rax");
+    cpu.setGprId(R.RAX, regs.id(R.R10), regs.tag(R.R10));
+    ctx.st.expected.setId(R.RAX, regs.id(R.R10));
+    done = GPR_RESULT[R.RAX];
   }
-  cpu.rip += v.vendor["td.vmcall_len"] ?? 0n;
-  ctx.note(`TD's #VE handler completes the TDVMCALL${done.length ? `: ${done.join(", ")} ← results` : ""}, RIP past the instruction`);
+  const len = v.vendorId(VF["td.vmcall_len"]);
+  if (len !== 0) cpu.rip += val(len);
+  if (ctx.tracing) ctx.note(`TD's #VE handler completes the TDVMCALL${done ? `: ${done} ← results` : ""}, RIP past the instruction`);
 }
 
-/** What the module hands KVM in host GPRs at a TD exit. */
-function exitArgs(e: GuestExit, call: Tdvmcall | undefined): Map<number, bigint> {
-  const m = new Map<number, bigint>(TDX_ARG_GPRS.map((r) => [r, 0n]));
-  if (call) {
-    m.set(R.RCX, 0xfc00n); // the GPRs the TD exposes to the VMM: R10..R15
-    m.set(R.R10, call.r10);
-    for (const [k, val] of Object.entries(call.args)) m.set(Number(k), val);
-  } else if (e.kind === "nmi") {
-    m.set(R.R9, INTR_INFO_NMI);
+/** TDH.VP.ENTER's TD exit: the module saves the TD, hands KVM the exit in host GPRs and leaves XFAM's XCR0/XSS. */
+function tdExit(ctx: VendorCtx): void {
+  const v = ctx.vcpu;
+  const cpu = ctx.cpu;
+  const e = ctx.guestExit ?? PREEMPTION_TIMER;
+  const xfamId = tdXfamId(v);
+  const nGprs = (LOW[xfamId]! & APX_LOW_BIT) !== 0 ? 32 : 16;
+  const hc = v.vendorId(VF["td.pending_hypercall"]);
+  // The #VE handler's TDVMCALL registers, read from the TD's registers before anything changes them.
+  let isCall = true;
+  if (hc !== 0) hypercallTdvmcall(hc, cpu, call);
+  else isCall = tdvmcallFor(e, cpu, call);
+  v.vendorSetId(VF["td.pending_hypercall"], 0);
+  for (let r = 0; r < nGprs; r++) {
+    v.vendorSetId(TDVPS_GPR[r]!, cpu.gprId(r));
+    v.vendorSetId(TDVPS_GPR_TAG[r]!, cpu.gprTag(r));
   }
-  return m;
+  v.vendorSetId(TD_FIELD["tdvps.rip"], cpu.ripId);
+  v.vendorSetId(TD_FIELD["tdvps.xcr0"], cpu.xcr0Id);
+  v.vendorSetId(TD_FIELD["tdvps.xss"], cpu.xssId);
+  // Host side after the exit: the exchanged GPRs carry exit info / TDVMCALL args.
+  const clearEgprs = ctx.options.tdxModuleHostEgprs === "cleared";
+  for (let r = 0; r < nGprs; r++) {
+    if (r < 16) cpu.setGprId(r, 0, Tag.hostKernel); // no TD value survives the exit in a legacy GPR
+    else if (clearEgprs) cpu.setGprId(r, 0, Tag.init);
+    else cpu.setGprId(r, v.vendorId(TD_HOST_EGPR[r]!), LOW[v.vendorId(TD_HOST_EGPR_TAG[r]!)]!);
+  }
+  // RDX, R8, R9 (and what the call does not pass) stay 0 from the loop above.
+  if (isCall) {
+    cpu.setGprId(R.RCX, EXPOSED_GPRS_ID, Tag.hostKernel);
+    cpu.setGprId(R.R10, call.r10, ctx.guestTag);
+    for (let r = R.R11; r <= R.R15; r++) cpu.setGprId(r, call.args[r]!, ctx.guestTag);
+  } else if (e.kind === "nmi") {
+    cpu.setGprId(R.R9, INTR_INFO_NMI_ID, Tag.hostKernel);
+  }
+  const after = xfamAfterExit(xfamId);
+  cpu.xcr0Id = after.xcr0;
+  cpu.xssId = after.xss;
+  cpu.cpl = 0;
+  cpu.cr4Osxsave = true;
+  const reasonId = isCall ? REASON_TDCALL_ID : e.kind === "nmi" ? REASON_NMI_ID : REASON_INTR_ID;
+  v.vendorSetId(VMCS_FIELD.VM_EXIT_REASON, reasonId);
+  v.vendorSetId(VF["td.vmcall_len"], isCall ? numId(call.length) : 0);
+  v.vendorSetId(VF["td.vmcall_kind"], hc !== 0 ? KIND.hypercall : e.kind === "cpuid" ? KIND.cpuid : isCall && call.resultReg >= 0 ? KIND.resultReg : KIND.none);
+  if (isCall && call.resultReg >= 0) v.vendorSetId(VF["td.vmcall_result_reg"], numId(call.resultReg));
+  if (ctx.tracing) ctx.note(
+    `${isCall ? `TDVMCALL ${call.r10 !== 0 ? `hypercall ${val(call.r10)}` : `leaf ${val(call.args[R.R11]!)}`}` : `exit reason ${val(reasonId)}`}; XCR0 left at ${hex(cpu.xcr0)} (from XFAM)`,
+  );
 }
 
 export function tdxRunSites(): readonly Site[] {
@@ -94,7 +179,7 @@ export function tdxRunSites(): readonly Site[] {
         const v = ctx.vcpu;
         if (!tdInitialised(v)) {
           tdInit(v);
-          ctx.note(`TD init: XFAM ${hex(tdXfam(v))} (APX ${tdXfam(v) & APX ? "allowed" : "not allowed"} in the TD), TDVPS initialised`);
+          if (ctx.tracing) ctx.note(`TD init: XFAM ${hex(tdXfam(v))} (APX ${tdXfam(v) & APX ? "allowed" : "not allowed"} in the TD), TDVPS initialised`);
         }
         resetDirtyRegisters(v);
       },
@@ -103,8 +188,8 @@ export function tdxRunSites(): readonly Site[] {
       id: "tdx:asm-seamcall", kind: "asm", nmiOpen: true,
       description: "SEAMCALL TDH.VP.ENTER: TDVMCALL results from regs[] into RCX, RDX, R8..R15",
       run: (ctx) => {
-        ctx.cpu.setGpr(R.RAX, HOST_ADDR.regs, Tag.hostKernel);
-        for (const r of TDX_ARG_GPRS) ctx.hostExec({ op: "mov-r64-m64", dst: r, mem: { base: R.RAX, disp: 8 * r } });
+        ctx.cpu.setGprId(R.RAX, REGS_ID, Tag.hostKernel);
+        for (const insn of SEAMCALL_LOADS) ctx.hostRun(insn);
       },
     },
     anchorSite("asm-before-vmenter", "tdx:asm-before-vp-enter", "asm", "asm just before TDH.VP.ENTER (host XCR0 live)"),
@@ -114,78 +199,45 @@ export function tdxRunSites(): readonly Site[] {
       run: (ctx) => {
         const v = ctx.vcpu;
         const cpu = ctx.cpu;
-        const egprs = (tdXfam(v) & APX) !== 0n;
+        const egprs = (LOW[tdXfamId(v)]! & APX_LOW_BIT) !== 0;
         for (let r = 0; r < (egprs ? 32 : 16); r++) {
           // SEAMCALL preserves the host's R16–R31 (ASSUMPTIONS.tdxModuleHostEgprs); the legacy GPRs
           // are the asm's business (callee-saved ones on the stack), not state to keep.
           if (r >= 16) {
-            v.vendor[`td.host.${r}`] = cpu.gpr[r]!;
-            v.vendor[`td.host.${r}.tag`] = BigInt(cpu.gprTag[r]!);
+            v.vendorSetId(TD_HOST_EGPR[r]!, cpu.gprId(r));
+            v.vendorSetId(TD_HOST_EGPR_TAG[r]!, numId(cpu.gprTag(r)));
           }
-          const g = tdvpsGpr(v, r);
-          cpu.setGpr(r, g.value, g.tag);
+          cpu.setGprId(r, v.vendorId(TDVPS_GPR[r]!), v.vendorId(TDVPS_GPR_TAG[r]!));
         }
-        cpu.rip = tdvps(v, "rip");
-        cpu.xcr0 = tdvps(v, "xcr0");
-        cpu.xss = tdvps(v, "xss");
+        cpu.ripId = v.vendorId(TD_FIELD["tdvps.rip"]);
+        cpu.xcr0Id = v.vendorId(TD_FIELD["tdvps.xcr0"]);
+        cpu.xssId = v.vendorId(TD_FIELD["tdvps.xss"]);
         cpu.cpl = 0;
         cpu.cr4Osxsave = v.cr4Osxsave;
-        ctx.note(`module loads the TD's XCR0 ${hex(cpu.xcr0)}${egprs ? " and R16–R31" : ""}`);
+        if (ctx.tracing) ctx.note(`module loads the TD's XCR0 ${hex(cpu.xcr0)}${egprs ? " and R16–R31" : ""}`);
       },
     },
     { id: "guest", kind: "guest", nmiOpen: true, description: "the TD runs (an NMI causes a TD exit)", run: completeTdvmcall },
     {
       id: "tdx:td-exit", kind: "hw", nmiOpen: false,
       description: "TD exit: module saves the TD into the TDVPS, exit info / TDVMCALL args in host GPRs, XCR0/XSS left from XFAM",
-      run: (ctx) => {
-        const v = ctx.vcpu;
-        const cpu = ctx.cpu;
-        const e = ctx.guestExit ?? { kind: "preemption-timer" };
-        const xfam = tdXfam(v);
-        const egprs = (xfam & APX) !== 0n;
-        const hc = pendingHypercall(ctx);
-        const call = hc !== undefined ? hypercallTdvmcall(hc, cpu.gpr) : tdvmcallFor(e, cpu.gpr);
-        delete v.vendor["td.pending_hypercall"];
-        for (let r = 0; r < (egprs ? 32 : 16); r++) setTdvpsGpr(v, r, cpu.gpr[r]!, cpu.gprTag[r]!);
-        setTdvps(v, "rip", cpu.rip);
-        setTdvps(v, "xcr0", cpu.xcr0);
-        setTdvps(v, "xss", cpu.xss);
-        // Host side after the exit: the exchanged GPRs carry exit info / TDVMCALL args.
-        for (let r = 0; r < (egprs ? 32 : 16); r++) {
-          if (r < 16) cpu.setGpr(r, 0n, Tag.hostKernel); // no TD value survives the exit in a legacy GPR
-          else if (ctx.options.tdxModuleHostEgprs === "cleared") cpu.setGpr(r, 0n, Tag.init);
-          else cpu.setGpr(r, v.vendor[`td.host.${r}`] ?? 0n, Number(v.vendor[`td.host.${r}.tag`] ?? BigInt(Tag.hostKernel)));
-        }
-        for (const [r, val] of exitArgs(e, call)) cpu.setGpr(r, val, r >= R.R10 && call ? ctx.guestTag : Tag.hostKernel);
-        cpu.xcr0 = xfamXcr0(xfam);
-        cpu.xss = xfamXss(xfam);
-        cpu.cpl = 0;
-        cpu.cr4Osxsave = true;
-        const reason = call ? EXIT_REASON_TDCALL : e.kind === "nmi" ? EXIT_REASON.EXCEPTION_NMI : EXIT_REASON.EXTERNAL_INTERRUPT;
-        vmcsWrite(v, "VM_EXIT_REASON", BigInt(reason));
-        v.vendor["td.vmcall_len"] = BigInt(call?.length ?? 0);
-        v.vendor["td.vmcall_kind"] = hc !== undefined ? 3n : e.kind === "cpuid" ? 1n : call?.resultReg !== undefined ? 2n : 0n;
-        if (call?.resultReg !== undefined) v.vendor["td.vmcall_result_reg"] = BigInt(call.resultReg);
-        ctx.note(`${call ? `TDVMCALL ${call.r10 !== 0n ? `hypercall ${call.r10}` : `leaf ${call.args[11]}`}` : `exit reason ${reason}`}; XCR0 left at ${hex(cpu.xcr0)} (from XFAM)`);
-      },
+      run: tdExit,
     },
     anchorSite("asm-after-vmexit", "tdx:asm-after-td-exit", "asm", "asm right after TDH.VP.ENTER returns (XFAM XCR0 live)"),
     {
       id: "tdx:copy-args", kind: "c", nmiOpen: true,
       description: "tdx_vcpu_enter_exit (noinstr C): RCX, RDX, R8..R15 from the SEAMCALL into regs[] — KVM's scratch area for a TD",
       run: (ctx) => {
-        const v = ctx.vcpu;
-        for (const r of TDX_ARG_GPRS) {
-          v.regs[r] = ctx.cpu.gpr[r]!;
-          v.regsTag[r] = ctx.cpu.gprTag[r]!;
-        }
+        const regs = ctx.vcpu.regs;
+        const cpu = ctx.cpu;
+        for (const r of TDX_ARG_GPRS) regs.setId(r, cpu.gprId(r), cpu.gprTag(r));
       },
     },
     {
       id: "tdx:handle-nmi", kind: "c", nmiOpen: true,
       description: "vmx_handle_nmi for a TD: the host NMI handler runs before host XCR0 is restored",
       run: (ctx) => {
-        if (vmcsRead(ctx.vcpu, "VM_EXIT_REASON") === BigInt(EXIT_REASON.EXCEPTION_NMI)) ctx.runHostNmi("tdx:handle-nmi");
+        if (ctx.vcpu.vendorId(VMCS_FIELD.VM_EXIT_REASON) === REASON_NMI_ID) ctx.runHostNmi("tdx:handle-nmi");
       },
     },
     {
@@ -193,27 +245,26 @@ export function tdxRunSites(): readonly Site[] {
       description: "tdx_load_host_xsave_state: host PKRU, XCR0 (XSETBV if it differs from XFAM's), XSS",
       run: (ctx) => {
         const cpu = ctx.cpu;
-        if (cpu.xcr0 !== ctx.hostXcr0) {
-          cpu.setGpr(R.RCX, 0n, Tag.hostKernel);
-          cpu.setGpr(R.RAX, ctx.hostXcr0 & 0xffff_ffffn, Tag.hostKernel);
-          cpu.setGpr(R.RDX, ctx.hostXcr0 >> 32n, Tag.hostKernel);
-          if (ctx.hostExec({ op: "xsetbv" })) {
+        const hostId = vid(ctx.hostXcr0);
+        if (cpu.xcr0Id !== hostId) {
+          const halves = (xsetbvHalves[hostId] ??= { eax: numId(LOW[hostId]!), edx: numId(VALUES.high[hostId]!) });
+          cpu.setGprId(R.RCX, 0, Tag.hostKernel);
+          cpu.setGprId(R.RAX, halves.eax, Tag.hostKernel);
+          cpu.setGprId(R.RDX, halves.edx, Tag.hostKernel);
+          if (ctx.hostRun(XSETBV)) {
             ctx.cost.xsetbv++;
-            ctx.note(`XSETBV host XCR0 ${hex(ctx.hostXcr0)}`);
+            if (ctx.tracing) ctx.note(`XSETBV host XCR0 ${hex(ctx.hostXcr0)}`);
           }
         } else {
           ctx.note("XCR0 already the host's");
         }
-        cpu.xss = 0n;
+        cpu.xssId = 0;
       },
     },
     {
       id: "tdx:clear-avail", kind: "c", nmiOpen: true,
       description: "regs_avail &= TDX_REGS_AVAIL_SET",
-      run: (ctx) => {
-        const v = ctx.vcpu;
-        v.regsAvail &= tdxRegsAvailSet(v.layout);
-      },
+      run: (ctx) => clearAvailableRegisters(ctx.vcpu, outsideAvailSet(ctx.vcpu.layout)),
     },
   ];
 }
