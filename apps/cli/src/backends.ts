@@ -1,5 +1,5 @@
 /**
- * The CLI's backend registry: name → vendor ops. Only the CLI wires concrete backends (DESIGN.md);
+ * The CLI's backend registry: name → vendor ops. Only the CLI wires concrete backends;
  * core, uapi and check receive the backend they run on. Add a backend by adding it to BACKENDS.
  */
 import type { VendorOps } from "@kvmx/core";

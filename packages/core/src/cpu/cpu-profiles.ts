@@ -71,7 +71,7 @@ function vendorString(r: CpuidResult): string {
 /**
  * Builds a profile from a CPUID dump (e.g. KVM_GET_SUPPORTED_CPUID output). Throws InputError when
  * leaf 0xD is missing, a supported component has no sub-leaf, or MPX and APX are both enumerated
- * (Linux disables XSAVE then; FACTS.md §1 "MPX exclusion").
+ * (Linux disables XSAVE then; docs/facts.md#apx-mpx-exclusion).
  */
 export function profileFromCpuid(
   entries: readonly CpuidEntry[],
@@ -183,7 +183,7 @@ const AMX_TILE_LEAVES = (): CpuidEntry[] => [
 
 /**
  * THE table of built-in profiles, each named for what it is. XSAVE sizes and standard offsets come
- * from the component table (the architectural values every Intel part reports, docs/facts.md).
+ * from the component table (the architectural values every Intel part reports, docs/facts.md#xsave-uapi).
  */
 export const CPU_PROFILES = {
   spr: {
@@ -201,7 +201,7 @@ export const CPU_PROFILES = {
   },
   "kvm-pvm": {
     description:
-      "the KVM of kvmx's development and CI machines (a kvm_pvm host on Sapphire Rapids-class CPUs, docs/facts.md): " +
+      "the KVM of kvmx's development and CI machines (a kvm_pvm host on Sapphire Rapids-class CPUs, docs/facts.md#kvm-pvm-host): " +
       "XCR0 0xe7 (x87, SSE, AVX, AVX-512), XSAVE 2688 bytes, no MPX, PKRU, AMX or APX",
     cpuid: (o) => [
       leaf0(0x20, "GenuineIntel"),

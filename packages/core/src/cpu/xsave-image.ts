@@ -236,7 +236,7 @@ export function decodeXsave(bytes: Uint8Array, opts: XsaveDecodeOptions, where?:
 
 /**
  * Why KVM_SET_XSAVE would refuse this image with EINVAL (validate_user_xstate_header and
- * copy_uabi_to_xstate, arch/x86/kernel/fpu/xstate.c; docs/facts.md): XSTATE_BV bits outside the
+ * copy_uabi_to_xstate, arch/x86/kernel/fpu/xstate.c; docs/facts.md#kvm-set-xsave): XSTATE_BV bits outside the
  * XCR0 KVM lets the guest use, XCOMP_BV ≠ 0 (KVM takes only the standard format), a non-zero reserved
  * header byte, MXCSR reserved bits while FP/SSE/YMM state is present. Empty when it would be accepted.
  */
@@ -316,7 +316,7 @@ export const MXCSR_INIT = 0x1f80;
 
 /**
  * An image in the init state: XSTATE_BV = 0, legacy area with the init FCW/MXCSR (as KVM_GET_XSAVE
- * fills absent FP/SSE, FACTS.md §6), MXCSR_MASK as given (CPU-specific; 0xFFFF by default).
+ * fills absent FP/SSE, docs/facts.md#kvm-get-xsave), MXCSR_MASK as given (CPU-specific; 0xFFFF by default).
  */
 export function initXsaveImage(
   profile: CpuProfile,
