@@ -11,7 +11,7 @@ export interface Counterexample<E> {
   violation: Violation;
 }
 
-export interface ExploreOptions {
+export interface ExploreOptions<E = unknown> {
   /** Longest event sequence explored; absent: explore until no new state appears (the fixpoint). */
   depth?: number;
   /**
@@ -25,6 +25,24 @@ export interface ExploreOptions {
   maxSeconds?: number;
   /** Called now and then with the running counts (progress lines). */
   onProgress?: (p: ExploreProgress) => void;
+  /**
+   * Decides whether a violation is the design's or comes from code every design shares (a finding,
+   * after which the search goes on). Called once per (valuation, `classifyKey`) with the first —
+   * shortest — event sequence that breaks it. Default: every violation is the design's.
+   */
+  classify?: (c: Counterexample<E>, variant: number) => "violation" | "finding";
+  /** Groups violations for `classify` (default: invariant and site). */
+  classifyKey?: (event: E, v: Violation) => string;
+}
+
+/** The outcome for one assumption valuation (the model's `variability`; one entry without it). */
+export interface VariantResult<E> {
+  variant: number;
+  verdict: "safe" | "violation";
+  /** Shortest first (the design's violations). */
+  counterexamples: Counterexample<E>[];
+  /** Violations classified as coming from code every design shares, shortest first. */
+  findings: Counterexample<E>[];
 }
 
 export interface ExploreProgress {
@@ -41,9 +59,12 @@ export interface ExploreProgress {
 export type StopReason = "depth" | "max-states" | "max-seconds";
 
 export interface ExploreResult<E> {
+  /** The default valuation's verdict (variant 0). */
   verdict: "safe" | "violation";
-  /** Shortest first; one per invariant with collect "per-invariant", at most one otherwise. */
+  /** Shortest first; one per invariant with collect "per-invariant", at most one otherwise (variant 0). */
   counterexamples: Counterexample<E>[];
+  /** Every valuation's outcome, variant 0 first. */
+  variants: VariantResult<E>[];
   /**
    * True when every reachable state was expanded (the frontier ran empty): a "safe" verdict then
    * holds for every event sequence of any length. A violation is definite either way.
@@ -76,17 +97,33 @@ const MAX_EVENTS_PER_STATE = 0xffff;
  * `key`). Breadth-first makes the first violation found a shortest one; a state reached by a violating
  * event is not expanded further (the world is already broken there).
  */
-export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOptions = {}): ExploreResult<E> {
+export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOptions<E> = {}): ExploreResult<E> {
   const t0 = performance.now();
   const collect = opts.collect ?? "first";
   const maxStates = opts.maxStates ?? Number.POSITIVE_INFINITY;
   const deadline = opts.maxSeconds === undefined ? Number.POSITIVE_INFINITY : t0 + opts.maxSeconds * 1000;
   const maxDepth = opts.depth ?? Number.POSITIVE_INFINITY;
+  const variability = model.variability;
+  const nVariants = variability?.count ?? 1;
+  const all = nVariants >= 31 ? 0x7fffffff : (1 << nVariants) - 1;
+  const agreeMemo = new Map<number, number>();
+  const agreeing = (v: number, consulted: number): number => {
+    if (!variability) return 1;
+    const k = consulted * 32 + v;
+    let m = agreeMemo.get(k);
+    if (m === undefined) agreeMemo.set(k, (m = variability.agreeing(v, consulted)));
+    return m;
+  };
+  const classifyKey = opts.classifyKey ?? ((_e: E, v: Violation) => `${v.invariant}@${v.site ?? ""}`);
   const visited = new VisitedTable();
   const h: Hash64 = { hi: 0, lo: 0 };
   const hash = model.fingerprint ? (s: S) => model.fingerprint!(s, h) : (s: S) => hashKey(model.key(s), h);
-  const found = new Map<InvariantName, Counterexample<E>>();
-  const rootId = visited.insert(hash(start), -1, 0);
+  const found = Array.from({ length: nVariants }, () => new Map<InvariantName, Counterexample<E>>());
+  const findings = Array.from({ length: nVariants }, () => new Map<string, Counterexample<E>>());
+  const classified = Array.from({ length: nVariants }, () => new Map<string, "violation" | "finding">());
+  /** Valuations still searched: with collect "first" a valuation leaves at its first violation. */
+  let live = all;
+  const rootId = visited.insert(hash(start), -1, 0, all);
   let frontier: { state: S; id: number }[] = [{ state: start, id: rootId }];
   const statesPerDepth = [1];
   let transitions = 0;
@@ -95,7 +132,24 @@ export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOp
   let pending = 0;
   let sinceCheck = 0;
 
-  search: for (let level = 0; frontier.length > 0; level++) {
+  /** One valuation's violation at node `id` + `event`: classified once per key, recorded, maybe ends the valuation. */
+  const onViolation = (v: number, id: number, event: E, violation: Violation): void => {
+    const key = classifyKey(event, violation);
+    const known = classified[v]!.get(key);
+    if (known === "finding") return;
+    if (known === "violation" && (collect === "first" || found[v]!.has(violation.invariant))) return;
+    const ce: Counterexample<E> = { events: [...pathEvents(model, start, visited.pathTo(id), v), event], invariant: violation.invariant, violation };
+    const kind = known ?? (opts.classify ? opts.classify(ce, v) : "violation");
+    classified[v]!.set(key, kind);
+    if (kind === "finding") {
+      findings[v]!.set(key, ce);
+      return;
+    }
+    if (!found[v]!.has(violation.invariant)) found[v]!.set(violation.invariant, ce);
+    if (collect === "first") live &= ~(1 << v);
+  };
+
+  search: for (let level = 0; frontier.length > 0 && live !== 0; level++) {
     if (level >= maxDepth) {
       stoppedBy = "depth";
       pending = frontier.length;
@@ -104,31 +158,40 @@ export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOp
     const next: { state: S; id: number }[] = [];
     for (let f = 0; f < frontier.length; f++) {
       const { state, id } = frontier[f]!;
+      const mine = visited.valuationsOf(id);
+      if ((mine & live) === 0) continue;
       const events = model.events(state);
       if (events.length > MAX_EVENTS_PER_STATE) {
         throw new ModelBugError(`model offers ${events.length} events in one state; the checker stores event indices in 16 bits`);
       }
       for (let i = 0; i < events.length; i++) {
         const event = events[i] as E;
-        const result = applyOrExplain(model, start, visited, id, state, event);
-        transitions++;
-        if (result.violations.length > 0) {
-          // "first": one counterexample (the event's other violations show up when it is replayed).
-          for (const v of collect === "first" ? result.violations.slice(0, 1) : result.violations) {
-            if (found.has(v.invariant)) continue;
-            found.set(v.invariant, { events: [...pathEvents(model, start, visited.pathTo(id)), event], invariant: v.invariant, violation: v });
+        let rem = mine & live;
+        while (rem !== 0) {
+          const v = 31 - Math.clz32(rem & -rem);
+          const result = applyOrExplain(model, start, visited, id, state, event, v);
+          transitions++;
+          // Every valuation that agrees with v on the assumptions this run read ran the same way.
+          const group = agreeing(v, result.consulted ?? 0) & rem;
+          rem &= ~group;
+          if (result.violations.length > 0) {
+            // "first": one violation per valuation (its others show up when it is replayed).
+            for (let g = group; g !== 0; g &= g - 1) {
+              const w = 31 - Math.clz32(g & -g);
+              for (const viol of collect === "first" ? result.violations.slice(0, 1) : result.violations) onViolation(w, id, event, viol);
+            }
+            continue;
           }
-          if (collect === "first") break search;
-          continue;
+          const child = visited.insert(hash(result.state), id, i, group & live);
+          if (child < 0) continue;
+          next.push({ state: result.state, id: child });
+          if (visited.size >= maxStates) {
+            stoppedBy = "max-states";
+            pending = frontier.length - f - 1 + next.length;
+            break search;
+          }
         }
-        const child = visited.insert(hash(result.state), id, i);
-        if (child < 0) continue;
-        next.push({ state: result.state, id: child });
-        if (visited.size >= maxStates) {
-          stoppedBy = "max-states";
-          pending = frontier.length - f - 1 + next.length;
-          break search;
-        }
+        if (live === 0) break search;
       }
       frontier[f] = undefined as unknown as { state: S; id: number }; // let the expanded state go
       if (++sinceCheck >= 64) {
@@ -147,13 +210,21 @@ export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOp
     frontier = next;
   }
   opts.onProgress?.({ states: visited.size, transitions, depth: depthReached, frontier: pending, elapsedMs: performance.now() - t0 });
-  const counterexamples = [...found.values()].sort((a, b) => a.events.length - b.events.length);
-  const violated = counterexamples.length > 0;
-  // A search that stopped at its first violation did not reach the fixpoint, but its verdict is final.
-  const complete = stoppedBy === undefined && !(violated && collect === "first");
+  const shortest = <T extends { events: unknown[] }>(xs: Iterable<T>): T[] => [...xs].sort((a, b) => a.events.length - b.events.length);
+  const variants: VariantResult<E>[] = found.map((m, v) => ({
+    variant: v,
+    verdict: m.size > 0 ? "violation" : "safe",
+    counterexamples: shortest(m.values()),
+    findings: shortest(findings[v]!.values()),
+  }));
+  const first = variants[0]!;
+  // A valuation that stopped at its first violation did not reach the fixpoint, but its verdict is
+  // final; the search is complete when no bound stopped it (every remaining valuation was exhausted).
+  const complete = stoppedBy === undefined && (variants.some((x) => x.verdict === "safe") || collect !== "first");
   const result: ExploreResult<E> = {
-    verdict: violated ? "violation" : "safe",
-    counterexamples,
+    verdict: first.verdict,
+    counterexamples: first.counterexamples,
+    variants,
     complete,
     states: visited.size,
     transitions,
@@ -171,13 +242,13 @@ export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOp
  * model.apply, with a model exception turned into an internal error that names the event sequence
  * reaching it (so the model's developer can replay it); the original error is kept as the cause.
  */
-function applyOrExplain<S, E>(model: Explorable<S, E>, start: S, visited: VisitedTable, id: number, state: S, event: E) {
+function applyOrExplain<S, E>(model: Explorable<S, E>, start: S, visited: VisitedTable, id: number, state: S, event: E, variant: number) {
   try {
-    return model.apply(state, event);
+    return model.apply(state, event, undefined, variant);
   } catch (err) {
     let path: string;
     try {
-      path = [...pathEvents(model, start, visited.pathTo(id)), event].map(eventKey).join(", ");
+      path = [...pathEvents(model, start, visited.pathTo(id), variant), event].map(eventKey).join(", ");
     } catch (pathErr) {
       // Reported inside the message rather than dropped: the original error stays the cause.
       path = `(path not replayable: ${pathErr instanceof Error ? pathErr.message : String(pathErr)}) … ${eventKey(event)}`;
@@ -187,15 +258,15 @@ function applyOrExplain<S, E>(model: Explorable<S, E>, start: S, visited: Visite
   }
 }
 
-/** Rebuilds the events of a path of event indices by replaying it from the start state. */
-function pathEvents<S, E>(model: Explorable<S, E>, start: S, path: readonly number[]): E[] {
+/** Rebuilds the events of a path of event indices by replaying it from the start state (under `variant`). */
+function pathEvents<S, E>(model: Explorable<S, E>, start: S, path: readonly number[], variant = 0): E[] {
   const out: E[] = [];
   let state = start;
   for (const idx of path) {
     const event = model.events(state)[idx];
     if (event === undefined) throw new ModelBugError(`replaying a parent path: event #${idx} is not enabled any more (events() is not deterministic)`);
     out.push(event);
-    state = model.apply(state, event).state;
+    state = model.apply(state, event, undefined, variant).state;
   }
   return out;
 }
