@@ -64,7 +64,7 @@ describe("the assembler's extra forms", () => {
     expect(x).toEqual({ op: "dec-r64", reg, length: 3 });
     expect(executeExtra(cpu, x!)).toBe("ok");
     const r = BigInt.asUintN(64, v - 1n);
-    expect(cpu.gpr[reg]).toBe(r);
+    expect(cpu.gpr(reg)).toBe(r);
     expect((cpu.rflags >> 6n) & 1n).toBe(r === 0n ? 1n : 0n);
     expect((cpu.rflags >> 7n) & 1n).toBe(r >> 63n);
     expect((cpu.rflags >> 11n) & 1n).toBe(v === 1n << 63n ? 1n : 0n);
@@ -76,7 +76,7 @@ describe("the assembler's extra forms", () => {
     const cpu = new PhysicalCpu();
     cpu.setGpr(0, 0x1122_3344_5566_7788n, 0);
     executeExtra(cpu, decodeExtra(Uint8Array.of(0xb0, 0xaa), "long64")!);
-    expect(cpu.gpr[0]).toBe(0x1122_3344_5566_77aan);
+    expect(cpu.gpr(0)).toBe(0x1122_3344_5566_77aan);
     const jnz = decodeExtra(Uint8Array.of(0x0f, 0x85, 0x10, 0, 0, 0), "long64")!;
     cpu.rip = 0x100n;
     cpu.rflags = 0x2n;

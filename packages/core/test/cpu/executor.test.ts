@@ -2,6 +2,7 @@ import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
 import {
   EGPR_FIRST,
+  NR_GPRS,
   PhysicalCpu,
   Tag,
   XFEATURE_MASK,
@@ -9,9 +10,11 @@ import {
   execute,
   insn,
   touchesEgpr,
+  vid,
   withOptions,
   type CpuidEntry,
   type Instruction,
+  type MapExecEnv,
 } from "../../src/index.js";
 import { arbInstruction } from "./arbitraries.js";
 
@@ -33,6 +36,24 @@ function apxCpu(xcr0 = APX_XCR0): PhysicalCpu {
 const env = (over: Parameters<typeof createMapExecEnv>[0] = {}) =>
   createMapExecEnv({ cpuid: APX_CPUID, actor: Tag.guest(0), msrs: [[0x10, 0x1234n], [0x6e0, 0n]], ...over });
 
+/** Every field of the CPU view (the state is private, so toEqual on the view itself would compare nothing). */
+const cpuFields = (cpu: PhysicalCpu) => ({
+  gpr: Array.from({ length: NR_GPRS }, (_, r) => cpu.gpr(r)),
+  tags: Array.from({ length: NR_GPRS }, (_, r) => cpu.gprTag(r)),
+  rip: cpu.rip,
+  rflags: cpu.rflags,
+  xcr0: cpu.xcr0,
+  xss: cpu.xss,
+  pkru: cpu.pkru,
+  cr4Osxsave: cpu.cr4Osxsave,
+  mode: cpu.mode,
+  cpl: cpu.cpl,
+  xinuse: cpu.xinuse,
+});
+
+/** Memory is addressed as (base value id, offset); tests write at a plain address. */
+const poke = (e: MapExecEnv, addr: bigint, value: bigint, tag: number): void => e.store(vid(addr), 0, vid(value), tag);
+
 function setXcr0Args(cpu: PhysicalCpu, value: bigint, index = 0n) {
   cpu.setGpr(RAX, value & 0xffff_ffffn, Tag.guest(0));
   cpu.setGpr(RDX, value >> 32n, Tag.guest(0));
@@ -43,10 +64,10 @@ describe("APX access gate (FACTS.md §1)", () => {
   test.prop([arbInstruction])("any EGPR-touching instruction faults #UD with XCR0.APX=0", (i) => {
     fc.pre(touchesEgpr(i));
     const cpu = apxCpu(0xe7n);
-    const before = cpu.clone();
+    const before = cpuFields(cpu);
     const out = execute(cpu, i, env());
     expect(out).toMatchObject({ kind: "fault", vector: "UD" });
-    expect(cpu).toEqual(before);
+    expect(cpuFields(cpu)).toEqual(before);
   });
 
   test.prop([arbInstruction, fc.constantFrom("real", "protected", "compat" as const)])(
@@ -77,14 +98,14 @@ describe("APX access gate (FACTS.md §1)", () => {
     cpu.xinuse = 0x3n;
     cpu.setGpr(3, 0xdeadn, Tag.hostKernel);
     expect(execute(cpu, insn.mov(20, 3), e)).toEqual({ kind: "ok" });
-    expect([cpu.gpr[20], cpu.gprTag[20]]).toEqual([0xdeadn, Tag.hostKernel]);
+    expect([cpu.gpr(20), cpu.gprTag(20)]).toEqual([0xdeadn, Tag.hostKernel]);
     expect(cpu.xinuse & XFEATURE_MASK.APX).toBe(XFEATURE_MASK.APX);
     expect(execute(cpu, insn.store({ base: RSP, disp: -8 }, 20), e)).toEqual({ kind: "ok" });
-    expect(e.load(0x7000n - 8n)).toEqual({ value: 0xdeadn, tag: Tag.hostKernel });
+    expect(e.peek(0x7000n - 8n)).toEqual({ value: 0xdeadn, tag: Tag.hostKernel });
     expect(execute(cpu, insn.movImm(31, 5n), e)).toEqual({ kind: "ok" });
-    expect(cpu.gprTag[31]).toBe(Tag.guest(0));
+    expect(cpu.gprTag(31)).toBe(Tag.guest(0));
     expect(execute(cpu, insn.load(31, { base: RSP, disp: -8 }), e)).toEqual({ kind: "ok" });
-    expect([cpu.gpr[31], cpu.gprTag[31]]).toEqual([0xdeadn, Tag.hostKernel]);
+    expect([cpu.gpr(31), cpu.gprTag(31)]).toEqual([0xdeadn, Tag.hostKernel]);
   });
 
   it("non-canonical memory: #SS through RSP, #GP through other bases", () => {
@@ -107,12 +128,12 @@ describe("PUSH2/POP2 (ASSUMPTIONS.push2pop2Rules)", () => {
       cpu.setGpr(a, va, Tag.guest(1));
       cpu.setGpr(b, vb, Tag.hostKernel);
       expect(execute(cpu, insn.push2(a, b), e)).toEqual({ kind: "ok" });
-      expect(cpu.gpr[RSP]).toBe(0x7000n - 16n);
+      expect(cpu.gpr(RSP)).toBe(0x7000n - 16n);
       cpu.setGpr(a, 0n, Tag.init);
       cpu.setGpr(b, 0n, Tag.init);
       expect(execute(cpu, insn.pop2(b, a), e)).toEqual({ kind: "ok" });
-      expect([cpu.gpr[a], cpu.gprTag[a], cpu.gpr[b], cpu.gprTag[b]]).toEqual([va, Tag.guest(1), vb, Tag.hostKernel]);
-      expect(cpu.gpr[RSP]).toBe(0x7000n);
+      expect([cpu.gpr(a), cpu.gprTag(a), cpu.gpr(b), cpu.gprTag(b)]).toEqual([va, Tag.guest(1), vb, Tag.hostKernel]);
+      expect(cpu.gpr(RSP)).toBe(0x7000n);
     },
   );
   it("RSP as an operand and POP2 into one register twice are #UD; an unaligned stack is #GP", () => {
@@ -169,17 +190,17 @@ describe("XSETBV / XGETBV", () => {
     setXcr0Args(cpu, APX_XCR0);
     expect(execute(cpu, insn.xsetbv(), e)).toEqual({ kind: "ok" });
     expect(execute(cpu, insn.mov(0, 17), e)).toEqual({ kind: "ok" });
-    expect([cpu.gpr[0], cpu.gprTag[0]]).toEqual(mode === "keep" ? [0x17n, Tag.guest(0)] : [0n, Tag.init]);
+    expect([cpu.gpr(0), cpu.gprTag(0)]).toEqual(mode === "keep" ? [0x17n, Tag.guest(0)] : [0n, Tag.init]);
   });
   it("XGETBV reads XCR0 (ECX=0) and XCR0 & XINUSE (ECX=1)", () => {
     const cpu = apxCpu();
     cpu.xinuse = 0x3n;
     cpu.setGpr(RCX, 0n, Tag.init);
     expect(execute(cpu, insn.xgetbv(), env())).toEqual({ kind: "ok" });
-    expect([cpu.gpr[RAX], cpu.gpr[RDX]]).toEqual([APX_XCR0 & 0xffff_ffffn, 0n]);
+    expect([cpu.gpr(RAX), cpu.gpr(RDX)]).toEqual([APX_XCR0 & 0xffff_ffffn, 0n]);
     cpu.setGpr(RCX, 1n, Tag.init);
     execute(cpu, insn.xgetbv(), env());
-    expect(cpu.gpr[RAX]).toBe(0x3n);
+    expect(cpu.gpr(RAX)).toBe(0x3n);
     cpu.setGpr(RCX, 2n, Tag.init);
     expect(execute(cpu, insn.xgetbv(), env())).toMatchObject({ vector: "GP" });
   });
@@ -207,30 +228,30 @@ describe("XSAVE / XRSTOR (FACTS.md §1: RFBM = EDX:EAX & XCR0)", () => {
   test.prop([egprValues, tags])("with XCR0.APX=1, XSAVE then XRSTOR restores R16–R31 and their tags", (values, tg) => {
     const { cpu, e, saved, restored } = saveRestore(values, tg, APX_XCR0);
     expect([saved, restored]).toEqual([{ kind: "ok" }, { kind: "ok" }]);
-    expect((e.load(AREA + 512n).value & XFEATURE_MASK.APX) !== 0n).toBe(true);
+    expect((e.peek(AREA + 512n).value & XFEATURE_MASK.APX) !== 0n).toBe(true);
     for (let k = 0; k < 16; k++) {
-      expect(cpu.gpr[EGPR_FIRST + k]).toBe(values[k]);
-      expect(cpu.gprTag[EGPR_FIRST + k]).toBe(tg[k]);
-      expect(e.load(AREA + 960n + BigInt(8 * k))).toEqual({ value: values[k], tag: tg[k] });
+      expect(cpu.gpr(EGPR_FIRST + k)).toBe(values[k]);
+      expect(cpu.gprTag(EGPR_FIRST + k)).toBe(tg[k]);
+      expect(e.peek(AREA + 960n + BigInt(8 * k))).toEqual({ value: values[k], tag: tg[k] });
     }
   });
 
   test.prop([egprValues, tags])("with XCR0.APX=0 component 19 is neither saved nor restored", (values, tg) => {
     const { cpu, e } = saveRestore(values, tg, 0xe7n);
-    expect(e.load(AREA + 512n).value & XFEATURE_MASK.APX).toBe(0n);
+    expect(e.peek(AREA + 512n).value & XFEATURE_MASK.APX).toBe(0n);
     expect(e.memory.has(AREA + 960n)).toBe(false);
-    for (let r = EGPR_FIRST; r < 32; r++) expect([cpu.gpr[r], cpu.gprTag[r]]).toEqual([0xbadn, Tag.hostKernel]);
+    for (let r = EGPR_FIRST; r < 32; r++) expect([cpu.gpr(r), cpu.gprTag(r)]).toEqual([0xbadn, Tag.hostKernel]);
   });
 
   it("XSAVE writes XSTATE_BV = XINUSE ∩ RFBM and keeps bits outside RFBM", () => {
     const cpu = apxCpu();
     const e = env();
     cpu.setGpr(3, AREA, Tag.init);
-    e.store(AREA + 512n, 1n << 9n, Tag.init); // PKRU bit, outside RFBM here
+    poke(e, AREA + 512n, 1n << 9n, Tag.init); // PKRU bit, outside RFBM here
     cpu.xinuse = 0x3n; // APX not in use
     setXcr0Args(cpu, 0x80003n);
     expect(execute(cpu, insn.xsave({ base: 3, disp: 0 }), e)).toEqual({ kind: "ok" });
-    expect(e.load(AREA + 512n).value).toBe((1n << 9n) | 0x3n);
+    expect(e.peek(AREA + 512n).value).toBe((1n << 9n) | 0x3n);
   });
 
   it("XRSTOR with XSTATE_BV[19]=0 loads zeros with the init tag", () => {
@@ -238,10 +259,10 @@ describe("XSAVE / XRSTOR (FACTS.md §1: RFBM = EDX:EAX & XCR0)", () => {
     const e = env();
     cpu.setGpr(3, AREA, Tag.init);
     for (let r = EGPR_FIRST; r < 32; r++) cpu.setGpr(r, 7n, Tag.hostUser);
-    e.store(AREA + 512n, 0x3n, Tag.init);
+    poke(e, AREA + 512n, 0x3n, Tag.init);
     setXcr0Args(cpu, APX_XCR0);
     expect(execute(cpu, insn.xrstor({ base: 3, disp: 0 }), e)).toEqual({ kind: "ok" });
-    for (let r = EGPR_FIRST; r < 32; r++) expect([cpu.gpr[r], cpu.gprTag[r]]).toEqual([0n, Tag.init]);
+    for (let r = EGPR_FIRST; r < 32; r++) expect([cpu.gpr(r), cpu.gprTag(r)]).toEqual([0n, Tag.init]);
     expect(cpu.xinuse & XFEATURE_MASK.APX).toBe(0n);
   });
 
@@ -250,10 +271,10 @@ describe("XSAVE / XRSTOR (FACTS.md §1: RFBM = EDX:EAX & XCR0)", () => {
     const e = env();
     cpu.setGpr(3, AREA, Tag.init);
     setXcr0Args(cpu, APX_XCR0);
-    e.store(AREA + 512n, 0x80003n, Tag.init);
+    poke(e, AREA + 512n, 0x80003n, Tag.init);
     expect(execute(cpu, insn.xrstor({ base: 3, disp: 0 }), e)).toMatchObject({ vector: "GP" });
-    e.store(AREA + 512n, 0x3n, Tag.init);
-    e.store(AREA + 520n, 1n, Tag.init);
+    poke(e, AREA + 512n, 0x3n, Tag.init);
+    poke(e, AREA + 520n, 1n, Tag.init);
     expect(execute(cpu, insn.xrstor({ base: 3, disp: 0 }), e)).toMatchObject({ vector: "GP" });
     expect(execute(cpu, insn.xrstor({ base: 3, disp: 8 }), e)).toMatchObject({ vector: "GP" });
   });
@@ -265,7 +286,7 @@ describe("MSRs, CPUID, HLT, OUT, VMCALL", () => {
     const e = env();
     cpu.setGpr(RCX, 0x10n, Tag.init);
     expect(execute(cpu, insn.rdmsr(), e)).toEqual({ kind: "ok" });
-    expect([cpu.gpr[RAX], cpu.gpr[RDX]]).toEqual([0x1234n, 0n]);
+    expect([cpu.gpr(RAX), cpu.gpr(RDX)]).toEqual([0x1234n, 0n]);
     cpu.setGpr(RCX, 0x99n, Tag.init);
     expect(execute(cpu, insn.rdmsr(), e)).toMatchObject({ vector: "GP" });
     cpu.cpl = 3;
@@ -280,7 +301,7 @@ describe("MSRs, CPUID, HLT, OUT, VMCALL", () => {
     expect(e.msrs.get(0x6e0)).toBe(0xabcn);
     expect(execute(cpu, insn.wrmsrnsImm(0x6e0, 17), env({ intercepts: () => true }))).toEqual({ kind: "exit", reason: "wrmsrns-imm" });
     expect(execute(cpu, insn.rdmsrImm(18, 0x10), e)).toEqual({ kind: "ok" });
-    expect([cpu.gpr[18], cpu.gprTag[18]]).toEqual([0x1234n, Tag.guest(0)]);
+    expect([cpu.gpr(18), cpu.gprTag(18)]).toEqual([0x1234n, Tag.guest(0)]);
   });
   it("MSR-immediate forms #UD without CPUID MSR_IMM", () => {
     const cpu = apxCpu();
@@ -292,7 +313,7 @@ describe("MSRs, CPUID, HLT, OUT, VMCALL", () => {
     cpu.setGpr(RAX, 0xdn, Tag.init);
     cpu.setGpr(RCX, 19n, Tag.init);
     expect(execute(cpu, insn.cpuid(), e)).toEqual({ kind: "ok" });
-    expect([cpu.gpr[RAX], cpu.gpr[3], cpu.gpr[RCX], cpu.gpr[RDX]]).toEqual([128n, 960n, 0n, 0n]);
+    expect([cpu.gpr(RAX), cpu.gpr(3), cpu.gpr(RCX), cpu.gpr(RDX)]).toEqual([128n, 960n, 0n, 0n]);
     expect(execute(cpu, insn.hlt(), e)).toEqual({ kind: "ok", halted: true });
     cpu.setGpr(RAX, 0x1ffn, Tag.init);
     expect(execute(cpu, insn.outImm8(0x80), e)).toEqual({ kind: "ok" });
@@ -328,14 +349,14 @@ describe("XRSTOR compacted form", () => {
     const features = 0x80203n; // FP SSE PKRU APX
     const apx = xsaveLayout(dmr, features, "compacted").components.find((c) => c.index === 19)!;
     expect(apx.offset).toBe(584);
-    e.store(AREA + 512n, 0x80000n, Tag.init);
-    e.store(AREA + 520n, (1n << 63n) | features, Tag.init);
-    for (let k = 0; k < 16; k++) e.store(AREA + BigInt(apx.offset + 8 * k), BigInt(100 + k), Tag.guest(2));
+    poke(e, AREA + 512n, 0x80000n, Tag.init);
+    poke(e, AREA + 520n, (1n << 63n) | features, Tag.init);
+    for (let k = 0; k < 16; k++) poke(e, AREA + BigInt(apx.offset + 8 * k), BigInt(100 + k), Tag.guest(2));
     cpu.setGpr(RAX, 0xffff_ffffn, Tag.init);
     cpu.setGpr(RDX, 0xffff_ffffn, Tag.init);
     expect(execute(cpu, insn.xrstor({ base: 3, disp: 0 }), e)).toEqual({ kind: "ok" });
-    expect([cpu.gpr[16], cpu.gpr[31], cpu.gprTag[31]]).toEqual([100n, 115n, Tag.guest(2)]);
-    e.store(AREA + 520n, (1n << 63n) | features | (1n << 18n), Tag.init);
+    expect([cpu.gpr(16), cpu.gpr(31), cpu.gprTag(31)]).toEqual([100n, 115n, Tag.guest(2)]);
+    poke(e, AREA + 520n, (1n << 63n) | features | (1n << 18n), Tag.init);
     expect(execute(cpu, insn.xrstor({ base: 3, disp: 0 }), e)).toMatchObject({ vector: "GP" });
   });
 });

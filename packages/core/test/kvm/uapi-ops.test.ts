@@ -39,15 +39,19 @@ describe("KVM_GET_XSAVE / KVM_GET_XSAVE2", () => {
     expect(kvmXsave2Size(ctx)).toBe(2816 + 8192);
     const r = kvmGetXsave(ctx, 4096);
     expect(r.ok ? "ok" : r.errno).toBe("EINVAL");
+    // A host without AMX (XCR0 0xe7: 2688 bytes) gets the 4096-byte minimum; Sapphire Rapids with AMX does not.
+    const small = ctxFor({ profile: "kvm-pvm" }).ctx;
+    expect(kvmXsave2Size(small)).toBe(4096);
+    expect(kvmGetXsave(small, 4096).ok).toBe(true);
     const spr = ctxFor({ profile: "spr" }).ctx;
-    expect(kvmXsave2Size(spr)).toBe(4096);
-    expect(kvmGetXsave(spr, 4096).ok).toBe(true);
+    expect(kvmXsave2Size(spr)).toBe(11008);
+    expect(kvmGetXsave(spr, 4096).ok).toBe(false);
   });
 
   test("init legacy fields for absent FP/SSE, XCOMP_BV 0, component 19 synthesised from regs[16..31]", () => {
     const { ctx, vcpu } = ctxFor();
-    vcpu.regs[16] = 0x1616n;
-    vcpu.regs[31] = 0x3131n;
+    vcpu.regs.set(16, 0x1616n);
+    vcpu.regs.set(31, 0x3131n);
     const r = kvmGetXsave(ctx, kvmXsave2Size(ctx));
     if (!r.ok) throw new Error(r.reason);
     const img = r.value.image;
@@ -65,7 +69,7 @@ describe("KVM_GET_XSAVE / KVM_GET_XSAVE2", () => {
     let r = kvmGetXsave(ctx, kvmXsave2Size(ctx));
     expect(r.ok && r.value.image.xstateBv & XFEATURE_MASK.APX).toBe(0n);
     vcpu.fpstate.xstateBv |= XFEATURE_MASK.APX;
-    vcpu.fpstate.egpr[0] = 0x42n;
+    vcpu.fpstate.egpr.set(0, 0x42n);
     r = kvmGetXsave(ctx, kvmXsave2Size(ctx));
     expect(r.ok && r.value.image.apxRegisters()![0]).toBe(0x42n);
   });
@@ -73,7 +77,7 @@ describe("KVM_GET_XSAVE / KVM_GET_XSAVE2", () => {
   test("a guest whose CPUID lacks APX never sees component 19 in GET", () => {
     const { ctx, vcpu } = ctxFor();
     vcpu.cpuid = { xcr0Mask: ctx.supportedXcr0 & ~XFEATURE_MASK.APX, apx: false };
-    vcpu.regs[16] = 0x99n;
+    vcpu.regs.set(16, 0x99n);
     const r = kvmGetXsave(ctx, kvmXsave2Size(ctx));
     expect(r.ok && r.value.image.xstateBv & XFEATURE_MASK.APX).toBe(0n);
     expect(r.ok && r.value.image.apxRegisters()![0]).toBe(0n);
@@ -103,15 +107,35 @@ describe("KVM_SET_XSAVE", () => {
     expect(r.ok).toBe(true);
   });
 
-  test("component 19 present: regs[16..31] set; absent: ASSUMPTIONS.setXsaveApxAbsent decides", () => {
+  // What KVM does is not an assumption any more (docs/facts.md#apx-uapi-set-absent): regs[] designs
+  // (v4) leave R16..R31 alone, an fpstate home returns component 19 to its init state like any absent
+  // component. setXsaveApxAbsent is only what the guest should see (apply-event.ts), so both of its
+  // alternatives give the same vCPU state here.
+  test("component 19 present: regs[16..31] set; absent: regs[] left alone (whatever setXsaveApxAbsent says)", () => {
     for (const alt of ["leave-unchanged", "init-zeros"] as const) {
       const { ctx, vcpu } = ctxFor({ options: { setXsaveApxAbsent: alt } });
       const set = imageWith(ctx, (_b, dv) => { dv.setBigUint64(512, 3n | XFEATURE_MASK.APX, true); dv.setBigUint64(960, 0xabcn, true); });
+      expect(kvmSetXsave(ctx, set, 16)).toEqual({ ok: true, value: { apxPresent: true } });
+      expect([vcpu.regs.get(16), vcpu.regs.tag(16)]).toEqual([0xabcn, 16]);
+      const absent = imageWith(ctx, (_b, dv) => dv.setBigUint64(512, 3n, true));
+      expect(kvmSetXsave(ctx, absent, 16)).toEqual({ ok: true, value: { apxPresent: false } });
+      expect([vcpu.regs.get(16), vcpu.regs.tag(16)]).toEqual([0xabcn, 16]);
+    }
+  });
+
+  test("fpstate home: component 19 present fills the buffer; absent returns it to init (zeros, XSTATE_BV[19]=0)", () => {
+    for (const alt of ["leave-unchanged", "init-zeros"] as const) {
+      const { ctx, vcpu } = ctxFor({ home: "fpstate", options: { setXsaveApxAbsent: alt } });
+      const set = imageWith(ctx, (_b, dv) => { dv.setBigUint64(512, 3n | XFEATURE_MASK.APX, true); dv.setBigUint64(960 + 8, 0xabcn, true); });
       expect(kvmSetXsave(ctx, set, 16).ok).toBe(true);
-      expect(vcpu.regs[16]).toBe(0xabcn);
+      expect([vcpu.fpstate.egpr.get(1), vcpu.fpstate.egpr.tag(1)]).toEqual([0xabcn, 16]);
+      expect(vcpu.fpstate.xstateBv & XFEATURE_MASK.APX).toBe(XFEATURE_MASK.APX);
       const absent = imageWith(ctx, (_b, dv) => dv.setBigUint64(512, 3n, true));
       expect(kvmSetXsave(ctx, absent, 16).ok).toBe(true);
-      expect(vcpu.regs[16]).toBe(alt === "init-zeros" ? 0n : 0xabcn);
+      expect(vcpu.fpstate.egpr.toArray()).toEqual(new Array<bigint>(16).fill(0n));
+      expect(vcpu.fpstate.xstateBv & XFEATURE_MASK.APX).toBe(0n);
+      const back = kvmGetXsave(ctx, kvmXsave2Size(ctx));
+      expect(back.ok && back.value.image.xstateBv & XFEATURE_MASK.APX).toBe(0n);
     }
   });
 
@@ -159,7 +183,7 @@ describe("KVM_GET/SET_XCRS, KVM_GET/SET_REGS, sync_regs", () => {
     vcpu.regsDirty = 0n;
     const regs = Object.fromEntries(["rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip", "rflags"].map((k, i) => [k, BigInt(i + 1)]));
     expect(kvmSetRegs(ctx, regs as never, 16).ok).toBe(true);
-    expect(vcpu.regs[3]).toBe(2n); // rbx is kvm_regs field 1, enum 3
+    expect(vcpu.regs.get(3)).toBe(2n); // rbx is kvm_regs field 1, enum 3
     expect(vcpu.regsDirty).toBe((1n << 4n) | (1n << BigInt(vcpu.layout.RIP)));
     expect(vcpu.rflags).toBe(18n | 2n);
     const g = kvmGetRegs(ctx);

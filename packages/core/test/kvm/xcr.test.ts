@@ -26,9 +26,9 @@ describe("XCR0 (FACTS.md §6)", () => {
 
   test("XSETBV emulation reads ECX and EDX:EAX from regs[]; CPL > 0 is #GP", () => {
     const v = vcpu();
-    v.regs[1] = 0n;
-    v.regs[0] = 0xe02e7n;
-    v.regs[2] = 0n;
+    v.regs.set(1, 0n);
+    v.regs.set(0, 0xe02e7n);
+    v.regs.set(2, 0n);
     const ctx = { vcpu: v, guestTag: 16, warn: () => undefined, cacheReg: (r: number) => markAvailable(v, r) };
     expect(kvmEmulateXsetbv(ctx, SUPPORTED, 3).kind).toBe("gp");
     expect(kvmEmulateXsetbv(ctx, SUPPORTED, 0)).toEqual({ kind: "ok", value: 0xe02e7n });
@@ -38,12 +38,12 @@ describe("XCR0 (FACTS.md §6)", () => {
   test("RESET: XCR0 = FP and EGPRs per egprResetValue; INIT keeps XCR0", () => {
     const v = vcpu();
     v.xcr0 = 0xe02e7n;
-    v.regs[20] = 5n;
+    v.regs.set(20, 5n);
     resetXcr(v, "init", withOptions());
     expect(v.xcr0).toBe(0xe02e7n);
     resetXcr(v, "reset", withOptions({ egprResetValue: "unchanged" }));
-    expect([v.xcr0, v.regs[20]]).toEqual([1n, 5n]);
+    expect([v.xcr0, v.regs.get(20)]).toEqual([1n, 5n]);
     resetXcr(v, "reset", withOptions());
-    expect(v.regs[20]).toBe(0n);
+    expect(v.regs.get(20)).toBe(0n);
   });
 });
