@@ -64,10 +64,32 @@ export function isHelpValue(value: string | readonly string[] | undefined): bool
   return v.some((x) => x === "help" || x === "?");
 }
 
-/** The QEMU-style listing `--design help` prints: one choice a line, name then description. */
-export function listChoices(list: ChoiceList): string {
+/** Words of `text` in lines of at most `width` columns (a longer word gets a line of its own). */
+function wrapWords(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
+/**
+ * The QEMU-style listing `--design help` prints: one choice a line, name then description, the
+ * description wrapped under itself to stay within 100 columns.
+ */
+export function listChoices(list: ChoiceList, maxWidth = 100): string {
   const width = Math.max(...list.choices.map((c) => c.name.length));
-  const lines = list.choices.map((c) => (c.description ? `  ${c.name.padEnd(width)}  ${c.description}` : `  ${c.name}`));
+  const indent = 2 + width + 2;
+  const lines = list.choices.map((c) => {
+    if (!c.description) return `  ${c.name}`;
+    const [first = "", ...rest] = wrapWords(c.description, Math.max(20, maxWidth - indent));
+    return [`  ${c.name.padEnd(width)}  ${first}`, ...rest.map((l) => `${" ".repeat(indent)}${l}`)].join("\n");
+  });
   return `Available ${list.what}s (${list.flag}):\n${lines.join("\n")}\n`;
 }
 
