@@ -9,17 +9,19 @@ import { gprIndex, GPR_NAMES } from "../cpu/gpr.js";
 import { Tag, isHostTag } from "../cpu/provenance.js";
 import { XFEATURE, XFEATURE_MASK, hasApx } from "../cpu/xfeatures.js";
 import { kvmSetXcrCheck } from "../cpu/xcr0-rules.js";
-import { cpuidLookup } from "../cpu/cpuid.js";
-import type { ApplyResult, TraceStep } from "./explorable.js";
-import type { KvmxEvent } from "./events.js";
+import { cpuidLookup, hasCpuidFeature } from "../cpu/cpuid.js";
+import type { ApplyResult, IoctlName, TraceStep } from "./explorable.js";
+import type { KvmxEvent, SyncRegsRequest } from "./events.js";
 import type { MachineState } from "./machine-state.js";
 import { designByName, newVcpu, type ResolvedConfig } from "./machine.js";
 import { RunCtx, type GuestOp } from "./run-context.js";
 import { kvmRun, listNmiSites } from "./enter-guest.js";
 import { MSR_IA32_TSC_DEADLINE } from "./emulate.js";
 import { vcpuGuestSupportedXcr0, resetXcr } from "./xcr.js";
+import { markAvailable } from "./register-cache.js";
 import {
-  KVM_REGS_FIELDS, applyXsaveUpdate, kvmGetRegs, kvmGetXcrs, kvmGetXsaveView, kvmSetRegs, kvmSetXcrs, kvmXsave2Size, xsaveUpdateFromView,
+  KVM_REGS_FIELDS, KVM_SYNC_X86, applyXsaveUpdate, kvmCheckSyncRegs, kvmGetRegs, kvmGetXcrs, kvmGetXsave, kvmGetXsaveView, kvmSetRegs, kvmSetXcrs,
+  kvmXsave2Size, xsaveUpdateFromView,
   type KvmRegs, type UapiResult, type XsaveUpdate,
 } from "./uapi-ops.js";
 import { checkUapiXsaveView } from "./invariants.js";
@@ -80,14 +82,16 @@ export function guestProgram(cfg: ResolvedConfig, st: MachineState, e: KvmxEvent
       const msr = (e.msr as number | undefined) ?? MSR_IA32_TSC_DEADLINE;
       return [{ insn: { op: "rdmsr-imm", dst: r, msr }, onDone: (ctx) => ctx.st.expected.set(r, ctx.vcpu.msrs.get(msr) ?? 0n) }];
     }
-    case "guest-cpuid":
+    case "guest-cpuid": {
+      const leaf = ((e.leaf as number | undefined) ?? 0) >>> 0;
+      const subleaf = ((e.subleaf as number | undefined) ?? 0) >>> 0;
       return [
-        movImm(0, 0n),
-        movImm(1, 0n),
+        movImm(0, BigInt(leaf)),
+        movImm(1, BigInt(subleaf)),
         {
           insn: { op: "cpuid" },
           onDone: (ctx) => {
-            const r = cpuidLookup(cfg.guestCpuid, 0, 0);
+            const r = cpuidLookup(cfg.guestCpuid, leaf, subleaf);
             const x = ctx.st.expected;
             x.set(0, BigInt(r.eax >>> 0));
             x.set(3, BigInt(r.ebx >>> 0));
@@ -96,6 +100,7 @@ export function guestProgram(cfg: ResolvedConfig, st: MachineState, e: KvmxEvent
           },
         },
       ];
+    }
     case "guest-hlt":
       return [{ insn: { op: "hlt" } }];
     case "guest-io":
@@ -128,10 +133,18 @@ function checkGuestRead(ctx: RunCtx, r: number): void {
   if (isHostTag(tag)) ctx.violate("no-leak", `guest read a host value from ${GPR_NAMES[r]} (${hex(got)})`);
   else if (ctx.cpu.gprId(r) !== ctx.st.expected.id(r)) ctx.violate("guest-integrity", `guest read ${GPR_NAMES[r]} = ${hex(got)}, it last wrote ${hex(ctx.st.expected.get(r))}`);
   else if (ctx.tracing) ctx.note(`guest read ${GPR_NAMES[r]} = ${hex(got)} as expected`);
+  if (ctx.observations) {
+    const level = ctx.guestLevel();
+    ctx.observe({ kind: "guest-read", reg: GPR_NAMES[r]!, value: got, ...(level ? { level } : {}) });
+  }
 }
 
-export function applyEvent(cfg: ResolvedConfig, st: MachineState, e: KvmxEvent, trace?: TraceStep[]): ApplyResult<MachineState> {
-  const ctx = new RunCtx(cfg, st, trace);
+/**
+ * Applies `e` to `st` (mutated: pass a copy). With `trace`, every step is recorded; with a trace or
+ * `opts.observe`, what the event showed a guest or the VMM comes back in `observations`.
+ */
+export function applyEvent(cfg: ResolvedConfig, st: MachineState, e: KvmxEvent, trace?: TraceStep[], opts?: { observe?: boolean }): ApplyResult<MachineState> {
+  const ctx = new RunCtx(cfg, st, trace, opts?.observe);
   switch (e.kind) {
     case "guest-write":
     case "guest-read":
@@ -144,13 +157,18 @@ export function applyEvent(cfg: ResolvedConfig, st: MachineState, e: KvmxEvent, 
     case "preempt":
       ctx.program = cachedProgram(cfg, st, e);
       ctx.preemptInHandleExit = e.kind === "preempt";
-      kvmRun(ctx);
+      kvmRunIoctl(ctx, e.syncRegs as SyncRegsRequest | undefined);
       break;
     case "vm-fail":
       if (!cfg.backend.canVmFail) throw new InputError(`vm-fail: VM-entry cannot fail on backend ${cfg.backend.name}`);
       ctx.program = NO_PROGRAM;
       ctx.vmFailRequested = true;
-      kvmRun(ctx);
+      kvmRunIoctl(ctx, e.syncRegs as SyncRegsRequest | undefined);
+      break;
+    case "guest-mov-cr4":
+      ctx.step("guest:mov-cr4", "guest", "guest MOV to CR4: VM-exit (CR4.OSXSAVE is not guest-owned), kvm_set_cr4", () =>
+        guestMovCr4(ctx, parseU64(e.value, "guest-mov-cr4 value")),
+      );
       break;
     case "nmi": {
       const site = e.site as string;
@@ -174,6 +192,7 @@ export function applyEvent(cfg: ResolvedConfig, st: MachineState, e: KvmxEvent, 
       ctx.step("user:KVM_SET_XCRS", "user", "VMM writes XCR0", () => {
         const value = parseU64(e.xcr0 as string, "set-xcrs xcr0");
         const r = kvmSetXcrs(ctx, { nrXcrs: 1, flags: 0, xcrs: [{ xcr: 0, value }] });
+        observeIoctl(ctx, "KVM_SET_XCRS", r);
         if (ctx.tracing) ctx.note(r.ok ? `XCR0 = ${hex(value)}` : `${r.errno}: ${r.reason}`);
         if (r.ok && cfg.options.xcr0ApxDisable === "clear" && !hasApx(value)) st.expected.fill(0n, 16, 32);
       });
@@ -191,12 +210,119 @@ export function applyEvent(cfg: ResolvedConfig, st: MachineState, e: KvmxEvent, 
       if (!cfg.backend.applyVendorEvent) throw new InputError(`event kind "${e.kind}" is unknown to backend ${cfg.backend.name}`);
       cfg.backend.applyVendorEvent(ctx, e);
   }
-  return { state: st, violations: ctx.violations, cost: ctx.cost, designActions: ctx.designActions };
+  return { state: st, violations: ctx.violations, cost: ctx.cost, designActions: ctx.designActions, observations: ctx.observations };
+}
+
+/** Records an ioctl's result (only when observing). */
+function observeIoctl(ctx: RunCtx, ioctl: IoctlName, r: UapiResult<unknown>): void {
+  if (!ctx.observations) return;
+  ctx.observe(r.ok ? { kind: "ioctl", ioctl, ok: true } : { kind: "ioctl", ioctl, ok: false, errno: r.errno, reason: r.reason });
+}
+
+/**
+ * Records what KVM_GET_XSAVE2 returns now, as the image bytes (only when observing). Outside KVM_RUN
+ * laying the image out reads the EGPR home and nothing else, so it changes no state.
+ */
+function observeXsave(ctx: RunCtx): void {
+  if (!ctx.observations) return;
+  const r = kvmGetXsave(ctx, kvmXsave2Size(ctx));
+  if (!r.ok) return;
+  const image = r.value.image;
+  const apx = (image.xstateBv & XFEATURE_MASK.APX) !== 0n ? image.apxRegisters() : undefined;
+  ctx.observe({ kind: "xsave", xstateBv: image.xstateBv, ...(apx ? { apx } : {}), bytes: image.bytes });
+}
+
+/** struct kvm_regs field → enum kvm_reg index of the GPR it holds (rip and rflags are not GPRs). */
+const KVM_REGS_GPR: Record<string, number> = {
+  rax: 0, rcx: 1, rdx: 2, rbx: 3, rsp: 4, rbp: 5, rsi: 6, rdi: 7,
+  r8: 8, r9: 9, r10: 10, r11: 11, r12: 12, r13: 13, r14: 14, r15: 15,
+};
+
+/**
+ * One KVM_RUN ioctl (kvm_arch_vcpu_ioctl_run) around the round trip, with KVM_CAP_SYNC_REGS
+ * (docs/facts.md#sync-regs): kvm_valid_regs/kvm_dirty_regs bits outside REGS|SREGS|EVENTS (any bit
+ * for protected state) → -EINVAL and nothing runs; a dirty REGS class is loaded (__set_regs) before
+ * vcpu_run; every way out stores the valid REGS class (store_regs → __get_regs), the -EINVAL one too,
+ * unless the state is protected. The kernel does the loading after kvm_load_guest_fpu and the storing
+ * after kvm_put_guest_fpu; neither touches the FPU, so the model runs them just outside the site
+ * sequence (an -EINVAL KVM_RUN also skips the FPU load and put, which change nothing the model keeps).
+ */
+function kvmRunIoctl(ctx: RunCtx, sync: SyncRegsRequest | undefined): void {
+  if (sync === undefined) {
+    kvmRun(ctx);
+    if (ctx.observations) observeRun(ctx);
+    return;
+  }
+  const valid = parseU64(sync.valid ?? "0x0", "syncRegs valid");
+  const dirty = parseU64(sync.dirty ?? "0x0", "syncRegs dirty");
+  const u32 = (m: bigint): number => (m >> 32n !== 0n ? 0xffff_ffff : Number(m));
+  if (((valid | dirty) & BigInt(KVM_SYNC_X86.SREGS | KVM_SYNC_X86.EVENTS)) !== 0n && ((valid | dirty) & ~BigInt(KVM_SYNC_X86.REGS | KVM_SYNC_X86.SREGS | KVM_SYNC_X86.EVENTS)) === 0n) {
+    throw new InputError("syncRegs: only the REGS class (1) is modelled; SREGS (2) and EVENTS (4) are the uapi model's (@kvmx/uapi)");
+  }
+  const check = kvmCheckSyncRegs(u32(valid), u32(dirty), ctx.protectedState);
+  let ran = false;
+  ctx.step("user:KVM_RUN-sync-regs", "user", `kvm_run->kvm_valid_regs ${hex(valid)}, kvm_dirty_regs ${hex(dirty)}`, () => {
+    if (!check.ok) {
+      observeIoctl(ctx, "KVM_RUN", check);
+      if (ctx.tracing) ctx.note(`KVM_RUN fails: ${check.errno} (${check.reason})`);
+      return;
+    }
+    ran = true;
+    if ((dirty & BigInt(KVM_SYNC_X86.REGS)) !== 0n) {
+      if (ctx.tracing) ctx.note("sync_regs: __set_regs from kvm_run->s.regs");
+      setRegsFrom(ctx, sync.regs ?? {}, "syncRegs regs");
+    }
+  });
+  if (ran) {
+    kvmRun(ctx);
+    if (ctx.observations) observeRun(ctx);
+  }
+  if ((valid & BigInt(KVM_SYNC_X86.REGS)) === 0n || ctx.protectedState) return;
+  ctx.step("user:KVM_RUN-store-regs", "user", "store_regs: __get_regs into kvm_run->s.regs", () => {
+    const r = kvmGetRegs(ctx);
+    if (!r.ok) return;
+    checkKvmRegs(ctx, r.value, "kvm_run->s.regs");
+    ctx.observe({ kind: "sync-regs", regs: r.value });
+  });
+}
+
+/** What KVM_RUN returned: success, and why the guest last stopped. */
+function observeRun(ctx: RunCtx): void {
+  const exit = ctx.guestExit?.kind ?? (ctx.vmFailed ? "vm-fail" : undefined);
+  ctx.observe({ kind: "ioctl", ioctl: "KVM_RUN", ok: true, ...(exit ? { exit } : {}), toUserspace: ctx.disposition === "userspace" });
+}
+
+const CR4_OSXSAVE = 1n << 18n;
+/** MOV CR4, RAX is 0F 22 E0. */
+const MOV_CR4_LENGTH = 3;
+
+/**
+ * kvm_set_cr4 for a guest MOV to CR4 (docs/facts.md#xfeature-switch, #xsetbv): OSXSAVE without guest
+ * CPUID XSAVE → #GP(0) (kvm_is_valid_cr4); else vcpu->arch.cr4 takes the value and stays available
+ * (vmx_set_cr4/svm_set_cr4). Only OSXSAVE may change here: the model gives no other CR4 bit a meaning.
+ */
+function guestMovCr4(ctx: RunCtx, value: bigint): void {
+  const v = ctx.vcpu;
+  if (v.protectedState) throw new InputError("guest-mov-cr4: the vCPU's state is protected; KVM does not emulate its CR4 writes in this model");
+  const old = v.cr4;
+  if (((old ^ value) & ~CR4_OSXSAVE) !== 0n) {
+    throw new InputError(`guest-mov-cr4: only CR4.OSXSAVE (bit 18) may change in the model; CR4 is ${hex(old)}, the write is ${hex(value)}`);
+  }
+  if ((value & CR4_OSXSAVE) !== 0n && !hasCpuidFeature(ctx.cfg.guestCpuidLookup, "XSAVE")) {
+    ctx.injectException("GP", MOV_CR4_LENGTH);
+    return;
+  }
+  v.cr4 = value;
+  v.cr4Osxsave = (value & CR4_OSXSAVE) !== 0n;
+  markAvailable(v, v.layout.CR4);
+  if (ctx.tracing) ctx.note(`CR4 ${hex(old)} → ${hex(value)} (OSXSAVE ${v.cr4Osxsave ? 1 : 0})`);
 }
 
 function getXsave(ctx: RunCtx): void {
   const r = kvmGetXsaveView(ctx, kvmXsave2Size(ctx));
+  observeIoctl(ctx, "KVM_GET_XSAVE2", r);
   if (!r.ok) return ctx.note(`${r.errno}: ${r.reason}`);
+  observeXsave(ctx);
   checkUapiXsaveView(ctx, r.value);
   if (ctx.tracing) ctx.note(`XSTATE_BV ${hex(r.value.xstateBv)}`);
 }
@@ -207,6 +333,7 @@ function getXsave(ctx: RunCtx): void {
  */
 function setXsaveEvent(ctx: RunCtx, e: Extract<KvmxEvent, { kind: "set-xsave" }>): void {
   const got = kvmGetXsaveView(ctx, kvmXsave2Size(ctx));
+  observeIoctl(ctx, "KVM_GET_XSAVE2", got);
   if (!got.ok) return ctx.note(`${got.errno}: ${got.reason}`);
   const apx = e.apx as readonly string[] | undefined;
   let bv = e.xstateBv !== undefined ? parseU64(e.xstateBv as string, "set-xsave xstateBv") : got.value.xstateBv;
@@ -215,6 +342,7 @@ function setXsaveEvent(ctx: RunCtx, e: Extract<KvmxEvent, { kind: "set-xsave" }>
   // Without an APX component (a CPU without APX) the bit alone goes in: KVM must reject it.
   const values = apx ? Array.from({ length: 16 }, (_, k) => (apx[k] === undefined ? 0n : parseU64(apx[k]!, `set-xsave apx[${k}]`))) : undefined;
   const u = xsaveUpdateFromView(ctx, got.value, bv, values);
+  observeIoctl(ctx, "KVM_SET_XSAVE", u);
   if (!u.ok) return ctx.note(`${u.errno}: ${u.reason}`);
   const r = applyXsaveUpdate(ctx, u.value, ctx.guestTag);
   const x = ctx.st.expected;
@@ -222,38 +350,55 @@ function setXsaveEvent(ctx: RunCtx, e: Extract<KvmxEvent, { kind: "set-xsave" }>
   else if (ctx.options.setXsaveApxAbsent === "init-zeros") x.fill(0n, 16, 32);
   if (ctx.tracing) ctx.note(r.apxPresent ? "component 19 set" : `component 19 absent (${ctx.options.setXsaveApxAbsent})`);
   const back = kvmGetXsaveView(ctx, kvmXsave2Size(ctx));
-  if (back.ok) checkUapiXsaveView(ctx, back.value);
+  observeIoctl(ctx, "KVM_GET_XSAVE2", back);
+  if (back.ok) {
+    observeXsave(ctx);
+    checkUapiXsaveView(ctx, back.value);
+  }
 }
 
 function getRegs(ctx: RunCtx): void {
   const r = kvmGetRegs(ctx);
+  observeIoctl(ctx, "KVM_GET_REGS", r);
   if (!r.ok) return ctx.note(`${r.errno}: ${r.reason}`);
-  const order: Record<string, number> = { rax: 0, rcx: 1, rdx: 2, rbx: 3, rsp: 4, rbp: 5, rsi: 6, rdi: 7 };
-  for (const f of KVM_REGS_FIELDS) {
-    if (f === "rip" || f === "rflags") continue;
-    const idx = order[f] ?? Number(f.slice(1));
-    if (r.value[f] !== ctx.st.expected.get(idx)) {
-      ctx.violate("uapi-truth", `KVM_GET_REGS ${f} = ${hex(r.value[f])}, the guest's value is ${hex(ctx.st.expected.get(idx))}`);
-    }
-  }
+  checkKvmRegs(ctx, r.value, "KVM_GET_REGS");
   if (ctx.tracing) ctx.note(`rip ${hex(r.value.rip)} rsp ${hex(r.value.rsp)}`);
 }
 
+/** Monitor uapi-truth on a struct kvm_regs KVM reported (`what`): each GPR equals the guest's value. */
+function checkKvmRegs(ctx: RunCtx, regs: KvmRegs, what: string): void {
+  for (const f of KVM_REGS_FIELDS) {
+    const idx = KVM_REGS_GPR[f];
+    if (idx === undefined) continue;
+    if (regs[f] !== ctx.st.expected.get(idx)) {
+      ctx.violate("uapi-truth", `${what} ${f} = ${hex(regs[f])}, the guest's value is ${hex(ctx.st.expected.get(idx))}`);
+    }
+  }
+}
+
 function setRegsEvent(ctx: RunCtx, e: Extract<KvmxEvent, { kind: "set-regs" }>): void {
+  setRegsFrom(ctx, (e.regs ?? {}) as Record<string, string>, "set-regs");
+}
+
+/**
+ * __set_regs with the named struct kvm_regs fields; the others keep the values a KVM_GET_REGS just
+ * before reports (the VMM edits what KVM gave it). The guest's view follows the GPRs.
+ */
+function setRegsFrom(ctx: RunCtx, given: Readonly<Record<string, string>>, what: string): void {
   const cur = kvmGetRegs(ctx);
+  observeIoctl(ctx, "KVM_GET_REGS", cur);
   if (!cur.ok) return ctx.note(`${cur.errno}: ${cur.reason}`);
   const regs: KvmRegs = { ...cur.value };
-  const given = (e.regs ?? {}) as Record<string, string>;
   for (const [k, val] of Object.entries(given)) {
-    if (!(KVM_REGS_FIELDS as readonly string[]).includes(k)) throw new InputError(`set-regs: "${k}" is not a struct kvm_regs field`);
-    regs[k as keyof KvmRegs] = parseU64(val, `set-regs ${k}`);
+    if (!(KVM_REGS_FIELDS as readonly string[]).includes(k)) throw new InputError(`${what}: "${k}" is not a struct kvm_regs field`);
+    regs[k as keyof KvmRegs] = parseU64(val, `${what} ${k}`);
   }
   const r = kvmSetRegs(ctx, regs, ctx.guestTag);
+  if (what === "set-regs") observeIoctl(ctx, "KVM_SET_REGS", r);
   if (!r.ok) return ctx.note(`${r.errno}: ${r.reason}`);
-  const order: Record<string, number> = { rax: 0, rcx: 1, rdx: 2, rbx: 3, rsp: 4, rbp: 5, rsi: 6, rdi: 7 };
   for (const f of KVM_REGS_FIELDS) {
-    if (f === "rip" || f === "rflags") continue;
-    ctx.st.expected.set(order[f] ?? Number(f.slice(1)), regs[f]);
+    const idx = KVM_REGS_GPR[f];
+    if (idx !== undefined) ctx.st.expected.set(idx, regs[f]);
   }
 }
 
@@ -270,6 +415,9 @@ function migrate(ctx: RunCtx, designName: string | undefined): void {
     const x = kvmGetXsaveView(ctx, kvmXsave2Size(ctx));
     const r = kvmGetRegs(ctx);
     const c = kvmGetXcrs(ctx);
+    observeIoctl(ctx, "KVM_GET_XSAVE2", x);
+    observeIoctl(ctx, "KVM_GET_REGS", r);
+    observeIoctl(ctx, "KVM_GET_XCRS", c);
     if (!x.ok || !r.ok || !c.ok) return ctx.note("source state is not readable (protected vCPU)");
     checkUapiXsaveView(ctx, x.value);
     // What the destination's KVM_SET_XSAVE takes from the saved image (parsed once per image shape).
@@ -290,10 +438,15 @@ function migrate(ctx: RunCtx, designName: string | undefined): void {
         : image!;
     const r = kvmSetRegs(ctx, regs!, Tag.guest(src.id));
     for (const [name, res] of [["SET_XCRS", c], ["SET_XSAVE", x], ["SET_REGS", r]] as const) {
+      observeIoctl(ctx, `KVM_${name}`, res);
       if (!res.ok) ctx.violate("uapi-truth", `migration: ${name} on the destination failed with ${res.errno} (${res.reason})`);
     }
     const back = kvmGetXsaveView(ctx, kvmXsave2Size(ctx));
-    if (back.ok) checkUapiXsaveView(ctx, back.value);
+    observeIoctl(ctx, "KVM_GET_XSAVE2", back);
+    if (back.ok) {
+      observeXsave(ctx);
+      checkUapiXsaveView(ctx, back.value);
+    }
   });
 }
 

@@ -69,11 +69,50 @@ export interface TraceStep {
   violations?: readonly Violation[];
 }
 
+/** Which guest ran: L1 or its L2, on a backend with nesting (VendorOps.nested.isGuestMode). */
+export type GuestLevel = "L1" | "L2";
+
+/** The vCPU ioctls the model's events issue. */
+export type IoctlName =
+  | "KVM_RUN" | "KVM_GET_XSAVE2" | "KVM_SET_XSAVE" | "KVM_GET_REGS" | "KVM_SET_REGS" | "KVM_GET_XCRS" | "KVM_SET_XCRS";
+
+/**
+ * What one event showed from the outside — what a guest or a VMM could see. Recorded only when a
+ * trace is recorded or the caller asks (applyEvent's `observe`), never while the checker explores:
+ * scenario expectations compare against these.
+ */
+export type Observation =
+  /** A guest instruction read `reg` (a guest-read): the value it got, and in which guest. */
+  | { readonly kind: "guest-read"; readonly reg: string; readonly value: bigint; readonly level?: GuestLevel }
+  /**
+   * A fault for the guest: raised by the CPU in non-root mode before any VM-exit (`by: "cpu"`, e.g.
+   * XSETBV with CR4.OSXSAVE=0 → #UD), or queued by KVM (`by: "kvm"`, kvm_queue_exception: an XSETBV
+   * __kvm_set_xcr refuses → #GP(0)). #GP and #SS carry an error code, #UD none.
+   */
+  | {
+      readonly kind: "guest-fault"; readonly vector: "UD" | "GP" | "SS"; readonly errorCode?: number;
+      readonly by: "cpu" | "kvm"; readonly detail: string; readonly level?: GuestLevel;
+    }
+  /**
+   * An ioctl and its result: ok, or the errno. KVM_RUN also says why the guest last stopped (`exit`,
+   * a guest-exit.ts kind) and whether KVM returned to userspace for it.
+   */
+  | {
+      readonly kind: "ioctl"; readonly ioctl: IoctlName; readonly ok: boolean; readonly errno?: string; readonly reason?: string;
+      readonly exit?: string; readonly toUserspace?: boolean;
+    }
+  /** What KVM_GET_XSAVE2 returned: the standard-format image, its XSTATE_BV, component 19 when present. */
+  | { readonly kind: "xsave"; readonly xstateBv: bigint; readonly apx?: readonly bigint[]; readonly bytes: Uint8Array }
+  /** kvm_run->s.regs as store_regs left it (KVM_SYNC_X86_REGS in kvm_valid_regs), by struct kvm_regs field. */
+  | { readonly kind: "sync-regs"; readonly regs: Readonly<Record<string, bigint>> };
+
 /** What applying one event produced. */
 export interface ApplyResult<S> {
   state: S;
   violations: Violation[];
   cost: CostCounters;
+  /** What the event showed; present only when a trace was recorded or observations were asked for. */
+  observations?: Observation[];
   /** Which assumptions the run read (bit k = ASSUMPTION_NAMES[k]); absent: none, or not tracked. */
   consulted?: number;
   /** Design actions that ran (past the protected-state check); absent when not tracked. */

@@ -12,7 +12,7 @@ import { wordId, wordTag } from "../cpu/values.js";
 import { XFEATURE_MASK } from "../cpu/xfeatures.js";
 import type { PhysicalCpu } from "../cpu/physical-cpu.js";
 import type { ModelOptions } from "../model-options.js";
-import { zeroCost, type CostCounters, type InvariantName, type TraceStep, type Violation, type SiteKind } from "./explorable.js";
+import { zeroCost, type CostCounters, type GuestLevel, type InvariantName, type Observation, type TraceStep, type Violation, type SiteKind } from "./explorable.js";
 import type { Design } from "./designs.js";
 import type { GuestExit } from "./guest-exit.js";
 import type { MachineState } from "./machine-state.js";
@@ -152,6 +152,11 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
   private seen: Set<string> | undefined;
   readonly guestTag: ProvenanceTag;
   readonly tracing: boolean;
+  /**
+   * What this event shows a guest or the VMM (explorable.ts Observation): kept when tracing or when
+   * the caller asks; undefined while the checker explores, so recording costs one test.
+   */
+  readonly observations: Observation[] | undefined;
   private hostEnv: ExecEnv;
   private guestEnv: ExecEnv;
 
@@ -159,9 +164,11 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
     readonly cfg: ResolvedConfig,
     readonly st: MachineState,
     readonly trace: TraceStep[] | undefined,
+    observe = false,
   ) {
     this.guestTag = Tag.guest(this.vcpu.id);
     this.tracing = trace !== undefined;
+    this.observations = this.tracing || observe ? [] : undefined;
     this.hostEnv = new HostEnv(this);
     this.guestEnv = new GuestEnv(this);
   }
@@ -202,6 +209,23 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
   injectException(vector: "GP" | "UD", length: number): void {
     this.injected = { vector, length };
     if (this.tracing) this.note(`#${vector} queued for the guest`);
+    // KVM's injections here are kvm_inject_gp(vcpu, 0) (XSETBV) and kvm_queue_exception(UD): #GP(0), #UD.
+    this.observations?.push({ kind: "guest-fault", vector, ...(vector === "GP" ? { errorCode: 0 } : {}), by: "kvm", detail: "queued by KVM", ...this.levelField() });
+  }
+
+  /** Records an observation (no-op unless observing: guard anything costly with `ctx.observations`). */
+  observe(o: Observation): void {
+    this.observations?.push(o);
+  }
+
+  /** L1 or L2 on a backend with nesting, else undefined. */
+  guestLevel(): GuestLevel | undefined {
+    const isGuestMode = this.cfg.backend.nested?.isGuestMode;
+    return isGuestMode ? (isGuestMode(this.vcpu) ? "L2" : "L1") : undefined;
+  }
+  private levelField(): { level?: GuestLevel } {
+    const level = this.guestLevel();
+    return level ? { level } : {};
   }
   get profile() {
     return this.cfg.hostCpu;
@@ -358,7 +382,15 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
   }
 
   guestExec(insn: Instruction): ExecOutcome {
-    return execute(this.cpu, insn, this.guestEnv);
+    const out = execute(this.cpu, insn, this.guestEnv);
+    if (out.kind === "fault" && this.observations) {
+      // Every fault the executor raises for a guest is #UD or of the "(0)" form (#GP(0), #SS(0)).
+      this.observations.push({
+        kind: "guest-fault", vector: out.vector, ...(out.vector === "UD" ? {} : { errorCode: 0 }), by: "cpu",
+        detail: `${formatInstruction(insn)}: ${out.reason}`, ...this.levelField(),
+      });
+    }
+    return out;
   }
 
   /** Moves a value into a host GPR as host code does (`mov reg, imm64`), through the executor. */

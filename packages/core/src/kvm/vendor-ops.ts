@@ -120,6 +120,8 @@ export interface NestedOps {
   enterNested(ctx: VendorCtx): void;
   /** L2 exits to L1 (vmcs02 → vmcs01 switch). */
   exitNested(ctx: VendorCtx): void;
+  /** is_guest_mode: the vCPU runs L2 now (scenario observations and expectations tell L1 from L2 by it). */
+  isGuestMode?(vcpu: VcpuState): boolean;
 }
 
 /**

@@ -211,6 +211,7 @@ export function createNestedVmxBackend(o: NestedBackendOptions = {}): VendorOps 
     nested: {
       enterNested: (ctx) => nestedVmxEnterNonRootMode(ctx, variant),
       exitNested: (ctx) => nestedVmxVmexit(ctx, variant),
+      isGuestMode,
     },
   };
 }
