@@ -1,6 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { KvmxError } from "@kvmx/core";
-import { choiceListingRequest } from "./choices.js";
+import { BACKEND_CHOICES, choiceListingRequest, requireChoices, requireDesignNamesOrFiles } from "./choices.js";
 import { commands } from "./commands/index.js";
 import { CommandExit, EXIT_CODES_HELP, ExitCode } from "./exit-codes.js";
 import { processIo, type Io } from "./io.js";
@@ -28,6 +28,13 @@ function buildProgram(io: Io): Command {
     .showHelpAfterError("(run with --help for usage)");
   for (const register of commands) register(program, io);
   finishHelp(program, io);
+  // One answer to an unknown --backend or --design name in every command that takes them: the
+  // usage error naming the known ones (exit 2), before the command starts any work.
+  program.hook("preAction", (_program, action) => {
+    const opts = action.opts() as { backend?: unknown; design?: unknown };
+    if (Array.isArray(opts.backend)) requireChoices(BACKEND_CHOICES, opts.backend as string[]);
+    if (Array.isArray(opts.design)) requireDesignNamesOrFiles(opts.design as string[]);
+  });
   return program;
 }
 

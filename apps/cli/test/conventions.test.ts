@@ -72,6 +72,13 @@ describe("QEMU-style listings", () => {
 });
 
 describe("unknown names agree: a usage error, exit 2, naming the known ones", () => {
+  it("kvmx check refuses them the same way, before any work", async () => {
+    const d = await run(["check", "--design", "nosuch", "--backend", "vmx"]);
+    const b = await run(["check", "--backend", "nosuch"]);
+    expect([d.code, b.code, d.out, b.out]).toEqual([2, 2, "", ""]);
+    expect(d.err).toMatch(/^kvmx: --design: unknown design "nosuch"/);
+    expect(b.err).toMatch(/^kvmx: --backend: unknown backend "nosuch"/);
+  });
   it("--design nosuch and --backend nosuch", async () => {
     const d = await run(["cost", "--design", "nosuch"]);
     const b = await run(["cost", "--backend", "nosuch"]);

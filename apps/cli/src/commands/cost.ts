@@ -1,8 +1,8 @@
-import { costRows, costTableCells, DEFAULT_WEIGHTS, runMatrix, SCHEMA_VERSION, type CheckReport, type CostWeights } from "@kvmx/check";
+import { costRows, costTableCells, DEFAULT_WEIGHTS, runMatrix, type CheckReport, type CostWeights } from "@kvmx/check";
 import type { Command } from "commander";
 import pc from "picocolors";
 import { DEFAULT_CHECK_BACKENDS } from "../backends.js";
-import { BACKEND_CHOICES, choicesHint, DESIGN_CHOICES, requireChoices, requireDesignNamesOrFiles } from "../choices.js";
+import { BACKEND_CHOICES, choicesHint, DESIGN_CHOICES } from "../choices.js";
 import { stdoutColour, toJson, type Io } from "../io.js";
 import { renderTable } from "../table.js";
 import { buildCheckProvider, loadDesignFiles, readWeightsFile } from "./check.js";
@@ -18,6 +18,12 @@ export function renderCostTable(report: CheckReport, colour: boolean): string {
   const { head, body } = costTableCells(rows);
   return renderTable({ head: head.map((h) => c.bold(h)), rows: body, keyColumns: 4 });
 }
+
+/**
+ * The version of `kvmx cost --json` (host, rows, weights): its own, not the check report's
+ * SCHEMA_VERSION — the rows did not change when check results gained `complete` (version 2).
+ */
+const COST_SCHEMA_VERSION = 1;
 
 interface CostOptions {
   design?: string[];
@@ -37,11 +43,11 @@ export function register(program: Command, io: Io): void {
     .description("Price each design per VM-exit round trip (XSETBVs, EGPR moves, PUSH2/POP2, branches, XSAVE bytes, ~cycles).")
     .option("--design <name|file...>", `built-in designs, ${choicesHint(DESIGN_CHOICES)}, or design files; default: all built-ins`)
     .option("--backend <name...>", `backends, ${choicesHint(BACKEND_CHOICES)}; default: all but the hypothetical svm-apx`)
-    .option("--json", "print rows as JSON (schemaVersion 1)")
+    .option("--json", `print rows as JSON (schemaVersion ${COST_SCHEMA_VERSION})`)
     .option("--weights <file>", "cycle weights (JSON/YAML) overriding the defaults")
     .action(async (opts: CostOptions) => {
-      requireDesignNamesOrFiles(opts.design ?? []);
-      const backends = opts.backend ? requireChoices(BACKEND_CHOICES, opts.backend) : DEFAULT_CHECK_BACKENDS;
+      // Unknown --design/--backend names were refused before the action (main.ts): exit 2.
+      const backends = opts.backend ?? DEFAULT_CHECK_BACKENDS;
       const weights: CostWeights = opts.weights ? await readWeightsFile(io, opts.weights) : DEFAULT_WEIGHTS;
       const designFiles = await loadDesignFiles(io, opts.design ?? []);
       const provider = buildCheckProvider({ designFiles });
@@ -54,7 +60,7 @@ export function register(program: Command, io: Io): void {
         backends,
       });
       if (opts.json) {
-        io.out(toJson({ schemaVersion: SCHEMA_VERSION, host: { cpuApx: true, kernelApx: false }, rows: costRows(report), weights }));
+        io.out(toJson({ schemaVersion: COST_SCHEMA_VERSION, host: { cpuApx: true, kernelApx: false }, rows: costRows(report), weights }));
       } else {
         io.out(renderCostTable(report, stdoutColour(io)) + "\n");
         io.out("~cycles weighs the counters with estimates: `kvmx cost --json` shows each weight's source,\n--weights FILE overrides them.\n");
