@@ -51,6 +51,19 @@ export async function readInputText(io: Io, file: string, what = "file"): Promis
   return (await readInputFile(io, file, what)).toString("utf8");
 }
 
+/** Checks, before any work, that an input FILE can be read (InputError, exit 65, otherwise). */
+export async function checkInputFile(io: Io, file: string, flag: string): Promise<void> {
+  if (file === "-") return;
+  const abs = resolve(io.cwd, file);
+  try {
+    const st = await stat(abs);
+    if (st.isDirectory()) throw Object.assign(new Error("is a directory"), { code: "EISDIR" });
+    await access(abs, constants.R_OK);
+  } catch (err) {
+    throw new InputError(`cannot read ${flag} file: ${errnoReason(err)}`, { file }, { cause: err });
+  }
+}
+
 /**
  * Checks, before any work, that FILE can be written: not a directory, its directory exists and is
  * writable, and the file itself (if it exists) is writable. OutputError (exit 73) otherwise.

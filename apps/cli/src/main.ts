@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { KvmxError } from "@kvmx/core";
 import { BACKEND_CHOICES, choiceListingRequest, requireChoices, requireDesignNamesOrFiles } from "./choices.js";
 import { commands } from "./commands/index.js";
+import { checkInputFile, checkOutputDir, checkOutputFile } from "./files.js";
 import { CommandExit, EXIT_CODES_HELP, ExitCode } from "./exit-codes.js";
 import { processIo, type Io } from "./io.js";
 
@@ -30,12 +31,29 @@ function buildProgram(io: Io): Command {
   finishHelp(program, io);
   // One answer to an unknown --backend or --design name in every command that takes them: the
   // usage error naming the known ones (exit 2), before the command starts any work.
-  program.hook("preAction", (_program, action) => {
+  program.hook("preAction", async (_program, action) => {
     const opts = action.opts() as { backend?: unknown; design?: unknown };
     if (Array.isArray(opts.backend)) requireChoices(BACKEND_CHOICES, opts.backend as string[]);
     if (Array.isArray(opts.design)) requireDesignNamesOrFiles(opts.design as string[]);
+    await checkFileOptions(io, action.opts());
   });
   return program;
+}
+
+/**
+ * The file options that mean the same in every command, checked before the command runs: an output
+ * that cannot be written is exit 73, an input that cannot be read exit 65 — not a failure after the
+ * work (a whole `kvmx check`) is done.
+ */
+const OUTPUT_FILE_OPTIONS = { html: "--html", outFile: "--out-file", record: "--record" } as const;
+const OUTPUT_DIR_OPTIONS = { traceOut: "--trace-out" } as const;
+const INPUT_FILE_OPTIONS = { merge: "--merge", weights: "--weights", replay: "--replay" } as const;
+
+async function checkFileOptions(io: Io, opts: Record<string, unknown>): Promise<void> {
+  const each = (v: unknown): string[] => (typeof v === "string" ? [v] : Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : []);
+  for (const [key, flag] of Object.entries(INPUT_FILE_OPTIONS)) for (const f of each(opts[key])) await checkInputFile(io, f, flag);
+  for (const [key, flag] of Object.entries(OUTPUT_FILE_OPTIONS)) for (const f of each(opts[key])) await checkOutputFile(io, f, flag);
+  for (const [key, flag] of Object.entries(OUTPUT_DIR_OPTIONS)) for (const f of each(opts[key])) await checkOutputDir(io, f, flag);
 }
 
 /** Runs the CLI; returns the process exit code instead of exiting, so tests can call it. */

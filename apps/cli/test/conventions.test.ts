@@ -111,6 +111,19 @@ describe("file errors: one line naming the file and the reason", () => {
     const enc = await run(["xsave", "encode", "img.json", "--out-file", join(scratch, "no-dir", "x.bin")], { "img.json": "{}" });
     expect([enc.code, enc.err]).toEqual([73, expect.stringMatching(/no-dir\/x.bin: cannot write --out-file file: no such file or directory \(ENOENT\)\n$/)]);
   });
+  it("kvmx check's --html, --trace-out, --merge and --weights are checked before it checks anything", async () => {
+    const missingDir = join(scratch, "no-dir", "x.html");
+    const html = await run(["check", "--backend", "vmx", "--html", missingDir]);
+    expect([html.code, html.out, html.err]).toEqual([73, "", `kvmx: ${missingDir}: cannot write --html file: no such file or directory (ENOENT)\n`]);
+    const file = join(scratch, "not-a-dir");
+    writeFileSync(file, "x");
+    const trace = await run(["check", "--backend", "vmx", "--trace-out", file]);
+    expect([trace.code, trace.err]).toEqual([73, `kvmx: ${file}: cannot use as the --trace-out directory: it exists and is not a directory\n`]);
+    const merge = await run(["check", "--merge", "nonexistent.json"]);
+    expect([merge.code, merge.err]).toEqual([65, "kvmx: nonexistent.json: cannot read --merge file: no such file or directory (ENOENT)\n"]);
+    const weights = await run(["cost", "--weights", scratch]);
+    expect([weights.code, weights.err]).toEqual([65, `kvmx: ${scratch}: cannot read --weights file: is a directory (EISDIR)\n`]);
+  });
   it.runIf(process.getuid?.() !== 0)("an unwritable directory is exit 73 too", async () => {
     const ro = join(scratch, "ro");
     mkdirSync(ro);

@@ -19,7 +19,7 @@ import {
   type XsaveImage,
 } from "@kvmx/core";
 import { Option, type Command } from "commander";
-import { checkOutputFile, readInputFile, writeOutputFile } from "../files.js";
+import { readInputFile, writeOutputFile } from "../files.js";
 import { toJson, type Io } from "../io.js";
 import { renderTable } from "../table.js";
 import { loadProfile, PROFILE_HELP } from "./cpu.js";
@@ -209,7 +209,6 @@ export function register(program: Command, io: Io): void {
     .addOption(new Option("--output <format>", "hex or bin (default: hex on standard output, bin with --out-file)").choices(["hex", "bin"]))
     .option("--out-file <path>", "write the image to this file instead of stdout")
     .action(async (file: string, opts: EncodeOptions) => {
-      if (opts.outFile) await checkOutputFile(io, opts.outFile, "--out-file");
       const where = file === "-" ? "<stdin>" : file;
       const text = (await readInputFile(io, file, "XSAVE JSON")).toString("utf8");
       let json: unknown;
