@@ -21,9 +21,15 @@ type Cell = {
   counterexample?: { events: unknown[]; failingStep: number; scenarioFile?: string; chromeTraceFile?: string; scenario: string };
   states: number;
   transitions: number;
+  complete: boolean;
+  stoppedBy?: string;
+  depthReached: number;
+  frontier: number;
+  diameter?: number;
+  statesPerDepth?: number[];
   cost?: { perTrip: Record<string, Record<string, number>> };
 };
-type Report = { schemaVersion: number; depth: number; cells: Cell[]; elapsedMs: number; statesPerSecond: number };
+type Report = { schemaVersion: number; depth?: number; complete: boolean; cells: Cell[]; elapsedMs: number; statesPerSecond: number };
 
 async function run(args: string[]) {
   const io = captureIo();
@@ -32,24 +38,87 @@ async function run(args: string[]) {
 }
 
 describe("kvmx check", () => {
-  it("exits 0 and prints the table when every requested cell is safe or n/a", async () => {
-    const r = await run(["check", "--design", "hw-xcr0-switch", "--backend", "vmx", "--depth", "1"]);
+  it("exits 0 and prints the table when every requested cell is safe (explored to the fixpoint) or n/a", async () => {
+    // hw-xcr0-switch on svm: every cell is n/a (SVM has no APX to give) or safe, and small enough to finish.
+    const r = await run(["check", "--design", "hw-xcr0-switch", "--backend", "svm", "--workers", "0"]);
     expect(r.code).toBe(0);
     expect(r.out).toContain("hw-xcr0-switch");
     expect(r.out).toMatch(/H\+ g\+/);
     expect(r.out).toContain("n.a.");
     expect(r.out).not.toContain("violation (");
+    // A bare "safe": every reachable state was checked; no "safe≤N".
+    expect(r.out).toMatch(/│ safe +│/);
+    expect(r.out).not.toContain("safe≤");
+    expect(r.out).toMatch(/\ncomplete \(every reachable state explored\): 6 cells, 0 with a violation; [\d,]+ states/);
     expect(r.out).toContain("Cost per round trip");
     // No colour codes when stdout is not a terminal.
     expect(r.out).not.toContain("\u001b[");
   });
 
+  it("exits 0 for one safe cell run to the fixpoint; JSON has no depth and says complete, with the diameter", async () => {
+    // fpstate on vmx, shard 1/6 of its six profiles: the first, host and guest without APX (safe).
+    const r = await run(["check", "--design", "fpstate", "--backend", "vmx", "--shard", "1/6", "--workers", "0", "--json"]);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.out) as Report;
+    expect(report.schemaVersion).toBe(2);
+    expect(report.depth).toBeUndefined();
+    expect(report.complete).toBe(true);
+    expect(report.cells).toHaveLength(1);
+    const c = report.cells[0]!;
+    expect([c.design, c.backend, c.host.cpuApx, c.guest.apx, c.verdict]).toEqual(["fpstate", "vmx", false, false, "safe"]);
+    expect(c.complete).toBe(true);
+    expect(c.stoppedBy).toBeUndefined();
+    expect(c.frontier).toBe(0);
+    // The diameter is the last level that added a state; the level after it was expanded and added none.
+    expect(c.diameter).toBeGreaterThan(0);
+    expect(c.depthReached).toBe(c.diameter! + 1);
+    expect(c.statesPerDepth).toHaveLength(c.diameter! + 1);
+    expect(c.statesPerDepth![0]).toBe(1);
+    // Each level's count covers the states it reached first (a state reached again by other
+    // assumption valuations counts again), so together they cover every state.
+    expect(c.statesPerDepth!.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(c.states);
+  });
+
+  it("exits 3 when no violation is found but the search was bounded: --depth 1 prints safe≤1", async () => {
+    const r = await run(["check", "--design", "hw-xcr0-switch", "--backend", "svm", "--depth", "1", "--workers", "0"]);
+    expect(r.code).toBe(3);
+    expect(r.out).not.toContain("violation (");
+    expect(r.out).toMatch(/│ safe≤1 +│/);
+    expect(r.out).not.toMatch(/│ safe +│/);
+    expect(r.out).toMatch(/\nbounded: 3 safe cells not explored to the fixpoint \(--depth 1\): 6 cells, 0 with a violation/);
+    const json = await run(["check", "--design", "hw-xcr0-switch", "--backend", "svm", "--depth", "1", "--workers", "0", "--json"]);
+    expect(json.code).toBe(3);
+    const report = JSON.parse(json.out) as Report;
+    expect([report.schemaVersion, report.depth, report.complete]).toEqual([2, 1, false]);
+    for (const c of report.cells.filter((x) => x.verdict === "safe")) {
+      expect([c.complete, c.stoppedBy, c.depthReached, c.diameter]).toEqual([false, "depth", 1, undefined]);
+      expect(c.frontier).toBeGreaterThan(0);
+    }
+  });
+
+  it("exits 3 when --max-states cuts a safe cell's search short; the cell says how far it got", async () => {
+    const r = await run(["check", "--design", "fpstate", "--backend", "vmx", "--shard", "1/6", "--max-states", "20", "--workers", "0", "--json"]);
+    expect(r.code).toBe(3);
+    const report = JSON.parse(r.out) as Report;
+    expect(report.depth).toBeUndefined();
+    expect(report.complete).toBe(false);
+    const c = report.cells[0]!;
+    expect([c.verdict, c.complete, c.stoppedBy, c.states, c.diameter]).toEqual(["safe", false, "max-states", 20, undefined]);
+    expect(c.frontier).toBeGreaterThan(0);
+    const human = await run(["check", "--design", "fpstate", "--backend", "vmx", "--shard", "1/6", "--max-states", "20", "--workers", "0"]);
+    expect(human.code).toBe(3);
+    expect(human.out).toContain(`safe≤${c.depthReached}`);
+    expect(human.out).toMatch(/\nbounded: 1 safe cell not explored to the fixpoint: 1 cells, 0 with a violation/);
+  });
+
   it("exits 1 with a violation; JSON follows the schema and carries the counterexample", async () => {
     const r = await run(["check", "--design", "asm-unconditional", "--backend", "vmx", "svm", "--depth", "1", "--json"]);
+    // A violation is exit 1 even though the other cells' searches were bounded (that alone would be 3).
     expect(r.code).toBe(1);
     const report = JSON.parse(r.out) as Report;
-    expect(report.schemaVersion).toBe(1);
+    expect(report.schemaVersion).toBe(2);
     expect(report.depth).toBe(1);
+    expect(report.complete).toBe(false);
     expect(report.cells).toHaveLength(2 * 6);
     expect(typeof report.statesPerSecond).toBe("number");
     const bad = report.cells.find((c) => c.backend === "vmx" && c.host.cpuApx && !c.host.kernelApx && !c.guest.apx)!;
@@ -107,7 +176,9 @@ describe("kvmx check", () => {
     const merged = await run(["check", "--merge", ...files, "--json", "--html", page]);
     // The merged JSON still renders the timelines (trace XCR0s come back from "0x…" strings).
     expect(readFileSync(page, "utf8")).toContain("<svg");
-    expect(merged.code).toBe(whole.cells.some((c) => c.verdict === "violation") ? 1 : 0);
+    // Depth 1 bounds the safe cells: without a violation the merged result would be exit 3.
+    expect(merged.code).toBe(whole.cells.some((c) => c.verdict === "violation") ? 1 : 3);
+    expect((JSON.parse(merged.out) as Report).complete).toBe(whole.complete);
     const strip = (r: Report) => r.cells.map(({ ...c }) => ({ ...c, elapsedMs: 0 }));
     expect(strip(JSON.parse(merged.out) as Report)).toEqual(strip(whole));
   });
@@ -152,7 +223,17 @@ describe("kvmx check", () => {
     expect(r.out).toMatch(/asm-unconditional on vmx \[H\+ g-[^\]]*\]: no-host-ud/);
     expect(r.out).toMatch(/1\. guest-xsetbv value=0x[0-9a-f]+ {3}← breaks at vmx:/);
     expect(r.out).toContain(`replay: kvmx run ${join(out, "asm-unconditional.vmx.host-apx.guest-noapx.scenario.yaml")}`);
-    expect(r.out).toMatch(/depth 1: 6 cells, \d+ with a violation/);
+    // H- g- is the one safe cell (bounded by --depth 1); H- g+ is n/a; the other four break.
+    expect(r.out).toMatch(/│ safe≤1 +│/);
+    expect(r.out).toMatch(/\nbounded: 1 safe cell not explored to the fixpoint \(--depth 1\): 6 cells, 4 with a violation/);
+  });
+
+  it("exits 1 with a violation when exploring to the fixpoint; the summary says complete", async () => {
+    const r = await run(["check", "--design", "asm-unconditional", "--backend", "vmx", "--workers", "0"]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain("violation (no-host-ud)");
+    expect(r.out).not.toContain("safe≤");
+    expect(r.out).toMatch(/\ncomplete \(every reachable state explored\): 6 cells, 4 with a violation/);
   });
 
   it("--all-invariants keeps exploring and reports more than one invariant where a design breaks several", async () => {
@@ -170,18 +251,35 @@ describe("kvmx check", () => {
   it("--option runs another alternative of a model assumption, and the scenario file records it", async () => {
     const args = ["check", "--design", "asm-conditional", "--backend", "vmx", "--depth", "1", "--json", "--option", "setXsaveApxAbsent=init-zeros"];
     const r = await run(args);
-    expect([0, 1]).toContain(r.code);
+    expect([1, 3]).toContain(r.code);
     const report = JSON.parse(r.out) as Report;
     for (const c of report.cells.filter((x) => x.counterexample)) expect(c.counterexample!.scenario).toContain("setXsaveApxAbsent: init-zeros");
-    expect((await run(["check", "--option", "setXsaveApxAbsent=maybe", "--depth", "0"])).code).toBe(2);
-    expect((await run(["check", "--option", "noSuchFact=1", "--depth", "0"])).code).toBe(2);
+    // --depth 1 (a valid depth): the exit 2 comes from the --option value alone.
+    const bad = await run(["check", "--option", "setXsaveApxAbsent=maybe", "--depth", "1"]);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain("setXsaveApxAbsent");
+    const unknown = await run(["check", "--option", "noSuchFact=1", "--depth", "1"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toContain("noSuchFact");
   });
 
   it("usage errors exit 2", async () => {
     expect((await run(["check", "--depth", "x"])).code).toBe(2);
+    // Bounds are optional, but when given they must be ≥ 1 (depth 0 would explore nothing).
+    for (const flag of ["--depth", "--max-states", "--max-seconds"]) {
+      const r = await run(["check", "--design", "fpstate", "--backend", "vmx", flag, "0"]);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain(flag);
+      expect(r.out).toBe("");
+    }
     expect((await run(["check", "--shard", "3/2"])).code).toBe(2);
-    expect((await run(["check", "--backend", "nope", "--depth", "0"])).code).toBe(2);
-    expect((await run(["check", "--merge", "a.json", "--shard", "1/2"])).code).toBe(2);
+    expect((await run(["check", "--backend", "nope", "--depth", "1"])).code).toBe(2);
+    // A readable result file, so that the refusal is about --shard (an unreadable one is 65 first).
+    const shardFile = join(dir, "usage-shard.json");
+    writeFileSync(shardFile, "{}");
+    const merge = await run(["check", "--merge", shardFile, "--shard", "1/2"]);
+    expect(merge.code).toBe(2);
+    expect(merge.err).toContain("--merge");
   });
 });
 
@@ -219,11 +317,11 @@ describe.skipIf(staleReason !== undefined)("the built kvmx check with worker thr
 describe("kvmx check default backends", () => {
   it("leaves out the hypothetical svm-apx unless it is named", async () => {
     const io = captureIo();
-    await main(["check", "--design", "asm-conditional", "--depth", "0", "--workers", "0", "--json"], io);
+    expect(await main(["check", "--design", "asm-conditional", "--depth", "1", "--workers", "0", "--json"], io)).toBe(1);
     const backends = new Set((JSON.parse(io.stdout()) as { cells: { backend: string }[] }).cells.map((c) => c.backend));
     expect(backends).toEqual(new Set(["vmx", "vmx-nested", "tdx", "svm", "sev-es"]));
     const named = captureIo();
-    await main(["check", "--design", "asm-conditional", "--backend", "svm-apx", "--depth", "0", "--workers", "0", "--json"], named);
+    expect(await main(["check", "--design", "asm-conditional", "--backend", "svm-apx", "--depth", "1", "--workers", "0", "--json"], named)).not.toBe(2);
     expect(JSON.parse(named.stdout()).cells.every((c: { backend: string }) => c.backend === "svm-apx")).toBe(true);
   });
 });

@@ -4,7 +4,7 @@ import { runMatrix } from "../src/matrix/run-matrix.js";
 import { parseShard, selectShard } from "../src/matrix/shard.js";
 import { mergeReports } from "../src/report/merge.js";
 import { readReport } from "../src/report/read-report.js";
-import type { CheckReport } from "../src/report/check-report.js";
+import { reportFailed, reportIncomplete, type CheckReport } from "../src/report/check-report.js";
 import { toyProvider } from "./toy-provider.js";
 
 const json = (r: CheckReport) => JSON.stringify(r, (_k, v) => (typeof v === "bigint" ? `0x${v.toString(16)}` : v));
@@ -32,6 +32,42 @@ describe("runMatrix over the toy provider", () => {
     expect(byId.get("toy-leak.toyA.host-apx-mapxf.guest-noapx")!.invariant).toBe("no-leak");
     // All 24 toy states but (x=3, y=2, armed), which needs 6 events.
     expect(byId.get("toy-safe.toyA.host-apx.guest-noapx")!.states).toBe(23);
+  });
+
+  it("says per cell whether the search was complete: bounded by --depth, or run to the fixpoint", async () => {
+    const bounded = await runMatrix(toyProvider(), { depth: 5, designs: ["toy-safe"], backends: ["toyA"] });
+    expect(bounded.depth).toBe(5);
+    expect(bounded.complete).toBe(false);
+    expect(reportIncomplete(bounded)).toBe(true);
+    expect(reportFailed(bounded)).toBe(false);
+    const safe = bounded.cells.find((c) => c.verdict === "safe")!;
+    // (x=3, y=2, armed) is 6 events away: found nowhere, so one state short and the frontier holds 3.
+    expect([safe.complete, safe.stoppedBy, safe.depthReached, safe.frontier, safe.diameter]).toEqual([false, "depth", 5, 3, undefined]);
+    expect(safe.statesPerDepth).toEqual([1, 3, 5, 6, 5, 3]);
+    // n/a cells were not explored and do not make a report incomplete.
+    expect(bounded.cells.filter((c) => c.verdict === "n/a").every((c) => c.complete && c.states === 0)).toBe(true);
+
+    const full = await runMatrix(toyProvider(), { designs: ["toy-safe", "toy-bug3"], backends: ["toyA"] });
+    expect(full.depth).toBeUndefined();
+    expect(full.complete).toBe(true);
+    expect(reportIncomplete(full)).toBe(false);
+    expect(reportFailed(full)).toBe(true);
+    for (const c of full.cells.filter((x) => x.design === "toy-safe" && x.verdict === "safe")) {
+      expect([c.complete, c.stoppedBy, c.states, c.diameter, c.depthReached, c.frontier]).toEqual([true, undefined, 24, 6, 7, 0]);
+    }
+    // A violation is definite although the search stopped at it ("first").
+    const bug = full.cells.find((c) => c.design === "toy-bug3" && c.verdict === "violation")!;
+    expect(bug.counterexample!.events).toHaveLength(3);
+    expect(bug.complete).toBe(false);
+  });
+
+  it("--max-states bounds each cell (stoppedBy max-states)", async () => {
+    const r = await runMatrix(toyProvider(), { maxStates: 10, designs: ["toy-safe"], backends: ["toyA"] });
+    expect(r.complete).toBe(false);
+    for (const c of r.cells.filter((x) => x.verdict === "safe")) {
+      expect([c.complete, c.stoppedBy, c.states]).toEqual([false, "max-states", 10]);
+      expect(c.frontier).toBeGreaterThan(0);
+    }
   });
 
   it("prices cells from the model's counters", async () => {
@@ -65,6 +101,8 @@ describe("runMatrix over the toy provider", () => {
     const a = await runMatrix(toyProvider(), { depth: 4, designs: ["toy-bug3"] });
     const b = await runMatrix(toyProvider(), { depth: 2, designs: ["toy-bug3"] });
     expect(() => mergeReports([{ report: a, file: "a.json" }, { report: b, file: "b.json" }])).toThrow(/b.json: depth 2/);
+    const fixpoint = await runMatrix(toyProvider(), { designs: ["toy-bug3"] });
+    expect(() => mergeReports([{ report: a, file: "a.json" }, { report: fixpoint, file: "f.json" }])).toThrow(/f.json: the fixpoint differs from a.json's depth 4/);
     const flipped = structuredClone(a);
     flipped.cells[0]!.verdict = "safe";
     expect(() => mergeReports([{ report: a, file: "a.json" }, { report: flipped, file: "c.json" }])).toThrow(/c.json: cell/);
@@ -87,8 +125,16 @@ describe("shards", () => {
 describe("readReport", () => {
   it("rejects files that are not check results, naming the file", () => {
     expect(() => readReport("{", "x.json")).toThrow(/x.json: not JSON/);
-    expect(() => readReport('{"schemaVersion":2}', "y.json")).toThrow(/y.json: .*schemaVersion/);
-    expect(() => readReport('{"schemaVersion":1,"depth":3,"cells":[{"design":"d"}]}', "z.json")).toThrow(/cells\[0\]/);
+    // Version 1 results (depth-bounded only, no `complete`) are not read as version 2; nor is a future one.
+    expect(() => readReport('{"schemaVersion":1,"depth":3,"cells":[]}', "y.json")).toThrow(/y.json: .*schemaVersion must be 2, got 1/);
+    expect(() => readReport('{"schemaVersion":3,"complete":true,"cells":[]}', "y.json")).toThrow(/y.json: .*schemaVersion/);
+    expect(() => readReport('{"schemaVersion":2,"cells":[]}', "w.json")).toThrow(/w.json: .*complete missing/);
+    expect(() => readReport('{"schemaVersion":2,"depth":"3","complete":false,"cells":[]}', "w.json")).toThrow(/w.json: .*depth must be a number/);
+    expect(() => readReport('{"schemaVersion":2,"depth":3,"complete":false,"cells":[{"design":"d"}]}', "z.json")).toThrow(/cells\[0\]/);
+    const cell = { design: "d", backend: "b", host: { cpuApx: true, kernelApx: false }, guest: { apx: true }, verdict: "safe" };
+    expect(() => readReport(JSON.stringify({ schemaVersion: 2, complete: true, cells: [cell] }), "c.json")).toThrow(/c.json: .*cells\[0\]\.complete/);
+    // Without a depth (explored to the fixpoint) a result is well formed.
+    expect(readReport(JSON.stringify({ schemaVersion: 2, complete: true, cells: [{ ...cell, complete: true }] }), "ok.json").depth).toBeUndefined();
   });
   it("revives trace XCR0s as bigints", async () => {
     const r = await runMatrix(toyProvider(), { depth: 4, designs: ["toy-bug3"], backends: ["toyA"] });
