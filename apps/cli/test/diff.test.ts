@@ -65,7 +65,7 @@ describe("kvmx diff", () => {
     const j = captureIo();
     expect(await main(["diff", "--quirks", "--json"], j)).toBe(0);
     const doc = JSON.parse(j.stdout());
-    expect(doc.hostKinds.find((k: { hostKind: string }) => k.hostKind === "kvm_pvm").quirks.map((q: { name: string }) => q.name)).toContain("get-fpu-mxcsr-zero");
+    expect(doc.hostKinds.find((k: { hostKind: string }) => k.hostKind === "kvm_pvm").quirks.map((q: { name: string }) => q.name)).toContain("segments-verbatim");
     expect(doc.pendingModelBugs.map((b: { name: string }) => b.name)).toContain("get-xsave-pkru-always-present");
   });
 

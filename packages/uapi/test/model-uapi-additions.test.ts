@@ -2,7 +2,7 @@ import { svmBackend } from "@kvmx/svm";
 import { vmxBackend } from "@kvmx/vmx";
 import { describe, expect, it } from "vitest";
 import { KVM_CAP, KVM_X86_GRP_SEV, KVM_X86_XCOMP_GUEST_SUPP } from "../src/caps.js";
-import { KvmError } from "../src/errors.js";
+import { errnoOf } from "./errno-of.js";
 import { kernelSeries } from "../src/model/kernel-release.js";
 import { ModelKvm } from "../src/model/model-kvm.js";
 import { decodeKvmCpuid2, kvmCpuid2Size } from "../src/structs/flexible.js";
@@ -16,15 +16,6 @@ import { KVM_STRUCTS } from "../src/structs/layout.js";
 const v612 = { release: "6.12.117+deb12-amd64", onlineCpus: 2 };
 const v61 = { release: "6.1.0-57-amd64", onlineCpus: 1 };
 const amd = (kernel = v612) => new ModelKvm({ backend: svmBackend, cpu: "zen", kernel });
-const errnoOf = (f: () => unknown): string => {
-  try {
-    f();
-    return "ok";
-  } catch (e) {
-    if (e instanceof KvmError) return e.errnoName;
-    throw e;
-  }
-};
 const cpuidBuffer = (nent: number, prefill = 0): Uint8Array => {
   const b = new Uint8Array(kvmCpuid2Size(nent)).fill(prefill);
   new DataView(b.buffer).setUint32(0, nent, true);

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import type { DiffReport } from "../src/diff/compare.js";
 import { QUIRKS_BY_HOST_KIND } from "../src/diff/host-quirks.js";
 import { hostModel } from "../src/diff/host-model.js";
-import { PENDING_MODEL_BUGS } from "../src/diff/pending-model-bugs.js";
+import { PENDING_MODEL_BUGS, pendingBugsFor } from "../src/diff/pending-model-bugs.js";
 import { parseTranscript, recordedScenario, replayScenario, sha256, type Transcript } from "../src/diff/transcript.js";
 import type { HostKind } from "../src/host/host-description.js";
 import { ModelKvm } from "../src/model/model-kvm.js";
@@ -29,7 +29,7 @@ const reports: DiffReport[] = [];
 function replay(t: Transcript, i: number): DiffReport {
   const r = t.scenarios[i]!;
   const hm = hostModel(recordedScenario(r), t.host, t.facts, backendFor(t.host.hostKind));
-  const report = replayScenario(r, { name: "model", kvm: new ModelKvm(hm.config) }, t.host.kernel, hm.profile, QUIRKS_BY_HOST_KIND[t.host.hostKind], PENDING_MODEL_BUGS);
+  const report = replayScenario(r, { name: "model", kvm: new ModelKvm(hm.config) }, t.host.kernel, hm.profile, QUIRKS_BY_HOST_KIND[t.host.hostKind], pendingBugsFor(t.host, t.facts));
   reports.push(report);
   return report;
 }

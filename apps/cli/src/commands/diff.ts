@@ -25,6 +25,7 @@ import {
   parseRealScenario,
   parseTranscript,
   PENDING_MODEL_BUGS,
+  pendingBugsFor,
   QUIRKS_BY_HOST_KIND,
   recordTranscript,
   replayScenario,
@@ -123,7 +124,7 @@ function replay(t: Transcript, only: readonly string[] | undefined, io: Io): Dif
     const hm = hostModel(scenario, t.host, t.facts, backendForHost(t.host.hostKind));
     const model = new ModelKvm(hm.config);
     try {
-      return replayScenario(r, { name: "model", kvm: model }, kernelLabel(t.host), hm.profile, quirks, PENDING_MODEL_BUGS);
+      return replayScenario(r, { name: "model", kvm: model }, kernelLabel(t.host), hm.profile, quirks, pendingBugsFor(t.host, t.facts));
     } finally {
       model.close();
     }

@@ -1,7 +1,7 @@
 import type { CpuProfile } from "@kvmx/core";
 import type { Kvm } from "../api.js";
 import { compareObservations, type DiffReport } from "./compare.js";
-import { HOST_QUIRKS, type HostQuirk } from "./host-quirks.js";
+import { HOST_QUIRKS, type HostQuirk, type PendingModelBug } from "./host-quirks.js";
 import { observeScenario } from "./observe.js";
 import type { RealScenario } from "./real-scenario.js";
 
@@ -22,8 +22,9 @@ export function diffKernels(
   right: DiffSide,
   profile: CpuProfile,
   quirks: readonly HostQuirk[] = HOST_QUIRKS,
+  pending: readonly PendingModelBug[] = [],
 ): DiffReport {
   const a = observeScenario(left.kvm, scenario, profile);
   const b = observeScenario(right.kvm, scenario, profile);
-  return compareObservations(scenario, { name: left.name, obs: a }, { name: right.name, obs: b }, quirks);
+  return compareObservations(scenario, { name: left.name, obs: a }, { name: right.name, obs: b }, quirks, pending);
 }

@@ -1,4 +1,5 @@
-import type { HostKind } from "../host/host-description.js";
+import type { CpuidEntry } from "@kvmx/core";
+import type { HostDescription, HostKind } from "../host/host-description.js";
 import type { RealStep } from "./real-scenario.js";
 
 /**
@@ -44,6 +45,8 @@ export interface PendingModelBug {
   readonly kernelFunction: string;
   /** Where in kvmx the fix belongs. */
   readonly fixIn: string;
+  /** Only against these kernels (default: every one). */
+  appliesTo?(host: HostDescription, facts: { readonly supportedCpuid: readonly CpuidEntry[] }): boolean;
   explains(ctx: QuirkContext): boolean;
 }
 
@@ -82,12 +85,6 @@ export const KVM_PVM_QUIRKS: readonly HostQuirk[] = [
     differs: "64-bit CPL3 guest code runs natively and its XGETBV returns the host XCR0",
     facts: "docs/facts.md#host-quirks",
     explains: (c) => isXgetbv(c.step, 3) && (c.key === "regs.rax" || c.key === "regs.rdx"),
-  },
-  {
-    name: "get-fpu-mxcsr-zero",
-    differs: "KVM_GET_FPU reports MXCSR = 0",
-    facts: "docs/facts.md#host-quirks",
-    explains: (c) => c.step.kind === "get-fpu" && c.key === "mxcsr",
   },
   {
     name: "segments-verbatim",

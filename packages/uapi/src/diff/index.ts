@@ -6,3 +6,4 @@ export * from "./diff-kernels.js";
 export * from "./transcript.js";
 export * from "./host-model.js";
 export * from "./pending-model-bugs.js";
+export * from "./struct-fields.js";

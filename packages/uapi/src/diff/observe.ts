@@ -17,7 +17,9 @@ import {
 } from "../guest/guest-program.js";
 import { GUEST_REPORT_PORT, GUEST_VECTOR_PORT } from "../guest/long-mode.js";
 import type { GuestMemory } from "../api.js";
-import type { ProgramSpec, RealScenario, RealStep, XsaveSpec } from "./real-scenario.js";
+import type { FieldSets, ProgramSpec, RealScenario, RealStep, XsaveSpec } from "./real-scenario.js";
+import { flattenFields, setField } from "./struct-fields.js";
+import { kvmCpuid2Size, type KvmCpuidEntry2 } from "../structs/flexible.js";
 
 /**
  * Running a differential scenario on one kernel (real or model) and writing down everything
@@ -112,6 +114,33 @@ export function xsaveObs(out: Record<string, string>, bytes: Uint8Array, profile
   out[`${prefix}.other`] = gaps.map((g) => g.replace(/:(00)+$/, ":0")).join(" ");
 }
 
+/** A struct as read back, with a step's fields set on top. */
+function applyFields<T>(value: T, fields: FieldSets): T {
+  return fields.reduce((acc, f) => setField(acc, f.path, f.value), value);
+}
+
+/** Every entry of a CPUID table, one key per (leaf, index): "eax ebx ecx edx flags". */
+function cpuidObs(out: Record<string, string>, prefix: string, entries: readonly KvmCpuidEntry2[]): void {
+  out[`${prefix}.nent`] = String(entries.length);
+  for (const e of entries) out[`${prefix}.${hex(e.function)}.${e.index}`] = `${[e.eax, e.ebx, e.ecx, e.edx].map((x) => hex(x >>> 0)).join(" ")} flags=${e.flags}`;
+}
+
+/**
+ * A GET into a prefilled caller buffer: the errno, the header nent (kvm_cpuid2 buffers), and the
+ * extent KVM wrote — one past the last byte that no longer holds the prefill value.
+ */
+function bufferObs(out: Record<string, string>, buf: Uint8Array, prefill: number, call: () => void): void {
+  try {
+    call();
+    out.errno = "ok";
+  } finally {
+    let end = buf.length;
+    while (end > 0 && buf[end - 1] === prefill) end--;
+    out.extent = String(end);
+    if (buf.length >= 4) out.nent = String(new DataView(buf.buffer, buf.byteOffset).getUint32(0, true));
+  }
+}
+
 /** A zeroed standard image with the spec's header, MXCSR and R16..R31 at component 19's standard offset. */
 export function xsaveImageFor(spec: XsaveSpec, apxOffset: number, size = KVM_XSAVE_REGION_SIZE): Uint8Array {
   const b = new Uint8Array(size);
@@ -179,23 +208,56 @@ function step(kvm: Kvm, rig: Rig, s: RealStep, profile: CpuProfile, apxOffset: n
     case "get-regs":
       regsObs(out, "regs", v.getRegs());
       return;
-    case "get-sregs": {
-      const r = v.getSregs();
-      for (const seg of ["cs", "ds", "es", "fs", "gs", "ss", "tr", "ldt"] as const) {
-        for (const [k, x] of Object.entries(r[seg])) if (k !== "padding") out[`sregs.${seg}.${k}`] = typeof x === "bigint" ? hex(x) : String(x);
+    case "get-sregs":
+      flattenFields(v.getSregs(), "sregs", out);
+      return;
+    case "get-fpu":
+      flattenFields(v.getFpu(), "fpu", out);
+      return;
+    case "get-vcpu-events":
+      flattenFields(v.getVcpuEvents(), "events", out);
+      return;
+    case "get-debugregs":
+      flattenFields(v.getDebugregs(), "debugregs", out);
+      return;
+    case "set-sregs":
+    case "set-fpu":
+    case "set-vcpu-events":
+    case "set-debugregs":
+      // the struct as KVM reports it, with the step's fields changed, goes back in
+      if (s.kind === "set-sregs") v.setSregs(applyFields(v.getSregs(), s.fields));
+      else if (s.kind === "set-fpu") v.setFpu(applyFields(v.getFpu(), s.fields));
+      else if (s.kind === "set-vcpu-events") v.setVcpuEvents(applyFields(v.getVcpuEvents(), s.fields));
+      else v.setDebugregs(applyFields(v.getDebugregs(), s.fields));
+      out.errno = "ok";
+      return;
+    case "get-cpuid2": {
+      if (s.nent === undefined) {
+        cpuidObs(out, "cpuid2", v.getCpuid2());
+        return;
       }
-      for (const k of ["cr0", "cr2", "cr3", "cr4", "cr8", "efer", "apic_base"] as const) out[`sregs.${k}`] = hex(r[k]);
-      out["sregs.gdt"] = `${hex(r.gdt.base)}/${hex(r.gdt.limit)}`;
-      out["sregs.idt"] = `${hex(r.idt.base)}/${hex(r.idt.limit)}`;
+      const buf = new Uint8Array(kvmCpuid2Size(s.nent)).fill(s.prefill);
+      new DataView(buf.buffer).setUint32(0, s.nent, true);
+      bufferObs(out, buf, s.prefill, () => v.getCpuid2Into(buf));
       return;
     }
-    case "get-fpu": {
-      const f = v.getFpu();
-      out.fcw = hex(f.fcw);
-      out.fsw = hex(f.fsw);
-      out.ftwx = hex(f.ftwx);
-      out.mxcsr = hex(f.mxcsr);
-      out.xmm = bytesHex(f.xmm);
+    case "cpuid-into": {
+      const buf = new Uint8Array(kvmCpuid2Size(s.nent)).fill(s.prefill);
+      new DataView(buf.buffer).setUint32(0, s.nent, true);
+      bufferObs(out, buf, s.prefill, () => kvm.getCpuidInto(s.cpuid, buf));
+      return;
+    }
+    case "emulated-cpuid":
+      cpuidObs(out, "emulated", kvm.getEmulatedCpuid());
+      return;
+    case "device-attr":
+      out.has = String(kvm.hasDeviceAttr(s.group, s.attr));
+      out.value = hex(kvm.getDeviceAttr(s.group, s.attr));
+      out.errno = "ok";
+      return;
+    case "get-into": {
+      const buf = new Uint8Array(s.size).fill(s.prefill);
+      bufferObs(out, buf, s.prefill, () => v.getInto(s.ioctl, buf));
       return;
     }
     case "set-xsave":

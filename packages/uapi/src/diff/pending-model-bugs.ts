@@ -1,3 +1,5 @@
+import type { CpuidEntry } from "@kvmx/core";
+import type { HostDescription } from "../host/host-description.js";
 import type { PendingModelBug } from "./host-quirks.js";
 
 const PKRU = 0x200n;
@@ -24,4 +26,38 @@ export const PENDING_MODEL_BUGS: readonly PendingModelBug[] = [
       return m !== undefined && k !== undefined && (k & PKRU) === 0n && m === (k | PKRU);
     },
   },
+  {
+    name: "get-xsave-mxcsr-mask-fixed",
+    differs:
+      "KVM_GET_XSAVE reports MXCSR_MASK 0xffff whatever KVM_SET_XSAVE put there; the kernel copies MXCSR_MASK from the image into the fpstate (with FP, or with SSE/YMM alone) and reports the fpstate's when SSE or YMM is in XSTATE_BV",
+    kernelFunction: "copy_uabi_to_xstate (xsave->i387.mxcsr_mask = mxcsr[1]) and __copy_xstate_to_uabi_buf (MXCSR_AND_FLAGS_SIZE from the fpstate)",
+    fixIn: "packages/core/src/kvm/uapi-ops.ts (kvmGetXsave, kvmSetXsave)",
+    explains: (c) => (c.step.kind === "get-xsave" || c.step.kind === "get-xsave2") && c.key.endsWith(".mxcsr_mask") && c.model === "0xffff",
+  },
+  {
+    name: "host-without-xsave",
+    differs:
+      "On a host without XSAVE, KVM_GET_XCRS reports no XCR (nr_xcrs 0), KVM_SET_XCRS is EINVAL, and KVM_GET/SET_XSAVE carry the FXSAVE area as it is (MXCSR_MASK and the legacy fields included, checked against the host's MXCSR mask) with XSTATE_BV = FP|SSE; the model's vCPU operations always behave as on an XSAVE host",
+    kernelFunction: "kvm_vcpu_ioctl_x86_get/set_xcrs (!boot_cpu_has(X86_FEATURE_XSAVE)), fpu_copy_guest_fpstate_to_uabi and fpu_copy_uabi_to_guest_fpstate (their non-XSAVE branches)",
+    fixIn: "packages/core/src/kvm/uapi-ops.ts (kvmGetXcrs, kvmSetXcrs, kvmGetXsave, kvmSetXsave)",
+    appliesTo: (_h, f) => !hostHasXsave(f.supportedCpuid),
+    explains: (c) =>
+      c.step.kind === "set-xcrs" ||
+      c.step.kind === "get-xcrs" ||
+      c.step.kind === "set-xsave" ||
+      c.step.kind === "get-xsave" ||
+      c.step.kind === "get-xsave2" ||
+      (c.step.kind === "get-into" && c.step.ioctl === "KVM_GET_XCRS") ||
+      (c.step.kind === "run" && c.key === "xcr0"),
+  },
 ];
+
+/** CPUID.1:ECX.XSAVE of what the kernel supports: false for a host CPU without XSAVE. */
+export function hostHasXsave(supportedCpuid: readonly CpuidEntry[]): boolean {
+  return ((supportedCpuid.find((e) => e.function === 1)?.ecx ?? 0) >>> 26 & 1) === 1;
+}
+
+/** The pending model bugs that can show against this kernel. */
+export function pendingBugsFor(host: HostDescription, facts: { readonly supportedCpuid: readonly CpuidEntry[] }): readonly PendingModelBug[] {
+  return PENDING_MODEL_BUGS.filter((b) => !b.appliesTo || b.appliesTo(host, facts));
+}

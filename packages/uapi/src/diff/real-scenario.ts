@@ -8,7 +8,10 @@ import {
   type SourceLocation,
   type YamlPath,
 } from "@kvmx/core";
+import type { CpuidKind, VcpuGetIoctl } from "../api.js";
 import { KVM_CAP, type KvmCapName } from "../caps.js";
+import type { StructName } from "../structs/layout.js";
+import { fieldKind, fieldPaths } from "./struct-fields.js";
 
 /**
  * The differential scenario format (scenarios/real/README.md): the events real hardware can execute,
@@ -40,7 +43,28 @@ export type RealStep = { readonly at: SourceLocation } & (
   | { readonly kind: "sync-regs"; readonly valid: bigint; readonly dirty: bigint; readonly regs: Readonly<Record<string, bigint>> }
   | { readonly kind: "check-extension"; readonly cap: KvmCapName }
   | { readonly kind: "supported-cpuid"; readonly leaf: number; readonly subleaf: number; readonly regs: readonly CpuidReg[] }
+  | { readonly kind: "set-sregs" | "set-fpu" | "set-vcpu-events" | "set-debugregs"; readonly fields: FieldSets }
+  | { readonly kind: "get-vcpu-events" | "get-debugregs" | "emulated-cpuid" }
+  | { readonly kind: "get-cpuid2"; readonly nent?: number; readonly prefill: number }
+  | { readonly kind: "cpuid-into"; readonly cpuid: CpuidKind; readonly nent: number; readonly prefill: number }
+  | { readonly kind: "device-attr"; readonly group: number; readonly attr: bigint }
+  | { readonly kind: "get-into"; readonly ioctl: VcpuGetIoctl; readonly size: number; readonly prefill: number }
 );
+
+/** Fields a set-* step changes on top of what the matching get returns (struct-fields.ts paths). */
+export type FieldSets = readonly { readonly path: string; readonly value: bigint | Uint8Array }[];
+
+/** The struct each set-* step writes. */
+export const SET_STRUCT = {
+  "set-sregs": "kvm_sregs",
+  "set-fpu": "kvm_fpu",
+  "set-vcpu-events": "kvm_vcpu_events",
+  "set-debugregs": "kvm_debugregs",
+} as const satisfies Record<string, StructName>;
+
+export const GET_INTO_IOCTLS = [
+  "KVM_GET_REGS", "KVM_GET_SREGS", "KVM_GET_FPU", "KVM_GET_XSAVE", "KVM_GET_XSAVE2", "KVM_GET_XCRS", "KVM_GET_VCPU_EVENTS", "KVM_GET_DEBUGREGS",
+] as const satisfies readonly VcpuGetIoctl[];
 export type RealStepKind = RealStep["kind"];
 export const CPUID_REGS = ["eax", "ebx", "ecx", "edx"] as const;
 export type CpuidReg = (typeof CPUID_REGS)[number];
@@ -69,7 +93,8 @@ export interface RealScenario {
 
 export const REAL_STEP_KINDS = [
   "set-cpuid", "set-xcrs", "get-xcrs", "set-regs", "get-regs", "get-sregs", "get-fpu", "set-xsave", "get-xsave",
-  "get-xsave2", "run", "sync-regs", "check-extension", "supported-cpuid",
+  "get-xsave2", "run", "sync-regs", "check-extension", "supported-cpuid", "set-sregs", "set-fpu", "get-vcpu-events",
+  "set-vcpu-events", "get-debugregs", "set-debugregs", "get-cpuid2", "cpuid-into", "emulated-cpuid", "device-attr", "get-into",
 ] as const satisfies readonly RealStepKind[];
 
 const TOP_KEYS = ["name", "description", "model", "steps"] as const;
@@ -186,6 +211,27 @@ function xsaveOf(src: YamlSource, v: unknown, path: YamlPath): XsaveSpec {
   };
 }
 
+const SCALAR_MAX = { u8: 0xffn, u16: 0xffffn, u32: 0xffff_ffffn, u64: (1n << 64n) - 1n } as const;
+
+function fieldsOf(src: YamlSource, v: unknown, path: YamlPath, struct: StructName, what: string): FieldSets {
+  const m = expectMap(src, v ?? {}, path, Object.keys((v as object) ?? {}), what);
+  return Object.entries(m).map(([k, x]) => {
+    const at = [...path, k];
+    const kind = fieldKind(struct, k);
+    if (!kind) {
+      const known = fieldPaths(struct);
+      src.fail(`"${k}" is not a field of ${struct} (fields: ${known.slice(0, 12).join(", ")}${known.length > 12 ? ", …" : ""})`, at, true);
+    }
+    if (kind!.bytes !== undefined) {
+      if (typeof x !== "string" || !/^([0-9a-fA-F]{2})+$/.test(x) || x.length / 2 > kind!.bytes) src.fail(`${k} takes hex bytes, at most ${kind!.bytes}`, at);
+      return { path: k, value: Uint8Array.from(Buffer.from(x as string, "hex")) };
+    }
+    const n = u64(src, x, at, k);
+    if (n > SCALAR_MAX[kind!.scalar]) src.fail(`${k} is a ${kind!.scalar}: at most 0x${SCALAR_MAX[kind!.scalar].toString(16)}`, at);
+    return { path: k, value: n };
+  });
+}
+
 function stepOf(src: YamlSource, raw: unknown, path: YamlPath): RealStep {
   let kind: string;
   let arg: unknown;
@@ -261,12 +307,61 @@ function stepOf(src: YamlSource, raw: unknown, path: YamlPath): RealStep {
         regs,
       };
     }
+    case "set-sregs":
+    case "set-fpu":
+    case "set-vcpu-events":
+    case "set-debugregs":
+      return { at, kind, fields: fieldsOf(src, arg, argPath, SET_STRUCT[kind], kind) };
+    case "get-cpuid2": {
+      if (arg === undefined || arg === null) return { at, kind, prefill: 0 };
+      const m = expectMap(src, arg, argPath, ["nent", "prefill"], kind);
+      return {
+        at,
+        kind,
+        ...(m.nent === undefined ? {} : { nent: small(src, m.nent, [...argPath, "nent"], "nent", 4096) }),
+        prefill: m.prefill === undefined ? 0 : small(src, m.prefill, [...argPath, "prefill"], "prefill", 0xff),
+      };
+    }
+    case "cpuid-into": {
+      const m = expectMap(src, arg, argPath, ["cpuid", "nent", "prefill"], kind);
+      if (m.cpuid !== "supported" && m.cpuid !== "emulated") src.fail('cpuid must be "supported" or "emulated"', [...argPath, "cpuid"]);
+      return {
+        at,
+        kind,
+        cpuid: m.cpuid as CpuidKind,
+        nent: small(src, m.nent, [...argPath, "nent"], "nent", 4096),
+        prefill: m.prefill === undefined ? 0 : small(src, m.prefill, [...argPath, "prefill"], "prefill", 0xff),
+      };
+    }
+    case "device-attr": {
+      const m = expectMap(src, arg ?? {}, argPath, ["group", "attr"], kind);
+      return {
+        at,
+        kind,
+        group: m.group === undefined ? 0 : small(src, m.group, [...argPath, "group"], "group", 0xffff_ffff),
+        attr: m.attr === undefined ? 0n : u64(src, m.attr, [...argPath, "attr"], "attr"),
+      };
+    }
+    case "get-into": {
+      const m = expectMap(src, arg, argPath, ["ioctl", "size", "prefill"], kind);
+      if (!(GET_INTO_IOCTLS as readonly unknown[]).includes(m.ioctl)) src.fail(`ioctl must be one of ${GET_INTO_IOCTLS.join(", ")}`, [...argPath, "ioctl"]);
+      return {
+        at,
+        kind,
+        ioctl: m.ioctl as VcpuGetIoctl,
+        size: small(src, m.size, [...argPath, "size"], "size", 1 << 20),
+        prefill: m.prefill === undefined ? 0 : small(src, m.prefill, [...argPath, "prefill"], "prefill", 0xff),
+      };
+    }
     case "get-xcrs":
     case "get-regs":
     case "get-sregs":
     case "get-fpu":
     case "get-xsave":
     case "get-xsave2":
+    case "get-vcpu-events":
+    case "get-debugregs":
+    case "emulated-cpuid":
       noArg();
       return { at, kind };
     default:

@@ -9,6 +9,7 @@ import {
   encodeKvmCpuid2,
   getIntoSize,
   KVM_MAX_CPUID_ENTRIES,
+  kvmCpuid2Size,
   encodeKvmMsrs,
   KVM_XSAVE_REGION_SIZE,
   type KvmCpuidEntry2,
@@ -170,9 +171,19 @@ export class HostVcpu implements Vcpu {
   }
 
   getCpuid2(): KvmCpuidEntry2[] {
+    // Entries prefilled with all-ones (no real entry looks like that): a 6.1 kernel writes the
+    // entries of a successful KVM_GET_CPUID2 but leaves nent as the caller set it, so the count is
+    // where the prefill starts
     const buf = encodeKvmCpuid2([], KVM_MAX_CPUID_ENTRIES);
+    buf.fill(0xff, kvmCpuid2Size(0));
     this.#fd.ioctlPtr("KVM_GET_CPUID2", buf);
-    return decodeKvmCpuid2(buf);
+    let n = new DataView(buf.buffer).getUint32(0, true);
+    if (n === KVM_MAX_CPUID_ENTRIES) {
+      n = 0;
+      while (n < KVM_MAX_CPUID_ENTRIES && !buf.subarray(kvmCpuid2Size(n), kvmCpuid2Size(n + 1)).every((b) => b === 0xff)) n++;
+    }
+    new DataView(buf.buffer).setUint32(0, n, true);
+    return decodeKvmCpuid2(buf.subarray(0, kvmCpuid2Size(n)));
   }
 
   getCpuid2Into(buf: Uint8Array): void {

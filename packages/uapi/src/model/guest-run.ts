@@ -45,6 +45,8 @@ export interface GuestRunTarget {
   readonly guestCpuid: readonly CpuidEntry[];
   /** The CPUID table as KVM holds it now (kvm_update_cpuid_runtime applied). */
   runtimeCpuid(): readonly CpuidEntry[];
+  /** The exception, NMI or interrupt KVM injects at this entry, if any (taken: it is consumed). */
+  entryEvent(): { vector: number; errorCode?: number } | undefined;
   ioctlCtx(): VcpuIoctlCtx;
 }
 
@@ -207,6 +209,14 @@ export function runGuest(t: GuestRunTarget): GuestStop {
     const r = deliverException(t, cpu, vector, errorCode, cr2);
     return r.ok ? undefined : stop(r.stop);
   };
+  // an event KVM injects at VM-entry (from KVM_SET_VCPU_EVENTS or the KVM_SET_SREGS interrupt bitmap)
+  const injected = t.entryEvent();
+  if (injected) {
+    cpu.mode = guestMode(t.sregs);
+    cpu.cpl = cpu.mode === "real" ? 0 : t.sregs.cs.dpl;
+    const s = raise(injected.vector, injected.errorCode);
+    if (s) return s;
+  }
   for (let step = 0; step < MODEL_RUN_BUDGET; step++) {
     cpu.mode = guestMode(t.sregs);
     cpu.cpl = cpu.mode === "real" ? 0 : t.sregs.cs.dpl;

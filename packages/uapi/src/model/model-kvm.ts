@@ -1,4 +1,4 @@
-import { guestCpuidEntries, kvmXsave2Size, XFEATURE_MASK } from "@kvmx/core";
+import { cpuidLookup, guestCpuidEntries, kvmXsave2Size, XFEATURE_MASK } from "@kvmx/core";
 import type { CpuidKind, Kvm, KvmCap } from "../api.js";
 import { encodeStructInto } from "../structs/codec.js";
 import { checkCpuidBuffer, KVM_MAX_CPUID_ENTRIES, kvmCpuid2Size } from "../structs/flexible.js";
@@ -56,9 +56,11 @@ export class ModelKvm implements Kvm {
       case KVM_CAP.VCPU_EVENTS:
       case KVM_CAP.DEBUGREGS:
       case KVM_CAP.XSAVE:
-      case KVM_CAP.XCRS:
       case KVM_CAP.IMMEDIATE_EXIT:
         return 1;
+      // boot_cpu_has(X86_FEATURE_XSAVE): KVM_GET/SET_XCRS need an XSAVE host
+      case KVM_CAP.XCRS:
+        return (cpuidLookup(this.cfg.profile.cpuid, 1, 0).ecx >>> 26) & 1;
       case KVM_CAP.SYNC_REGS:
         return Number(KVM_SYNC_X86_VALID_FIELDS);
       case KVM_CAP.XSAVE2:

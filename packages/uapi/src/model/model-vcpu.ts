@@ -43,6 +43,9 @@ import type { ResolvedModelConfig } from "./model-config.js";
 import { runtimeCpuid } from "./cpuid-runtime.js";
 import { FxsaveArea } from "./fxsave-area.js";
 import { resetDebugregs, resetSregs, RESET_RDX_NO_CPUID } from "./vcpu-reset.js";
+import { kernelSeries } from "./kernel-release.js";
+import { SEGMENT_NAMES, svmStoreSegment, svmViewSegment, validApicBase, validSregs } from "./sregs-rules.js";
+import { VcpuEventState } from "./vcpu-events.js";
 
 /** KVM_PIO_PAGE_OFFSET: the page of the vcpu mapping where KVM puts port I/O data. */
 const PIO_DATA_OFFSET = 4096;
@@ -75,7 +78,9 @@ export class ModelVcpu implements Vcpu, GuestRunTarget {
   /** An OUT exit KVM completes on the next KVM_RUN (complete_fast_pio_out): RIP then skips the instruction. */
   #pendingPio: { linearRip: bigint; length: number } | undefined;
   #debugregs: KvmDebugregs = resetDebugregs();
-  #events: KvmVcpuEvents = zeroStruct("kvm_vcpu_events");
+  /** Exceptions, interrupts, NMIs, the interrupt shadow as KVM keeps them (vcpu-events.ts). */
+  readonly events: VcpuEventState;
+  /** The vCPU entered the guest at least once (KVM's last_vmentry_cpu != -1). */
   #ran = false;
   #closed = false;
 
@@ -99,7 +104,8 @@ export class ModelVcpu implements Vcpu, GuestRunTarget {
     });
     if (cfg.backend.hasProtectedState(v)) v.protectedState = true;
     this.vcpu = v;
-    this.sregs = resetSregs(id === 0);
+    this.events = new VcpuEventState(cfg.vendor);
+    this.sregs = resetSregs(id === 0, cfg.vendor);
     this.#applySregs(this.sregs);
     this.vcpu.rip = 0xfff0n;
     // kvm_vcpu_reset: RDX = CPUID.1:EAX, or 0x600 before any KVM_SET_CPUID2 (kvm_vcpu_reset)
@@ -174,22 +180,50 @@ export class ModelVcpu implements Vcpu, GuestRunTarget {
     this.#unwrap("KVM_SET_REGS", kvmSetRegs(this.ioctlCtx(), checked, Tag.guest(this.id)));
   }
 
+  /**
+   * __get_sregs: segments as the vendor reports them (svm_get_segment on AMD), descriptor tables
+   * without padding, and the interrupt bitmap holding the injected (non-soft) interrupt.
+   */
   getSregs(): KvmSregs {
     this.#check();
     this.#protected("KVM_GET_SREGS");
-    return copyOf("kvm_sregs", this.sregs);
+    const s = copyOf("kvm_sregs", this.sregs);
+    if (this.cfg.vendor === "amd") {
+      const cpl = this.sregs.ss.dpl;
+      for (const name of SEGMENT_NAMES) s[name] = svmViewSegment(this.sregs[name], name, cpl);
+    }
+    s.gdt = { ...s.gdt, padding: [0, 0, 0] };
+    s.idt = { ...s.idt, padding: [0, 0, 0] };
+    s.interrupt_bitmap = [0n, 0n, 0n, 0n];
+    const irq = this.events.interrupt;
+    if (irq.injected && !irq.soft) s.interrupt_bitmap[irq.nr >> 6] = 1n << BigInt(irq.nr & 63);
+    return s;
   }
 
+  /**
+   * __set_sregs: kvm_is_valid_sregs and the APIC base checks (EINVAL), then the state as the vendor
+   * stores it (svm_set_segment on AMD), CR8 unless it has reserved bits (kvm_set_cr8's error is
+   * ignored there), and the first interrupt of the bitmap queued as the injected interrupt.
+   */
   setSregs(sregs: KvmSregs): void {
     this.#check();
     this.#protected("KVM_SET_SREGS");
     const s = copyOf("kvm_sregs", sregs);
-    // kvm_is_valid_cr4: CR4.OSXSAVE is a reserved bit unless guest CPUID has XSAVE (FACTS.md §8 lists kvm_pvm's deviation)
-    const xsave = CPUID_FEATURE.XSAVE;
-    const guestXsave = ((cpuidLookup(this.guestCpuid, xsave.leaf, xsave.subleaf)[xsave.reg] >>> xsave.bit) & 1) === 1;
-    if ((s.cr4 & CR4_OSXSAVE) !== 0n && !guestXsave) this.#fail("KVM_SET_SREGS", "EINVAL");
+    const v61 = kernelSeries(this.cfg.kernel.release).series === "6.1";
+    if (!validSregs(s, this.guestCpuid, this.cfg.vendor, !v61) || !validApicBase(s.apic_base, this.guestCpuid)) this.#fail("KVM_SET_SREGS", "EINVAL");
+    if (this.cfg.vendor === "amd") for (const name of SEGMENT_NAMES) s[name] = svmStoreSegment(s[name]);
+    if ((s.cr8 & ~0xfn) !== 0n) s.cr8 = this.sregs.cr8;
+    const bitmap = s.interrupt_bitmap;
+    s.interrupt_bitmap = [0n, 0n, 0n, 0n];
     this.sregs = s;
     this.#applySregs(s);
+    const word = bitmap.findIndex((w) => w !== 0n);
+    if (word >= 0) {
+      const w = bitmap[word]!;
+      let bit = 0;
+      while (((w >> BigInt(bit)) & 1n) === 0n) bit++;
+      this.events.interrupt = { injected: true, nr: word * 64 + bit, soft: false };
+    }
   }
 
   /** What the vCPU layer derives from sregs: cached CRs, CR4.OSXSAVE, 64-bit mode (EFER.LMA && CS.L). */
@@ -274,8 +308,13 @@ export class ModelVcpu implements Vcpu, GuestRunTarget {
     this.#check();
     if (entries.length > KVM_MAX_CPUID_ENTRIES) this.#fail("KVM_SET_CPUID2", "E2BIG");
     const next: CpuidEntry[] = entries.map((e) => copyOf("kvm_cpuid_entry2", e));
-    // After the first KVM_RUN only an identical table is accepted (kvm_set_cpuid: EBUSY)
-    if (this.#ran && JSON.stringify(next) !== JSON.stringify(this.guestCpuid)) this.#fail("KVM_SET_CPUID2", "EBUSY");
+    // kvm_set_cpuid: once the vCPU has entered the guest only the table it has is accepted, compared
+    // after the runtime fields of both are updated (kvm_cpuid_check_equal: EINVAL)
+    if (this.#ran) {
+      const fields = (t: readonly CpuidEntry[]) => JSON.stringify(this.#withRuntime(t).map(({ function: f, index, flags, eax, ebx, ecx, edx }) => [f, index, flags, eax, ebx, ecx, edx]));
+      if (fields(next) !== fields(this.guestCpuid)) this.#fail("KVM_SET_CPUID2", "EINVAL");
+      return;
+    }
     this.guestCpuid = next;
     const d0 = cpuidLookup(next, 0xd, 0);
     const apx = CPUID_FEATURE.APX_F;
@@ -295,10 +334,11 @@ export class ModelVcpu implements Vcpu, GuestRunTarget {
     checkCpuidBuffer("KVM_GET_CPUID2", buf);
     const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     const entries = this.getCpuid2();
-    // kvm_vcpu_ioctl_get_cpuid2: too small a nent is E2BIG and nothing is written back
+    // kvm_vcpu_ioctl_get_cpuid2: too small a nent is E2BIG and nothing is written back; 6.1 writes
+    // the entries but never the nent of a successful call (the caller's stays)
     if (dv.getUint32(0, true) < entries.length) this.#fail("KVM_GET_CPUID2", "E2BIG");
     entries.forEach((e, i) => encodeStructInto("kvm_cpuid_entry2", e, buf, kvmCpuid2Size(i)));
-    dv.setUint32(0, entries.length, true);
+    if (kernelSeries(this.cfg.kernel.release).series !== "6.1") dv.setUint32(0, entries.length, true);
   }
 
   getInto(ioctl: VcpuGetIoctl, buf: Uint8Array): void {
@@ -344,12 +384,14 @@ export class ModelVcpu implements Vcpu, GuestRunTarget {
 
   getVcpuEvents(): KvmVcpuEvents {
     this.#check();
-    return copyOf("kvm_vcpu_events", this.#events);
+    // 6.1 reports whether an NMI is pending, later kernels how many
+    return this.events.get(kernelSeries(this.cfg.kernel.release).series !== "6.1");
   }
 
   setVcpuEvents(e: KvmVcpuEvents): void {
     this.#check();
-    this.#events = copyOf("kvm_vcpu_events", e);
+    const errno = this.events.set(copyOf("kvm_vcpu_events", e));
+    if (errno) this.#fail("KVM_SET_VCPU_EVENTS", errno);
   }
 
   /** The model knows the MSRs its guests or userspace wrote; KVM_GET_MSRS stops at the first other one. */
@@ -396,27 +438,63 @@ export class ModelVcpu implements Vcpu, GuestRunTarget {
           writeDirtyRegs(run, readDirtyRegs(run) & ~KVM_SYNC_X86_EVENTS);
         }
       }
+      // no in-kernel local APIC: CR8 comes from kvm_run.cr8 on every KVM_RUN (kvm_set_cr8: reserved bits EINVAL)
+      const cr8 = new DataView(run.buffer).getBigUint64(RUN_OFFSET.cr8!, true);
+      if ((cr8 & ~0xfn) !== 0n) this.#fail("KVM_RUN", "EINVAL");
+      this.sregs = { ...this.sregs, cr8 };
     } catch (err) {
-      if (err instanceof KvmError) this.#storeSyncRegs(valid);
+      if (err instanceof KvmError) this.#postRun(valid);
       throw err;
     }
-    this.#ran = true;
     this.#completeUserspaceIo();
     let stop: GuestStop;
     if (run[RUN_OFFSET.immediate_exit!] !== 0) {
       this.#writeExit(KVM_EXIT.INTR);
-      this.#storeSyncRegs(valid);
+      this.#postRun(valid);
       return { kind: "intr", exitReason: KVM_EXIT.INTR };
     }
     if (this.vcpu.protectedState) {
       stop = { kind: "internal-error", suberror: 1, reason: "the simulated device does not run protected guests" };
     } else {
+      this.#ran = true;
       this.fxsave.loadForRun(new DataView(this.#image("KVM_RUN").buffer).getBigUint64(512, true));
       stop = runGuest(this);
     }
     this.#recordStop(stop);
-    this.#storeSyncRegs(valid);
+    this.#postRun(valid);
     return decodeKvmExit(run);
+  }
+
+  /** store_regs for the valid classes, then post_kvm_run_save: kvm_run.if_flag, cr8 and apic_base. */
+  #postRun(valid: bigint): void {
+    this.#storeSyncRegs(valid);
+    const dv = new DataView(this.kvmRun.buffer);
+    this.kvmRun[RUN_OFFSET.if_flag!] = (this.vcpu.rflags >> 9n) & 1n ? 1 : 0;
+    dv.setBigUint64(RUN_OFFSET.cr8!, this.sregs.cr8, true);
+    dv.setBigUint64(RUN_OFFSET.apic_base!, this.sregs.apic_base, true);
+  }
+
+  /**
+   * The event KVM injects at this entry (inject_pending_event): an injected exception first, then an
+   * injected NMI or interrupt, then a pending NMI while NMIs are unmasked (which masks them).
+   */
+  entryEvent(): { vector: number; errorCode?: number } | undefined {
+    const ev = this.events;
+    if (ev.exception.injected) {
+      ev.exception.injected = false;
+      return { vector: ev.exception.nr, ...(ev.exception.hasErrorCode ? { errorCode: ev.exception.errorCode } : {}) };
+    }
+    if (ev.nmi.injected || (ev.nmi.pending > 0 && !ev.nmi.masked)) {
+      if (!ev.nmi.injected) ev.nmi.pending--;
+      ev.nmi.injected = false;
+      ev.nmi.masked = true;
+      return { vector: 2 };
+    }
+    if (ev.interrupt.injected) {
+      ev.interrupt.injected = false;
+      return { vector: ev.interrupt.nr };
+    }
+    return undefined;
   }
 
   /** complete_fast_pio_out: skip the OUT unless userspace moved RIP meanwhile (kvm_is_linear_rip). */
@@ -436,7 +514,11 @@ export class ModelVcpu implements Vcpu, GuestRunTarget {
 
   /** The CPUID table as KVM holds it now: KVM_SET_CPUID2's with kvm_update_cpuid_runtime applied. */
   runtimeCpuid(): CpuidEntry[] {
-    return runtimeCpuid(this.guestCpuid, { cr4: this.sregs.cr4, apicBase: this.sregs.apic_base, xcr0: this.vcpu.xcr0, profile: this.cfg.profile });
+    return this.#withRuntime(this.guestCpuid);
+  }
+
+  #withRuntime(table: readonly CpuidEntry[]): CpuidEntry[] {
+    return runtimeCpuid(table, { cr4: this.sregs.cr4, apicBase: this.sregs.apic_base, xcr0: this.vcpu.xcr0, profile: this.cfg.profile });
   }
 
   /** The guest's execution mode now (for tools and tests). */
