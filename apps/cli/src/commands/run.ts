@@ -5,7 +5,7 @@
  */
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { describeTag, listSites, parseScenario, runScenario, type ScenarioRun, type TraceStep } from "@kvmx/core";
+import { describeTag, listSites, parseScenario, runScenario, type ExpectationResult, type Observation, type ScenarioRun, type TraceStep } from "@kvmx/core";
 import { CommandExit, ExitCode } from "../exit-codes.js";
 import { toJson, type Io } from "../io.js";
 import { backendByName } from "../backends.js";
@@ -67,13 +67,46 @@ export function runToJson(run: ScenarioRun) {
       name: s.name, description: s.description, file: s.file, backend: s.backend.name, design: s.design.name,
       host: s.host, guest: s.guest, options: s.options, pre: s.pre, ...(s.expect ? { expect: s.expect } : {}),
     },
-    events: run.events.map((e) => ({ index: e.index, event: e.event, description: e.description, cost: e.cost })),
+    events: run.events.map((e) => ({
+      index: e.index, event: e.event, description: e.description, cost: e.cost,
+      observations: e.observations.map(observationJson),
+      ...(e.expectations.length ? { expectations: e.expectations } : {}),
+    })),
     steps: run.events.flatMap((e) => e.steps.map((t) => ({ event: e.index, ...stepJson(t, n++) }))),
     violations: run.violations.map((v) => ({ invariant: v.invariant, step: v.step, event: v.event, site: v.site, message: v.message })),
+    expectations: run.expectations,
     expectationFailures: run.expectationFailures,
     ok: run.ok,
   };
 }
+
+/** An observation for JSON: a GET_XSAVE2 image as XSTATE_BV and component 19, not 4 KiB of bytes. */
+function observationJson(o: Observation) {
+  if (o.kind !== "xsave") return o;
+  const { bytes, ...rest } = o;
+  return { ...rest, size: bytes.length };
+}
+
+/** One line per observation: what the guest read, ioctl results, guest faults, the GET_XSAVE2 image, s.regs. */
+export function observationText(o: Observation): string {
+  const lvl = "level" in o && o.level ? ` in ${o.level}` : "";
+  switch (o.kind) {
+    case "guest-read":
+      return `guest read ${o.reg} = ${hex(o.value)}${lvl}`;
+    case "guest-fault":
+      return `guest #${o.vector}${o.errorCode !== undefined ? `(${o.errorCode})` : ""}${lvl}, ${o.by === "kvm" ? "queued by KVM" : `raised by the CPU: ${o.detail}`}`;
+    case "ioctl":
+      return `${o.ioctl} ${o.ok ? "ok" : `${o.errno} (${o.reason})`}${o.exit ? `, exit ${o.exit}${o.toUserspace ? " to userspace" : ""}` : ""}`;
+    case "xsave": {
+      const apx = o.apx ? o.apx.map((v, k) => (v !== 0n ? `r${16 + k}=${hex(v)}` : "")).filter(Boolean) : undefined;
+      return `KVM_GET_XSAVE2 image: XSTATE_BV ${hex(o.xstateBv)}${apx ? `, component 19 ${apx.length ? apx.join(" ") : "all zero"}` : ", no component 19"}`;
+    }
+    case "sync-regs":
+      return `kvm_run->s.regs: ${Object.entries(o.regs).filter(([k, v]) => v !== 0n || k === "rip").map(([k, v]) => `${k}=${hex(v)}`).join(" ")}`;
+  }
+}
+
+const expectationLine = (x: ExpectationResult): string => `${x.ok ? "expect ok" : "expect FAILED"}: ${x.key} — ${x.message}${x.at ? ` [${x.at}]` : ""}`;
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
 
@@ -97,6 +130,8 @@ export function renderRun(run: ScenarioRun): string {
       );
       for (const v of t.violations ?? []) out.push(`       !! ${v.invariant}: ${v.message}`);
     }
+    for (const o of e.observations) out.push(`       seen: ${observationText(o)}`);
+    for (const x of e.expectations) out.push(`       ${expectationLine(x)}`);
   }
   out.push("");
   if (run.violations.length === 0) out.push("no violations");
@@ -104,6 +139,11 @@ export function renderRun(run: ScenarioRun): string {
     out.push(`${run.violations.length} violation(s):`);
     for (const v of run.violations) out.push(`  step ${v.step} (event ${v.event}, ${v.site}): ${v.invariant} — ${v.message}`);
   }
-  if (s.expect) out.push(run.expectationFailures.length ? `expectation FAILED: ${run.expectationFailures.join("; ")}` : "expectation holds");
+  for (const x of run.expectations) out.push(expectationLine(x));
+  const checks = run.expectations.length + run.events.reduce((n, e) => n + e.expectations.length, 0);
+  if (checks > 0 || run.expectationFailures.length) {
+    if (run.expectationFailures.length === 0) out.push(`expectation holds (${checks} check${checks === 1 ? "" : "s"})`);
+    for (const f of run.expectationFailures) out.push(`expectation FAILED: ${f}`);
+  }
   return out.join("\n") + "\n";
 }

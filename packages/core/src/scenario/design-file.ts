@@ -1,16 +1,18 @@
 /**
  * User-written designs (YAML or JSON): validated against the design schema (designs.ts) with
  * ScenarioError file:line:column for unknown anchors, ops, conditions, vias and targets. A valid
- * file yields a Design that runs exactly like a built-in.
+ * file yields a Design that runs exactly like a built-in. `base: <built-in>` starts from a built-in
+ * design: the keys given replace its own (e.g. `{ name: c-xfeatures-no-fastpath, base: c-xfeatures,
+ * fastpath: off }`).
  */
 import {
-  ACTION_OPS, ANCHOR_NAMES, CONDITIONS, FLAG_NAME, MOVE_VIAS, PROTECTED_GUESTS, XCR0_TARGETS,
+  ACTION_OPS, ANCHOR_NAMES, BUILTIN_DESIGNS, CONDITIONS, FLAG_NAME, MOVE_VIAS, PROTECTED_GUESTS, XCR0_TARGETS, builtinDesign,
   type Condition, type Design, type DesignAction, type EgprHome,
 } from "../kvm/designs.js";
 import { YamlSource, expectMap, expectString, type YamlPath } from "./yaml-source.js";
 
 const EGPR_HOMES: readonly EgprHome[] = ["regs", "fpstate", "hardware"];
-const DESIGN_KEYS = ["name", "description", "source", "egprHome", "hardwareXcr0Switch", "protectedGuests", "fastpath", "actions"] as const;
+const DESIGN_KEYS = ["name", "base", "description", "source", "egprHome", "hardwareXcr0Switch", "protectedGuests", "fastpath", "actions"] as const;
 const ACTION_KEYS = ["anchor", "op", "xcr0", "via", "when", "flag"] as const;
 
 function oneOf<T extends string>(src: YamlSource, v: unknown, allowed: readonly T[], path: YamlPath, what: string): T {
@@ -42,12 +44,28 @@ function when(src: YamlSource, v: unknown, path: YamlPath): Condition | Conditio
 export function designFromYaml(src: YamlSource, obj: unknown, path: YamlPath = []): Design {
   const m = expectMap(src, obj, path, DESIGN_KEYS, "design");
   const name = expectString(src, m.name, [...path, "name"], "design name");
-  const description = expectString(src, m.description, [...path, "description"], "design description");
-  const source = expectString(src, m.source, [...path, "source"], "design source");
-  const egprHome = oneOf(src, m.egprHome, EGPR_HOMES, [...path, "egprHome"], "egprHome");
+  let base: Design | undefined;
+  if (m.base !== undefined) {
+    base = typeof m.base === "string" ? builtinDesign(m.base) : undefined;
+    if (!base) src.fail(`base ${JSON.stringify(m.base)} is not a built-in design (known: ${BUILTIN_DESIGNS.map((d) => d.name).join(", ")})`, [...path, "base"]);
+    if (name === base.name) src.fail(`a design based on ${base.name} needs a name of its own`, [...path, "name"]);
+  }
+  const description = m.description === undefined && base ? `${base.description} (changed: ${Object.keys(m).filter((k) => k !== "name" && k !== "base").join(", ") || "nothing"})` : expectString(src, m.description, [...path, "description"], "design description");
+  const source = m.source === undefined && base ? base.source : expectString(src, m.source, [...path, "source"], "design source");
+  const egprHome = m.egprHome === undefined && base ? base.egprHome : oneOf(src, m.egprHome, EGPR_HOMES, [...path, "egprHome"], "egprHome");
   if (m.hardwareXcr0Switch !== undefined && typeof m.hardwareXcr0Switch !== "boolean") src.fail("hardwareXcr0Switch must be true or false", [...path, "hardwareXcr0Switch"]);
-  const protectedGuests = m.protectedGuests === undefined ? undefined : oneOf(src, m.protectedGuests, PROTECTED_GUESTS, [...path, "protectedGuests"], "protectedGuests");
-  const fastpath = m.fastpath === undefined ? undefined : oneOf(src, m.fastpath, ["on", "off"] as const, [...path, "fastpath"], "fastpath setting");
+  const hardwareXcr0Switch = m.hardwareXcr0Switch === undefined ? base?.hardwareXcr0Switch : (m.hardwareXcr0Switch as boolean);
+  const protectedGuests = m.protectedGuests === undefined ? base?.protectedGuests : oneOf(src, m.protectedGuests, PROTECTED_GUESTS, [...path, "protectedGuests"], "protectedGuests");
+  const fastpath = m.fastpath === undefined ? base?.fastpath : oneOf(src, m.fastpath, ["on", "off"] as const, [...path, "fastpath"], "fastpath setting");
+  if (m.actions === undefined && base) {
+    return {
+      name, description, source, egprHome,
+      ...(hardwareXcr0Switch === true ? { hardwareXcr0Switch: true } : {}),
+      ...(protectedGuests ? { protectedGuests } : {}),
+      ...(fastpath ? { fastpath } : {}),
+      actions: base.actions,
+    };
+  }
   const rawActions = m.actions ?? [];
   if (!Array.isArray(rawActions)) src.fail("actions must be a list", [...path, "actions"]);
   const actions: DesignAction[] = rawActions.map((a, i) => {
@@ -83,7 +101,7 @@ export function designFromYaml(src: YamlSource, obj: unknown, path: YamlPath = [
   });
   return {
     name, description, source, egprHome,
-    ...(m.hardwareXcr0Switch === true ? { hardwareXcr0Switch: true } : {}),
+    ...(hardwareXcr0Switch === true ? { hardwareXcr0Switch: true } : {}),
     ...(protectedGuests ? { protectedGuests } : {}),
     ...(fastpath ? { fastpath } : {}),
     actions,

@@ -3,3 +3,5 @@ export * from "./design-file.js";
 export * from "./scenario-file.js";
 export * from "./run-scenario.js";
 export * from "./scenario-writer.js";
+export * from "./expectations.js";
+export * from "./host-cpu.js";

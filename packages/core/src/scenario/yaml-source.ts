@@ -29,7 +29,7 @@ export class YamlSource {
   where(path: YamlPath, key = false): { file: string; line: number; column: number } {
     for (let n = path.length; n >= 0; n--) {
       const sub = path.slice(0, n);
-      const node = key && n === path.length && n > 0 ? this.keyNode(sub) : (this.doc.getIn(sub, true) as Node | undefined);
+      const node = key && n === path.length && n > 0 ? this.keyNode(sub) : this.node(sub);
       const range = node && "range" in node ? node.range : undefined;
       if (range) {
         const p = this.lc.linePos(range[0]);
@@ -39,12 +39,25 @@ export class YamlSource {
     return { file: this.file, line: 1, column: 1 };
   }
 
+  /** The node at `path`; mapping keys match by their text (`960:` is found by "960" too). */
+  private node(path: YamlPath): Node | undefined {
+    let cur: unknown = this.doc.contents;
+    for (const seg of path) {
+      if (isMap(cur)) {
+        const pair = cur.items.find((it) => isPair(it) && isScalar(it.key) && String(it.key.value) === String(seg));
+        cur = pair && isPair(pair) ? pair.value : undefined;
+      } else if (isSeq(cur) && typeof seg === "number") cur = cur.items[seg];
+      else return undefined;
+    }
+    return (cur ?? undefined) as Node | undefined;
+  }
+
   private keyNode(path: YamlPath): Node | undefined {
-    const parent = this.doc.getIn(path.slice(0, -1), true) as Node | undefined;
+    const parent = this.node(path.slice(0, -1));
     const last = path[path.length - 1];
     if (parent && isMap(parent)) {
       for (const item of parent.items) {
-        if (isPair(item) && isScalar(item.key) && item.key.value === last) return item.key as Node;
+        if (isPair(item) && isScalar(item.key) && String(item.key.value) === String(last)) return item.key as Node;
       }
     }
     if (parent && isSeq(parent) && typeof last === "number") return parent.items[last] as Node | undefined;
@@ -54,6 +67,33 @@ export class YamlSource {
   fail(message: string, path: YamlPath, key = false): never {
     throw new ScenarioError(message, this.where(path, key));
   }
+
+  /**
+   * The value at `path` as written: YAML reads `0x1111111111111111` as a number and loses its low
+   * bits, so a numeric scalar is taken from its source text. Strings come back unchanged.
+   */
+  sourceText(path: YamlPath, value: unknown): unknown {
+    if (typeof value !== "number") return value;
+    const node = this.node(path);
+    return node && isScalar(node) && typeof node.source === "string" ? node.source : value;
+  }
+
+  /** A u64 at `path` ("0x…", decimal, or an unquoted YAML number), exact; an error there otherwise. */
+  u64(value: unknown, path: YamlPath, what: string): bigint {
+    const v = this.sourceText(path, value);
+    if (typeof v === "string" && /^(0x[0-9a-fA-F]+|[0-9]+)$/.test(v.trim())) {
+      const n = BigInt(v.trim());
+      if (n >> 64n === 0n) return n;
+    }
+    return this.fail(`${what}: expected a u64 ("0x…" or decimal), got ${JSON.stringify(value)}`, path);
+  }
+
+  /** A u32 at `path`. */
+  u32(value: unknown, path: YamlPath, what: string): number {
+    const n = this.u64(value, path, what);
+    if (n > 0xffff_ffffn) this.fail(`${what}: ${value} does not fit in 32 bits`, path);
+    return Number(n);
+  }
 }
 
 /** Checks that `obj` (at `path`) is a mapping with only `allowed` keys; returns it typed loosely. */
@@ -62,6 +102,12 @@ export function expectMap(src: YamlSource, obj: unknown, path: YamlPath, allowed
   for (const k of Object.keys(obj as object)) {
     if (!allowed.includes(k)) src.fail(`unknown key "${k}" in ${what} (allowed: ${allowed.join(", ")})`, [...path, k], true);
   }
+  return obj as Record<string, unknown>;
+}
+
+/** Checks that `obj` (at `path`) is a mapping with keys of the caller's choosing. */
+export function anyMap(src: YamlSource, obj: unknown, path: YamlPath, what: string): Record<string, unknown> {
+  if (obj === null || typeof obj !== "object" || Array.isArray(obj)) src.fail(`${what} must be a mapping`, path);
   return obj as Record<string, unknown>;
 }
 
