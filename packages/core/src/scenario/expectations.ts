@@ -10,7 +10,7 @@ import { formatLocation } from "../errors.js";
 import { gprIndex } from "../cpu/gpr.js";
 import { bytesToHex, hexToBytes } from "../cpu/hex-bytes.js";
 import { XFEATURE } from "../cpu/xfeatures.js";
-import { INVARIANTS, type GuestLevel, type InvariantName, type IoctlName, type Observation, type Violation } from "../kvm/explorable.js";
+import { INVARIANTS, zeroCost, type CostCounters, type GuestLevel, type InvariantName, type IoctlName, type Observation, type Violation } from "../kvm/explorable.js";
 import type { GuestExitKind } from "../kvm/guest-exit.js";
 import type { MachineState } from "../kvm/machine-state.js";
 import { maskNames, regLayout } from "../kvm/regs.js";
@@ -63,6 +63,8 @@ export interface Expectation {
   readonly dirty?: MaskExpect;
   readonly level?: GuestLevel;
   readonly vendor?: readonly { readonly field: string; readonly value: bigint }[];
+  /** The event's cost counters (explorable.ts CostCounters): host XSETBVs, EGPR moves, … */
+  readonly cost?: Readonly<Partial<CostCounters>>;
   readonly at: Readonly<Record<string, string>>;
 }
 
@@ -80,7 +82,8 @@ export interface ExpectationResult {
 
 const STATE_KEYS = ["xcr0", "cr4", "avail", "dirty", "level", "vendor"] as const;
 const FILE_KEYS = ["ok", "violations", ...STATE_KEYS] as const;
-const EVENT_KEYS = [...FILE_KEYS, "read", "reads", "result", "ioctls", "exit", "fault", "xsave", "syncRegs"] as const;
+const EVENT_KEYS = [...FILE_KEYS, "read", "reads", "result", "ioctls", "exit", "fault", "xsave", "syncRegs", "cost"] as const;
+const COST_KEYS = Object.keys(zeroCost()) as (keyof CostCounters)[];
 
 export const ERRNOS: readonly Errno[] = ["EINVAL", "EFAULT", "E2BIG", "ENXIO"];
 export const IOCTL_NAMES: readonly IoctlName[] = ["KVM_RUN", "KVM_GET_XSAVE2", "KVM_SET_XSAVE", "KVM_GET_REGS", "KVM_SET_REGS", "KVM_GET_XCRS", "KVM_SET_XCRS"];
@@ -282,6 +285,10 @@ export function parseExpectation(src: YamlSource, raw: unknown, path: YamlPath, 
   if (m.avail !== undefined) out.avail = maskExpect(src, m.avail, p("avail"), "avail");
   if (m.dirty !== undefined) out.dirty = maskExpect(src, m.dirty, p("dirty"), "dirty");
   if (m.level !== undefined) out.level = level(src, m.level, p("level"), ctx.backend);
+  if (m.cost !== undefined) {
+    const r = expectMap(src, m.cost, p("cost"), COST_KEYS, "cost");
+    out.cost = Object.fromEntries(Object.entries(r).map(([k, v]) => [k, src.u32(v, [...p("cost"), k], `cost ${k}`)]));
+  }
   if (m.vendor !== undefined) {
     const r = anyMap(src, m.vendor, p("vendor"), "vendor");
     const declared = new Set(ctx.backend.vendorFields ?? []);
@@ -304,6 +311,7 @@ export interface EventOutcome {
   readonly reg?: string;
   readonly observations: readonly Observation[];
   readonly violations: readonly Violation[];
+  readonly cost: CostCounters;
   /** The state after the event. */
   readonly state: MachineState;
 }
@@ -418,6 +426,10 @@ export function judgeEvent(x: Expectation, e: EventOutcome, backend: VendorOps):
       const got = s?.regs[f.field];
       push("syncRegs", got === f.value, s ? `kvm_run->s.regs.${f.field} = ${hex(got ?? 0n)}${got === f.value ? "" : `, expected ${hex(f.value)}`}` : "store_regs did not run (KVM_SYNC_X86_REGS not in kvm_valid_regs, or a protected vCPU)");
     }
+  }
+  for (const [k, want] of Object.entries(x.cost ?? {}) as [keyof CostCounters, number][]) {
+    const got = e.cost[k];
+    push("cost", got === want, `${k} ${got}${got === want ? "" : `, expected ${want}`}`);
   }
   judgeState(x, e.state, backend, push);
   return out;

@@ -62,7 +62,7 @@ export function runScenario(s: Scenario): ScenarioRun {
     const observations = r.observations ?? [];
     const x = s.eventExpects[index];
     const expectations = x
-      ? judgeEvent(x, { index, kind: event.kind, ...(event.kind === "guest-read" ? { reg: event.reg as string } : {}), observations, violations: r.violations, state }, s.backend)
+      ? judgeEvent(x, { index, kind: event.kind, ...(event.kind === "guest-read" ? { reg: event.reg as string } : {}), observations, violations: r.violations, cost: r.cost, state }, s.backend)
       : [];
     events.push({ index, event, description: describeEvent(event), steps, violations: r.violations, cost: r.cost, observations, expectations });
     for (const v of r.violations) violations.push({ ...v, step: base + v.step, event: index });

@@ -92,17 +92,18 @@ const SYNC_UNMODELLED = BigInt(KVM_SYNC_X86.SREGS | KVM_SYNC_X86.EVENTS);
 function syncRegsFrom(src: YamlSource, raw: unknown, path: YamlPath): Record<string, unknown> {
   const m = expectMap(src, raw, path, ["valid", "dirty", "regs"], "syncRegs");
   const out: Record<string, unknown> = {};
-  let bits = 0n;
+  const bits: Partial<Record<"valid" | "dirty", bigint>> = {};
   for (const k of ["valid", "dirty"] as const) {
     if (m[k] === undefined) continue;
-    const v = src.u64(m[k], [...path, k], `syncRegs ${k}`);
-    bits |= v;
-    out[k] = `0x${v.toString(16)}`;
+    bits[k] = src.u64(m[k], [...path, k], `syncRegs ${k}`);
+    out[k] = `0x${bits[k]!.toString(16)}`;
   }
   // Bits outside the three classes make KVM_RUN fail with -EINVAL (a scenario may want that); the
   // SREGS/EVENTS classes themselves would load or store state only the uapi model has.
-  if ((bits & SYNC_UNMODELLED) !== 0n && (bits & ~SYNC_VALID_FIELDS) === 0n) {
-    src.fail("syncRegs: only the REGS class (1) is modelled here; SREGS (2) and EVENTS (4) belong to @kvmx/uapi's model", path);
+  const all = (bits.valid ?? 0n) | (bits.dirty ?? 0n);
+  if ((all & SYNC_UNMODELLED) !== 0n && (all & ~SYNC_VALID_FIELDS) === 0n) {
+    const k = ((bits.valid ?? 0n) & SYNC_UNMODELLED) !== 0n ? "valid" : "dirty";
+    src.fail("syncRegs: only the REGS class (1) is modelled here; SREGS (2) and EVENTS (4) belong to @kvmx/uapi's model", [...path, k]);
   }
   if (m.regs !== undefined) {
     const r = expectMap(src, m.regs, [...path, "regs"], KVM_REGS_FIELDS, "syncRegs regs (struct kvm_regs)");

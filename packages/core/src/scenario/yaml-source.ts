@@ -91,7 +91,7 @@ export class YamlSource {
   /** A u32 at `path`. */
   u32(value: unknown, path: YamlPath, what: string): number {
     const n = this.u64(value, path, what);
-    if (n > 0xffff_ffffn) this.fail(`${what}: ${value} does not fit in 32 bits`, path);
+    if (n > 0xffff_ffffn) this.fail(`${what}: ${String(this.sourceText(path, value))} does not fit in 32 bits`, path);
     return Number(n);
   }
 }

@@ -2,10 +2,9 @@ import { fc, test as ftest } from "@fast-check/vitest";
 import { describe, expect, test } from "vitest";
 import { parseScenario, type Scenario } from "../../src/scenario/scenario-file.js";
 import { scenarioToYaml } from "../../src/scenario/scenario-writer.js";
-import { ScenarioError } from "../../src/errors.js";
 import type { VendorOps } from "../../src/kvm/vendor-ops.js";
 import type { KvmxEvent } from "../../src/kvm/events.js";
-import { at } from "./text-position.js";
+import { at, scenarioErrorOf } from "./text-position.js";
 
 // Parsing needs a registry that answers by name and a backend that can list its sites (NMI events
 // are validated against them); running is tested with real backends in @kvmx/vmx.
@@ -22,15 +21,7 @@ const opts = { backend: (n: string) => (n === "fake" ? fake : undefined), readFi
 
 const BASE = "name: s\nbackend: fake\ndesign: asm-conditional\nhost: { cpu: dmr, kernelApx: false }\nguest: { apx: true }\n";
 
-function errorOf(text: string): string {
-  try {
-    parseScenario(text, "/tmp/s.yaml", opts);
-  } catch (e) {
-    expect(e).toBeInstanceOf(ScenarioError);
-    return (e as Error).message;
-  }
-  throw new Error("expected a ScenarioError");
-}
+const errorOf = (text: string): string => scenarioErrorOf(() => parseScenario(text, "/tmp/s.yaml", opts));
 
 describe("scenario files", () => {
   test("terse and full event forms parse to the same KvmxEvent", () => {
