@@ -106,7 +106,11 @@ export function observationText(o: Observation): string {
   }
 }
 
-const expectationLine = (x: ExpectationResult): string => `${x.ok ? "expect ok" : "expect FAILED"}: ${x.key} — ${x.message}${x.at ? ` [${x.at}]` : ""}`;
+/** One expectation's outcome; where it is written, as a line:column of the scenario file itself. */
+const expectationLine = (x: ExpectationResult, file: string): string => {
+  const where = x.at.startsWith(`${file}:`) ? `line ${x.at.slice(file.length + 1)}` : x.at;
+  return `${x.ok ? "expect ok" : "expect FAILED"}: ${x.key} — ${x.message}${where ? ` [${where}]` : ""}`;
+};
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
 
@@ -131,7 +135,7 @@ export function renderRun(run: ScenarioRun): string {
       for (const v of t.violations ?? []) out.push(`       !! ${v.invariant}: ${v.message}`);
     }
     for (const o of e.observations) out.push(`       seen: ${observationText(o)}`);
-    for (const x of e.expectations) out.push(`       ${expectationLine(x)}`);
+    for (const x of e.expectations) out.push(`       ${expectationLine(x, s.file)}`);
   }
   out.push("");
   if (run.violations.length === 0) out.push("no violations");
@@ -139,7 +143,7 @@ export function renderRun(run: ScenarioRun): string {
     out.push(`${run.violations.length} violation(s):`);
     for (const v of run.violations) out.push(`  step ${v.step} (event ${v.event}, ${v.site}): ${v.invariant} — ${v.message}`);
   }
-  for (const x of run.expectations) out.push(expectationLine(x));
+  for (const x of run.expectations) out.push(expectationLine(x, s.file));
   const checks = run.expectations.length + run.events.reduce((n, e) => n + e.expectations.length, 0);
   if (checks > 0 || run.expectationFailures.length) {
     if (run.expectationFailures.length === 0) out.push(`expectation holds (${checks} check${checks === 1 ? "" : "s"})`);

@@ -90,6 +90,7 @@ export const IOCTL_NAMES: readonly IoctlName[] = ["KVM_RUN", "KVM_GET_XSAVE2", "
 /** Every guest-exit.ts kind (the record makes the compiler check the list is complete). */
 const EXIT_KINDS_RECORD: Record<GuestExitKind, true> = {
   xsetbv: true, cpuid: true, hlt: true, io: true, "rdmsr-imm": true, "wrmsrns-imm": true, wrmsr: true, nmi: true, "preemption-timer": true, "vm-fail": true,
+  "dr-access": true, mce: true,
 };
 export const GUEST_EXIT_KINDS = Object.keys(EXIT_KINDS_RECORD) as GuestExitKind[];
 
@@ -432,7 +433,16 @@ export function judgeEvent(x: Expectation, e: EventOutcome, backend: VendorOps):
     push("cost", got === want, `${k} ${got}${got === want ? "" : `, expected ${want}`}`);
   }
   judgeState(x, e.state, backend, push);
-  return out;
+  return inWrittenOrder(out);
+}
+
+/** Results in the order their keys are written (judging goes by kind). */
+function inWrittenOrder(xs: ExpectationResult[]): ExpectationResult[] {
+  const pos = (x: ExpectationResult): number => {
+    const m = /:(\d+):(\d+)$/.exec(x.at);
+    return m ? Number(m[1]) * 100_000 + Number(m[2]) : 0;
+  };
+  return xs.map((x, i) => [x, i] as const).sort((a, b) => pos(a[0]) - pos(b[0]) || a[1] - b[1]).map(([x]) => x);
 }
 
 function judgeXsave(x: XsaveExpect, o: Obs<"xsave"> | undefined, push: (key: string, ok: boolean, message: string) => void): void {
@@ -471,5 +481,5 @@ export function judgeScenario(x: Expectation, seen: readonly InvariantName[], st
   const push = (key: string, ok: boolean, message: string) => out.push({ key, ok, message, at: x.at[key] ?? "" });
   if (x.violations) push("violations", ...violationsCheck(x.violations, seen));
   judgeState(x, st, backend, push);
-  return out;
+  return inWrittenOrder(out);
 }
