@@ -62,6 +62,10 @@ export const SVM_EXIT = {
   IOIO: 0x7b,
   MSR: 0x7c,
   XSETBV: 0x8d,
+  /** #MC intercept (SVM_EXIT_EXCP_BASE + MC_VECTOR) and DR6 accesses: exits of the corpus features (features.ts), modelled on VMX. */
+  EXCP_MC: 0x52,
+  READ_DR6: 0x26,
+  WRITE_DR6: 0x36,
   VMGEXIT: 0x403,
   /** VMRUN failed its consistency checks (SVM_EXIT_ERR = -1). */
   ERR: 0xffff_ffff_ffff_ffffn,
@@ -153,6 +157,12 @@ export function encodeSvmExit(v: VcpuState, exit: GuestExit): void {
       break;
     case "vm-fail":
       code = SVM_EXIT_ID.ERR;
+      break;
+    case "mce":
+      code = SVM_EXIT_ID.EXCP_MC;
+      break;
+    case "dr-access":
+      code = exit.write ? SVM_EXIT_ID.WRITE_DR6 : SVM_EXIT_ID.READ_DR6;
       break;
   }
   v.vendorSetId(VMCB_EXIT_CODE, code);

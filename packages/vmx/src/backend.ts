@@ -1,7 +1,8 @@
 /**
  * The VMX backend: the vendor-ops object (the model's vmx_x86_ops) the CLI registry and tests use.
  */
-import { type Instruction, type VendorOps, type VcpuState } from "@kvmx/core";
+import { drAccessExits, isDirty, type Instruction, type VendorOps, type VcpuState, type VendorCtx } from "@kvmx/core";
+import { vmcsWrite } from "./vmcs-fields.js";
 import { vmxCacheReg, vmxLazyLoadSet } from "./vmx-cache-reg.js";
 import { vmxRunSites } from "./vmx-run.js";
 import { vmxFastpath, vmxHandleExit } from "./vmx-exits.js";
@@ -21,6 +22,10 @@ export function vmxIntercepts(_v: VcpuState, i: Instruction): boolean {
     case "wrmsrns-imm":
     case "vmcall":
       return true;
+    case "mov-dr6-rax":
+    case "mov-rax-dr6":
+      // MOV-DR exiting is on until KVM sets KVM_DEBUGREG_WONT_EXIT (docs/facts.md#dr6).
+      return drAccessExits(_v);
     default:
       return false;
   }
@@ -41,4 +46,13 @@ export const vmxBackend: VendorOps = {
   fastpath: vmxFastpath,
   handleExitIrqoff: (ctx) => ctx.note("vmx_handle_exit_irqoff: nothing pending"),
   handleExit: vmxHandleExit,
+  loadMmuPgd: vmxLoadMmuPgd,
 };
+
+/** vmx_load_mmu_pgd with EPT: a dirty cached CR3 becomes GUEST_CR3 (feature cr3, docs/facts.md#cr3-reset). */
+function vmxLoadMmuPgd(ctx: VendorCtx): void {
+  const v = ctx.vcpu;
+  if (!isDirty(v, v.layout.CR3)) return;
+  vmcsWrite(v, "GUEST_CR3", v.cr3);
+  if (ctx.tracing) ctx.note(`GUEST_CR3 = 0x${v.cr3.toString(16)} (CR3 was dirty)`);
+}

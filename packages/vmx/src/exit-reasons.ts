@@ -4,6 +4,7 @@ export const EXIT_REASON = {
   EXTERNAL_INTERRUPT: 1,
   CPUID: 10,
   HLT: 12,
+  DR_ACCESS: 29,
   IO_INSTRUCTION: 30,
   MSR_READ: 31,
   MSR_WRITE: 32,
@@ -21,3 +22,5 @@ export function exitReasonName(n: number): string {
 
 /** VM_EXIT_INTR_INFO for an NMI: vector 2, type 2 (NMI), valid (bit 31). */
 export const INTR_INFO_NMI = (1n << 31n) | (2n << 8n) | 2n;
+/** VM_EXIT_INTR_INFO for a machine check: vector 18, type 3 (hardware exception), valid (bit 31). */
+export const INTR_INFO_MC = (1n << 31n) | (3n << 8n) | 18n;

@@ -7,7 +7,7 @@
 import {
   valLow,
   FastpathResult, FASTPATH_MSRS, kvmEmulateCpuid, kvmEmulateRdmsrImm, kvmEmulateXsetbv, kvmSetMsrFromReg,
-  kvmSkipEmulatedInstruction, readEdxEax,
+  kvmSkipEmulatedInstruction, readEdxEax, kvmHandleDrAccess, kvmSetXfdMsr,
   type ExitDisposition, type VendorCtx,
 } from "@kvmx/core";
 import { vmcsRead, vmcsReadId } from "./vmcs-fields.js";
@@ -107,6 +107,14 @@ export function vmxHandleExit(ctx: VendorCtx): ExitDisposition {
     }
     case EXIT_REASON.PREEMPTION_TIMER:
       return "handled";
+    case EXIT_REASON.DR_ACCESS:
+      // handle_dr: userspace does not debug the guest here, so KVM stops intercepting (feature dr6).
+      return kvmHandleDrAccess(ctx);
+    case EXIT_REASON.MSR_WRITE:
+      // kvm_emulate_wrmsr: the model emulates IA32_XFD/IA32_XFD_ERR (feature xfd); other MSRs stay unexpected.
+      if (ctx.features !== 0 && kvmSetXfdMsr(ctx, exitLen(ctx))) return "handled";
+      ctx.warn(`vmx_handle_exit: unexpected exit reason ${exitReasonName(reason)}`);
+      return "userspace";
     default:
       ctx.warn(`vmx_handle_exit: unexpected exit reason ${exitReasonName(reason)}`);
       return "userspace";

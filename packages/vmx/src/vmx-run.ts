@@ -5,11 +5,11 @@
  * clearing, vmx_handle_nmi. The anchors asm-before-vmenter and asm-after-vmexit are placed here.
  */
 import {
-  Tag, anchorSite, clearAvailableRegisters, exitPathOnly, compileInstruction, isDirty, maskWords, resetDirtyRegisters, val, valLow, vid, HOST_ADDR,
+  FEATURE_BIT, Tag, anchorSite, clearAvailableRegisters, exitPathOnly, compileInstruction, isDirty, maskWords, resetDirtyRegisters, val, valLow, vid, HOST_ADDR,
   type CompiledInstruction, type Site, type VendorCtx, type GuestExit,
 } from "@kvmx/core";
 import { vmcsRead, vmcsReadId, vmcsWrite, vmcsWriteId } from "./vmcs-fields.js";
-import { EXIT_REASON, INTR_INFO_NMI } from "./exit-reasons.js";
+import { EXIT_REASON, INTR_INFO_MC, INTR_INFO_NMI } from "./exit-reasons.js";
 import { encodeExtendedInfo, encodeLegacyInfo, regOnlyInfo } from "./instruction-info.js";
 import { vmxLazyLoadSet } from "./vmx-cache-reg.js";
 
@@ -81,8 +81,11 @@ function vmenter(ctx: VendorCtx): void {
   cpu.mode = v.longMode ? "long64" : "protected";
   cpu.cpl = 0;
   cpu.cr4Osxsave = v.cr4Osxsave;
+  // The guest's CR3 comes from the VMCS (modelled with the cr3 feature: docs/facts.md#cr3-reset).
+  if (ctx.features & CR3_FEATURE) cpu.cr3Id = vmcsReadId(v, "GUEST_CR3");
   if (ctx.xfeatureSwitch === "hardware") ctx.hwSwapXfeatures("guest");
 }
+const CR3_FEATURE = FEATURE_BIT.cr3;
 
 /** VM-exit: guest RSP/RIP/RFLAGS to the VMCS, exit fields written, host RSP back. */
 function vmexit(ctx: VendorCtx): void {
@@ -91,6 +94,7 @@ function vmexit(ctx: VendorCtx): void {
   vmcsWriteId(v, "GUEST_RSP", cpu.gprId(RSP));
   vmcsWriteId(v, "GUEST_RIP", cpu.ripId);
   vmcsWriteId(v, "GUEST_RFLAGS", cpu.rflagsId);
+  if (ctx.features & CR3_FEATURE) vmcsWriteId(v, "GUEST_CR3", cpu.cr3Id);
   encodeExit(ctx, ctx.guestExit ?? PREEMPTION_TIMER);
   const hostRsp = vmcsReadId(v, "HOST_RSP");
   cpu.setGprId(RSP, hostRsp === 0 ? STACK_TOP_ID : hostRsp, Tag.hostKernel);
@@ -127,6 +131,13 @@ export function encodeExit(ctx: VendorCtx, e: GuestExit): void {
     case "nmi": reason = EXIT_REASON.EXCEPTION_NMI; intr = INTR_INFO_NMI; break;
     case "preemption-timer": reason = EXIT_REASON.PREEMPTION_TIMER; break;
     case "vm-fail": reason = EXIT_REASON.PREEMPTION_TIMER; break;
+    case "mce": reason = EXIT_REASON.EXCEPTION_NMI; intr = INTR_INFO_MC; break;
+    case "dr-access":
+      // Exit qualification for MOV DR: DR number in 2:0, direction in 4 (1 = MOV from DR), GPR in 11:8 (RAX).
+      reason = EXIT_REASON.DR_ACCESS;
+      qual = BigInt(e.dr) | (e.write ? 0n : 1n << 4n);
+      len = e.length;
+      break;
   }
   vmcsWriteId(v, "VM_EXIT_REASON", smallId(reason));
   vmcsWriteId(v, "EXIT_QUALIFICATION", qual === 0n ? 0 : vid(qual));

@@ -15,10 +15,10 @@ import { INSTRUCTIONS, apxEncoded, type Instruction, type MemOperand } from "./i
 import type { PhysicalCpu } from "./physical-cpu.js";
 import { Tag, type ProvenanceTag } from "./provenance.js";
 import { archXsetbvCheck, describeXcr0Rule } from "./xcr0-rules.js";
-import { XFEATURE, XFEATURE_MASK } from "./xfeatures.js";
-import { val, valLow, vid, wordId, wordTag } from "./values.js";
+import { XFEATURE, XFEATURE_MASK, XFEATURE_MASK_XTILE } from "./xfeatures.js";
+import { VALUES, val, valLow, vid, wordId, wordTag } from "./values.js";
 
-export type FaultVector = "UD" | "GP" | "SS";
+export type FaultVector = "UD" | "GP" | "SS" | "NM";
 
 /**
  * What executing one instruction did. "exit": the instruction was intercepted (env.intercepts) and
@@ -80,6 +80,7 @@ function envSupportedXcr0(env: ExecEnv): bigint {
 const ud = (reason: string): ExecOutcome => ({ kind: "fault", vector: "UD", reason });
 const gp = (reason: string): ExecOutcome => ({ kind: "fault", vector: "GP", reason });
 const ss = (reason: string): ExecOutcome => ({ kind: "fault", vector: "SS", reason });
+const nm = (reason: string): ExecOutcome => ({ kind: "fault", vector: "NM", reason });
 const OK: ExecOutcome = { kind: "ok" };
 const HALTED: ExecOutcome = { kind: "ok", halted: true };
 const cpuRflagsId = (cpu: PhysicalCpu): number => cpu.rflagsId;
@@ -169,6 +170,14 @@ function decodeTimeFault(cpu: PhysicalCpu, i: Instruction, env: ExecEnv): ExecOu
       return undefined;
     case "vmcall":
       if (!env.intercepts?.(i)) return ud("vmcall outside a guest that a hypervisor intercepts");
+      return undefined;
+    case "rdpkru":
+    case "wrpkru":
+      // docs/facts.md#pkru: RDPKRU/WRPKRU need CR4.PKE; XSAVE/XRSTOR reach PKRU through XCR0[9] alone.
+      if (!cpu.cr4Pke) return ud(`${i.op} with CR4.PKE=0`);
+      return undefined;
+    case "tileloadd":
+      if (!cpu.cr4Osxsave || (cpu.xcr0 & XFEATURE_MASK_XTILE) !== XFEATURE_MASK_XTILE) return ud("tileloadd without XCR0[17:18] (AMX tile state) enabled");
       return undefined;
     default:
       return undefined;
@@ -357,8 +366,38 @@ function executeOp(cpu: PhysicalCpu, i: Instruction, env: ExecEnv): ExecOutcome 
       return xsave(cpu, i.mem, env);
     case "xrstor":
       return xrstor(cpu, i.mem, env);
+    case "rdpkru":
+      if (valLow(cpu.gprId(RCX)) !== 0) return gp("rdpkru with ECX != 0");
+      writeEdxEax(cpu, BigInt(cpu.pkru), env.actor);
+      return OK;
+    case "wrpkru":
+      if (valLow(cpu.gprId(RCX)) !== 0 || valLow(cpu.gprId(RDX)) !== 0) return gp("wrpkru with ECX or EDX != 0");
+      cpu.pkru = valLow(cpu.gprId(RAX));
+      return OK;
+    case "mov-cr3-rax":
+      cpu.cr3Id = cpu.gprId(RAX);
+      return OK;
+    case "mov-rax-cr3":
+      writeGprId(cpu, RAX, cpu.cr3Id, env.actor);
+      return OK;
+    case "mov-dr6-rax":
+      cpu.dr6Id = cpu.gprId(RAX);
+      return OK;
+    case "mov-rax-dr6":
+      writeGprId(cpu, RAX, cpu.dr6Id, env.actor);
+      return OK;
+    case "tileloadd":
+      // docs/facts.md#xfd: with IA32_XFD[18]=1 the first use of tile data raises #NM and sets IA32_XFD_ERR[18].
+      if ((LOW[cpu.xfdId]! & TILE_DATA_BIT) !== 0) {
+        cpu.xfdErrId = vid(val(cpu.xfdErrId) | XFEATURE_MASK.XTILE_DATA);
+        return nm("tileloadd with IA32_XFD[18]=1");
+      }
+      cpu.xinuse = cpu.xinuse | XFEATURE_MASK.XTILE_DATA;
+      return OK;
   }
 }
+const LOW = VALUES.low;
+const TILE_DATA_BIT = 1 << XFEATURE.XTILE_DATA;
 
 function pushPop2(cpu: PhysicalCpu, i: Extract<Instruction, { op: "push2" | "pop2" }>, env: ExecEnv): ExecOutcome {
   const rsp = cpu.gpr(RSP);
@@ -402,7 +441,7 @@ function xsave(cpu: PhysicalCpu, m: MemOperand, env: ExecEnv): ExecOutcome {
   const rfbm = edxEax(cpu) & cpu.xcr0;
   const oldId = wordId(env.load(area.base, area.disp + XSAVE_HEADER));
   const old = val(oldId);
-  const bv = (old & ~rfbm) | (cpu.xinuse & rfbm);
+  const bv = (old & ~rfbm) | (inUse(cpu, rfbm) & rfbm);
   env.store(area.base, area.disp + XSAVE_HEADER, bv === old ? oldId : vid(bv), env.actor);
   if ((rfbm & XFEATURE_MASK.APX) !== 0n) {
     const off = area.disp + apxXsaveOffset(env);
@@ -411,8 +450,24 @@ function xsave(cpu: PhysicalCpu, m: MemOperand, env: ExecEnv): ExecOutcome {
       env.store(area.base, off + 8 * k, cpu.gprId(r), cpu.gprTag(r));
     }
   }
+  if ((rfbm & XFEATURE_MASK.PKRU) !== 0n) env.store(area.base, area.disp + pkruXsaveOffset(env), vid(BigInt(cpu.pkru)), env.actor);
   return OK;
 }
+
+/**
+ * XINUSE as XSAVE sees it for the components `rfbm` requests: PKRU counts as in use exactly when it is
+ * non-zero (its init value is 0), and a component disarmed in IA32_XFD is saved as if in its init state
+ * (XSTATE_BV[i]=0, no #NM — docs/facts.md#xfd). The bigint work happens only when PKRU or XFD is involved.
+ */
+function inUse(cpu: PhysicalCpu, rfbm: bigint): bigint {
+  let x = cpu.xinuse;
+  if ((rfbm & XFEATURE_MASK.PKRU) !== 0n) x = cpu.pkru !== 0 ? x | XFEATURE_MASK.PKRU : x & ~XFEATURE_MASK.PKRU;
+  if (cpu.xfdId !== 0) x &= ~val(cpu.xfdId);
+  return x;
+}
+
+/** Standard-format offset of PKRU (component 9): CPUID.(0xD,9).EBX. */
+const pkruXsaveOffset = (env: Pick<ExecEnv, "cpuid">): number => env.cpuid(0xd, XFEATURE.PKRU).ebx;
 
 /**
  * Compacted-format offset of component `index` for XCOMP_BV, from this CPU's leaf 0xD (sizes and the
@@ -457,6 +512,13 @@ function xrstor(cpu: PhysicalCpu, m: MemOperand, env: ExecEnv): ExecOutcome {
     if (xcompBv !== 0n || wordId(env.load(area.base, hdr + 16)) !== 0) return gp("xrstor: header bytes 8..23 are not zero");
     if ((xstateBv & ~cpu.xcr0) !== 0n) return gp(`xrstor: XSTATE_BV 0x${xstateBv.toString(16)} has bits outside XCR0`);
     apxOffset = apxXsaveOffset(env);
+  }
+  // docs/facts.md#xfd: restoring a component disarmed in IA32_XFD from a non-init XSTATE_BV is #NM.
+  if (cpu.xfdId !== 0 && (rfbm & xstateBv & val(cpu.xfdId)) !== 0n) {
+    return nm(`xrstor: XSTATE_BV 0x${xstateBv.toString(16)} has components disarmed in IA32_XFD 0x${val(cpu.xfdId).toString(16)}`);
+  }
+  if ((rfbm & XFEATURE_MASK.PKRU) !== 0n) {
+    cpu.pkru = (xstateBv & XFEATURE_MASK.PKRU) !== 0n ? valLow(wordId(env.load(area.base, area.disp + pkruXsaveOffset(env)))) : 0;
   }
   if ((rfbm & XFEATURE_MASK.APX) !== 0n) {
     if ((xstateBv & XFEATURE_MASK.APX) !== 0n) {

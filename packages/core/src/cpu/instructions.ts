@@ -44,7 +44,18 @@ export type Instruction =
   | { readonly op: "out-dx-al" }
   | { readonly op: "vmcall" }
   | { readonly op: "xsave"; readonly mem: MemOperand; readonly rex2?: boolean }
-  | { readonly op: "xrstor"; readonly mem: MemOperand; readonly rex2?: boolean };
+  | { readonly op: "xrstor"; readonly mem: MemOperand; readonly rex2?: boolean }
+  /** RDPKRU / WRPKRU: EDX:EAX ← PKRU, PKRU ← EAX (ECX, and for WRPKRU EDX, must be 0). */
+  | { readonly op: "rdpkru" }
+  | { readonly op: "wrpkru" }
+  /** MOV CR3, RAX / MOV RAX, CR3 (the model's one register form). */
+  | { readonly op: "mov-cr3-rax" }
+  | { readonly op: "mov-rax-cr3" }
+  /** MOV DR6, RAX / MOV RAX, DR6. */
+  | { readonly op: "mov-dr6-rax" }
+  | { readonly op: "mov-rax-dr6" }
+  /** TILELOADD tmm1, [rax + rcx*8]: puts AMX tile data in use (XINUSE[18]). */
+  | { readonly op: "tileloadd" };
 
 export type InstructionOp = Instruction["op"];
 export type InstructionOf<O extends InstructionOp> = Extract<Instruction, { op: O }>;
@@ -166,6 +177,35 @@ export const INSTRUCTIONS: { readonly [O in InstructionOp]: InstructionSpec } = 
     mnemonic: "xrstor", operands: "mem", encoding: { kind: "map1-digit-mem", opcode: 0xae, digit: 5 },
     longModeOnly: false, cpl0: false, status: "verified", source: "SDM XRSTOR 0F AE /5",
   },
+  rdpkru: {
+    mnemonic: "rdpkru", operands: "", encoding: { kind: "fixed", bytes: [0x0f, 0x01, 0xee] },
+    longModeOnly: false, cpl0: false, status: "verified", source: "SDM RDPKRU 0F 01 EE",
+  },
+  wrpkru: {
+    mnemonic: "wrpkru", operands: "", encoding: { kind: "fixed", bytes: [0x0f, 0x01, 0xef] },
+    longModeOnly: false, cpl0: false, status: "verified", source: "SDM WRPKRU 0F 01 EF",
+  },
+  "mov-cr3-rax": {
+    mnemonic: "mov", operands: "cr3, rax", encoding: { kind: "fixed", bytes: [0x0f, 0x22, 0xd8] },
+    longModeOnly: true, cpl0: true, status: "verified", source: "SDM MOV CR, r64 0F 22 /r (ModRM D8: reg 3 = CR3, rm 0 = RAX)",
+  },
+  "mov-rax-cr3": {
+    mnemonic: "mov", operands: "rax, cr3", encoding: { kind: "fixed", bytes: [0x0f, 0x20, 0xd8] },
+    longModeOnly: true, cpl0: true, status: "verified", source: "SDM MOV r64, CR 0F 20 /r (ModRM D8)",
+  },
+  "mov-dr6-rax": {
+    mnemonic: "mov", operands: "dr6, rax", encoding: { kind: "fixed", bytes: [0x0f, 0x23, 0xf0] },
+    longModeOnly: true, cpl0: true, status: "verified", source: "SDM MOV DR, r64 0F 23 /r (ModRM F0: reg 6 = DR6, rm 0 = RAX)",
+  },
+  "mov-rax-dr6": {
+    mnemonic: "mov", operands: "rax, dr6", encoding: { kind: "fixed", bytes: [0x0f, 0x21, 0xf0] },
+    longModeOnly: true, cpl0: true, status: "verified", source: "SDM MOV r64, DR 0F 21 /r (ModRM F0)",
+  },
+  tileloadd: {
+    mnemonic: "tileloadd", operands: "tmm1, [rax + rcx*8]", encoding: { kind: "fixed", bytes: [0xc4, 0xe2, 0x7b, 0x4b, 0x0c, 0xc8] },
+    longModeOnly: true, cpl0: false, status: "verified",
+    source: "SDM TILELOADD VEX.128.F2.0F38.W0 4B; the kernel's x86 instruction-decoder test: tileloadd (%rax,%rcx,8),%tmm1 = c4 e2 7b 4b 0c c8",
+  },
 };
 
 export const INSTRUCTION_OPS = Object.keys(INSTRUCTIONS) as InstructionOp[];
@@ -234,6 +274,13 @@ export const INSTRUCTION_EXAMPLES: { readonly [O in InstructionOp]: readonly Ins
     { insn: { op: "xsave", mem: M(16) }, bytes: "d5 90 ae 20", source: "REX2 M0=1 (map 1), B4 per FACTS.md §1" },
   ],
   xrstor: [{ insn: { op: "xrstor", mem: M(7) }, bytes: "0f ae 2f", source: "SDM 0F AE /5" }],
+  rdpkru: [{ insn: { op: "rdpkru" }, bytes: "0f 01 ee", source: "SDM" }],
+  wrpkru: [{ insn: { op: "wrpkru" }, bytes: "0f 01 ef", source: "SDM" }],
+  "mov-cr3-rax": [{ insn: { op: "mov-cr3-rax" }, bytes: "0f 22 d8", source: "SDM 0F 22 /r" }],
+  "mov-rax-cr3": [{ insn: { op: "mov-rax-cr3" }, bytes: "0f 20 d8", source: "SDM 0F 20 /r" }],
+  "mov-dr6-rax": [{ insn: { op: "mov-dr6-rax" }, bytes: "0f 23 f0", source: "SDM 0F 23 /r" }],
+  "mov-rax-dr6": [{ insn: { op: "mov-rax-dr6" }, bytes: "0f 21 f0", source: "SDM 0F 21 /r" }],
+  tileloadd: [{ insn: { op: "tileloadd" }, bytes: "c4 e2 7b 4b 0c c8", source: "kernel x86 insn decoder test: tileloadd (%rax,%rcx,8),%tmm1" }],
 };
 
 /** Encoding problems: an operand out of range, or an op whose encoding kvmx could not establish. */
@@ -674,7 +721,8 @@ export function decode(bytes: Uint8Array, offset = 0, mode: CpuMode = "long64"):
   const b0 = c.u8();
   const long = mode === "long64";
   const fixed = decodeFixed(c, b0);
-  if (fixed) {
+  // Fixed forms valid only in 64-bit mode (TILELOADD's C4 is LES elsewhere) do not decode outside it.
+  if (fixed && (long || !INSTRUCTIONS[fixed.op].longModeOnly)) {
     return { insn: fixed, length: c.pos - offset };
   }
   if (!long) {

@@ -35,7 +35,16 @@ export const CPU_FIELDS = {
   MODE: 2 * NR_GPRS + 6,
   CPL: 2 * NR_GPRS + 7,
   XINUSE: 2 * NR_GPRS + 8,
-  SIZE: 2 * NR_GPRS + 9,
+  /** CR4.PKE (0/1): RDPKRU/WRPKRU #UD without it (docs/facts.md#pkru). */
+  PKE: 2 * NR_GPRS + 9,
+  /** IA32_XFD and IA32_XFD_ERR (value ids): docs/facts.md#xfd. */
+  XFD: 2 * NR_GPRS + 10,
+  XFD_ERR: 2 * NR_GPRS + 11,
+  /** DR6 (value id): docs/facts.md#dr6. */
+  DR6: 2 * NR_GPRS + 12,
+  /** CR3 (value id): the guest's while it runs (docs/facts.md#cr3-reset). */
+  CR3: 2 * NR_GPRS + 13,
+  SIZE: 2 * NR_GPRS + 14,
 } as const;
 const F = CPU_FIELDS;
 const APX_LOW_BIT = 1 << XFEATURE.APX;
@@ -215,6 +224,38 @@ export class PhysicalCpu {
   }
   set xinuse(v: bigint) {
     this.#s.a[this.#b + F.XINUSE] = vid(v);
+  }
+  /** CR4.PKE. */
+  get cr4Pke(): boolean {
+    return this.#s.a[this.#b + F.PKE] !== 0;
+  }
+  set cr4Pke(on: boolean) {
+    this.#s.a[this.#b + F.PKE] = on ? 1 : 0;
+  }
+  /** IA32_XFD as a value id (0 = no component disarmed). */
+  get xfdId(): number {
+    return this.#s.a[this.#b + F.XFD]!;
+  }
+  set xfdId(id: number) {
+    this.#s.a[this.#b + F.XFD] = id;
+  }
+  get xfdErrId(): number {
+    return this.#s.a[this.#b + F.XFD_ERR]!;
+  }
+  set xfdErrId(id: number) {
+    this.#s.a[this.#b + F.XFD_ERR] = id;
+  }
+  get dr6Id(): number {
+    return this.#s.a[this.#b + F.DR6]!;
+  }
+  set dr6Id(id: number) {
+    this.#s.a[this.#b + F.DR6] = id;
+  }
+  get cr3Id(): number {
+    return this.#s.a[this.#b + F.CR3]!;
+  }
+  set cr3Id(id: number) {
+    this.#s.a[this.#b + F.CR3] = id;
   }
   /** XINUSE[19] |= 1 (writing an EGPR takes component 19 out of its init state). */
   markApxInUse(): void {

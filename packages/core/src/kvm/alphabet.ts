@@ -17,6 +17,7 @@ import type { MachineState } from "./machine-state.js";
 import type { ResolvedConfig } from "./machine.js";
 import { vcpuGuestSupportedXcr0 } from "./xcr.js";
 import { hostNmiHandlerObservable } from "./run-context.js";
+import { featureAlphabet, type FeatureAlphabet } from "./feature-events.js";
 
 export interface AlphabetOptions {
   /** Values guest writes and userspace SETs use ("0x…"); default two distinct guest values. */
@@ -36,6 +37,11 @@ export interface AlphabetOptions {
   migrateTo?: readonly string[];
   /** XCR0 values guest XSETBV / SET_XCRS use (default: guest-supported XCR0 with and without APX). */
   xcr0Values?: readonly string[];
+  /**
+   * The events of the model features (feature-events.ts) to offer; none by default. Each needs its
+   * feature in the machine's variant.
+   */
+  extra?: FeatureAlphabet;
 }
 
 export const DEFAULT_VALUES = ["0x1111111111111111", "0x2222222222222222"] as const;
@@ -99,6 +105,7 @@ function coreEvents(cfg: ResolvedConfig, nmiSites: readonly string[], withMigrat
   }
   if (on("reset")) out.push({ kind: "reset" });
   if (on("init")) out.push({ kind: "init" });
+  if (a.extra) out.push(...featureAlphabet(cfg, a.extra, withMigrate));
   return out;
 }
 

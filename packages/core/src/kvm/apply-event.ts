@@ -25,6 +25,9 @@ import {
   type KvmRegs, type UapiResult, type XsaveUpdate,
 } from "./uapi-ops.js";
 import { checkUapiXsaveView } from "./invariants.js";
+import { runResetSteps } from "./lifecycle.js";
+import { setXsaveSteps, setXsaveTrackBv } from "./xfd.js";
+import { applyFeatureEvent, isFeatureEvent } from "./feature-events.js";
 import { val } from "../cpu/values.js";
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
@@ -203,10 +206,15 @@ export function applyEvent(cfg: ResolvedConfig, st: MachineState, e: KvmxEvent, 
     case "reset":
     case "init":
       ctx.step(`user:${e.kind}`, "user", e.kind === "reset" ? "vCPU RESET (kvm_vcpu_reset, init_event=false)" : "INIT (kvm_vcpu_reset, init_event=true)", () =>
-        vcpuReset(ctx, e.kind as "reset" | "init"),
+        // A variant's machine runs kvm_vcpu_reset as its steps (lifecycle.ts), which a variant may edit.
+        cfg.variant ? runResetSteps(ctx, e.kind as "reset" | "init") : vcpuReset(ctx, e.kind as "reset" | "init"),
       );
       break;
     default:
+      if (isFeatureEvent(e.kind)) {
+        applyFeatureEvent(ctx, e);
+        break;
+      }
       if (!cfg.backend.applyVendorEvent) throw new InputError(`event kind "${e.kind}" is unknown to backend ${cfg.backend.name}`);
       cfg.backend.applyVendorEvent(ctx, e);
   }
@@ -341,10 +349,12 @@ function setXsaveEvent(ctx: RunCtx, e: Extract<KvmxEvent, { kind: "set-xsave" }>
   else if (e.xstateBv === undefined) bv &= ~XFEATURE_MASK.APX;
   // Without an APX component (a CPU without APX) the bit alone goes in: KVM must reject it.
   const values = apx ? Array.from({ length: 16 }, (_, k) => (apx[k] === undefined ? 0n : parseU64(apx[k]!, `set-xsave apx[${k}]`))) : undefined;
+  if (ctx.features !== 0) bv = setXsaveSteps(ctx, bv);
   const u = xsaveUpdateFromView(ctx, got.value, bv, values);
   observeIoctl(ctx, "KVM_SET_XSAVE", u);
   if (!u.ok) return ctx.note(`${u.errno}: ${u.reason}`);
   const r = applyXsaveUpdate(ctx, u.value, ctx.guestTag);
+  if (ctx.features !== 0) setXsaveTrackBv(ctx, bv);
   const x = ctx.st.expected;
   if (r.apxPresent) u.value.apx!.forEach((v, k) => x.set(16 + k, v));
   else if (ctx.options.setXsaveApxAbsent === "init-zeros") x.fill(0n, 16, 32);
@@ -455,7 +465,7 @@ function migrate(ctx: RunCtx, designName: string | undefined): void {
  * for INIT too), RIP = 0xfff0; RESET also sets XCR0 = FP and the EGPR reset value per ASSUMPTIONS.
  * The guest's architectural view: legacy GPRs 0; R16–R31 per egprResetValue (RESET) / egprInitValue (INIT).
  */
-function vcpuReset(ctx: RunCtx, kind: "reset" | "init"): void {
+export function vcpuReset(ctx: RunCtx, kind: "reset" | "init"): void {
   const v = ctx.vcpu;
   const o = ctx.options;
   const x = ctx.st.expected;

@@ -18,6 +18,8 @@ import { actionsAt } from "./designs.js";
 import { ENTER_GUEST_POST, ENTER_GUEST_PRE, FASTPATH_SITE, KVM_RUN_ENTRY, KVM_RUN_EXIT, planSite, runPlanned, type PlannedSite } from "./sites.js";
 import { FastpathResult, type Site, type VendorOps } from "./vendor-ops.js";
 import type { Design } from "./designs.js";
+import type { ResolvedVariant } from "./variants.js";
+import { siteHook } from "./feature-hooks.js";
 
 /** At most this many fastpath re-entries per exit (KVM bounds the loop by pending work, the model by this). */
 const MAX_REENTER = 8;
@@ -40,10 +42,14 @@ interface RunPlan {
 }
 const plans = new WeakMap<Design, Map<VendorOps, RunPlan[]>>();
 
-type PlanCfg = Pick<ResolvedConfig, "backend" | "design" | "pre"> & { readonly layout?: { readonly nmiSites: readonly string[] } };
+type PlanCfg = Pick<ResolvedConfig, "backend" | "design" | "pre"> & {
+  readonly layout?: { readonly nmiSites: readonly string[] };
+  readonly variant?: ResolvedVariant;
+};
 
 function runPlan(cfg: PlanCfg, design: Design = cfg.design): RunPlan {
   const { backend, pre } = cfg;
+  if (cfg.variant) return variantPlan(cfg.variant, design, backend, pre);
   let byBackend = plans.get(design);
   if (!byBackend) plans.set(design, (byBackend = new Map()));
   let both = byBackend.get(backend);
@@ -62,6 +68,39 @@ function runPlan(cfg: PlanCfg, design: Design = cfg.design): RunPlan {
     const fastpath = planSite(FASTPATH_SITE, design, all);
     const sites = [...entry, ...preSites, ...run, fastpath, ...post, ...exit].map((p) => p.site);
     plan = both[k] = { entry, pre: preSites, run, fastpath, post, exit, sites, nmiSites: sites.filter((s) => s.nmiOpen).map((s) => s.id) };
+  }
+  return plan;
+}
+
+/**
+ * The run plan of a machine with a variant (variants.ts): its KVM_RUN segments, planned like the
+ * default ones, and at each IRQ-open or preemptible site the hook that fires an armed IRQ or
+ * schedule (feature-hooks.ts). Cached per resolved variant and design.
+ */
+const variantPlans = new WeakMap<ResolvedVariant, Map<Design, RunPlan>>();
+function variantPlan(rv: ResolvedVariant, design: Design, backend: VendorOps, pre: boolean): RunPlan {
+  let byDesign = variantPlans.get(rv);
+  if (!byDesign) variantPlans.set(rv, (byDesign = new Map()));
+  let plan = byDesign.get(design);
+  if (!plan) {
+    const keep = present(design);
+    const all = allNmiSiteIds(backend, pre);
+    const withHooks = (p: PlannedSite): PlannedSite => {
+      const irq = rv.irqSites.indexOf(p.site.id) + 1;
+      const sched = rv.schedSites.indexOf(p.site.id) + 1;
+      return irq === 0 && sched === 0 ? p : { ...p, hooks: siteHook(irq, sched, p.site.id) };
+    };
+    const plan1 = (xs: readonly Site[]) => xs.filter(keep).map((s) => withHooks(planSite(s, design, all)));
+    const k = rv.kvmRun;
+    const entry = plan1(k.entry);
+    const preSites = plan1(k.pre);
+    const run = plan1(k.run);
+    const post = plan1(k.post);
+    const exit = plan1(k.exit);
+    const fastpath = planSite(k.fastpath, design, all);
+    const sites = [...entry, ...preSites, ...run, fastpath, ...post, ...exit].map((p) => p.site);
+    plan = { entry, pre: preSites, run, fastpath, post, exit, sites, nmiSites: sites.filter((s) => s.nmiOpen).map((s) => s.id) };
+    byDesign.set(design, plan);
   }
   return plan;
 }
@@ -94,12 +133,12 @@ function vcpuEnterGuest(ctx: RunCtx, plan: RunPlan): void {
 }
 
 /** Every site of one KVM_RUN under `cfg`, in order (for docs, `kvmx run` and scenario validation). */
-export function listSites(cfg: Pick<ResolvedConfig, "backend" | "design" | "pre">): readonly Site[] {
+export function listSites(cfg: PlanCfg): readonly Site[] {
   return runPlan(cfg).sites;
 }
 
 /** The NMI-open site ids of one KVM_RUN under `cfg` ("guest" = an NMI while the guest runs). */
-export function listNmiSites(cfg: Pick<ResolvedConfig, "backend" | "design" | "pre">): readonly string[] {
+export function listNmiSites(cfg: PlanCfg): readonly string[] {
   return runPlan(cfg).nmiSites;
 }
 

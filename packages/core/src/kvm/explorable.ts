@@ -4,7 +4,7 @@
  * checker never looks inside a state, it only applies events, reads violations and hashes states.
  */
 
-/** The eight invariants of DESIGN.md, by name. */
+/** The invariants, by name (the eight of the APX checks, then the ones the known-bug corpus needs). */
 export const INVARIANTS = {
   "no-host-ud": "no host instruction touches R16–R31 while the live XCR0 lacks APX",
   "apxf-c-needs-apx": "a -mapxf host runs no C site (fastpath, NMI handler, exit handlers) with XCR0.APX=0",
@@ -14,6 +14,9 @@ export const INVARIANTS = {
   "uapi-truth": "KVM_GET_XSAVE component 19 equals the guest's architectural R16–R31, and SET-then-GET round-trips",
   "cache-coherence": "never avail=0/dirty=1; no stale read; dirty registers reach the VMCS/VMCB before entry",
   "confidential": "KVM never reads or writes protected guest registers and issues no XSETBV for the guest",
+  "host-xstate": "host code runs under the host's XCR0 and an IA32_XFD its XSAVE/XRSTOR expect (none faults), and KVM_RUN returns to the VMM with the host's XCR0 and PKRU",
+  "guest-state": "what the guest reads from PKRU, DR6 and CR3 is what it last wrote or what RESET/INIT set, never the host's",
+  "uninit-read": "KVM never loads a cached guest register from VMCS/VMCB state it has not written since the vCPU was created",
 } as const;
 export type InvariantName = keyof typeof INVARIANTS;
 
@@ -90,7 +93,7 @@ export type Observation =
    * __kvm_set_xcr refuses → #GP(0)). #GP and #SS carry an error code, #UD none.
    */
   | {
-      readonly kind: "guest-fault"; readonly vector: "UD" | "GP" | "SS"; readonly errorCode?: number;
+      readonly kind: "guest-fault"; readonly vector: "UD" | "GP" | "SS" | "NM"; readonly errorCode?: number;
       readonly by: "cpu" | "kvm"; readonly detail: string; readonly level?: GuestLevel;
     }
   /**

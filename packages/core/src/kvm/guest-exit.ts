@@ -16,6 +16,10 @@ export type GuestExit =
   /** The preemption timer fired (VMX fastpath handles it). */
   | { readonly kind: "preemption-timer" }
   /** VM-entry failed (VMX VM-Fail): no guest instruction ran. */
-  | { readonly kind: "vm-fail" };
+  | { readonly kind: "vm-fail" }
+  /** A MOV to or from DR`dr` while KVM intercepts DR accesses (feature dr6). */
+  | { readonly kind: "dr-access"; readonly dr: number; readonly write: boolean; readonly length: number }
+  /** A machine check while the guest ran (feature machine-check). */
+  | { readonly kind: "mce" };
 
 export type GuestExitKind = GuestExit["kind"];

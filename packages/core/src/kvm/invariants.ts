@@ -1,5 +1,5 @@
 /**
- * The eight invariants (explorable.ts INVARIANTS) as named monitors. Each is evaluated where its
+ * The invariants (explorable.ts INVARIANTS) as named monitors. Each is evaluated where its
  * facts change, on every step that can break it, and reports through `ctx.violate` with the step:
  *
  *  no-host-ud        every host instruction runs through the executor (RunCtx.hostExec): a #UD is reported there
@@ -11,6 +11,9 @@
  *  cache-coherence   after every step (avail=0/dirty=1), every KVM read on the guest's behalf (stale
  *                    read), every guest entry (dirty registers written back, RIP resumed correctly)
  *  confidential      design actions and kvm_load_xfeatures on protected vCPUs; backends add their own
+ *  host-xstate       every host XSAVE/XRSTOR (RunCtx.hostRun: a #GP or #NM there), and user:return (XCR0, PKRU)
+ *  guest-state       the guest programs that read PKRU, DR6 or CR3 (feature-events.ts)
+ *  uninit-read       RunCtx.cacheReg, before the vendor's cache_reg runs
  */
 import { GPR_NAMES } from "../cpu/gpr.js";
 import { isHostTag, type ProvenanceTag } from "../cpu/provenance.js";
@@ -35,6 +38,9 @@ export const MONITORS: Record<InvariantName, { explanation: string; evaluatedAt:
   "uapi-truth": { explanation: INVARIANTS["uapi-truth"], evaluatedAt: "every KVM_GET_XSAVE/GET_REGS, SET-then-GET, migration" },
   "cache-coherence": { explanation: INVARIANTS["cache-coherence"], evaluatedAt: "every step; every KVM read of a guest register; every guest entry" },
   confidential: { explanation: INVARIANTS.confidential, evaluatedAt: "design actions and XCR0 loads on protected vCPUs" },
+  "host-xstate": { explanation: INVARIANTS["host-xstate"], evaluatedAt: "every host XSAVE/XRSTOR (a #GP or #NM) and the return of every KVM_RUN" },
+  "guest-state": { explanation: INVARIANTS["guest-state"], evaluatedAt: "every guest read of PKRU (RDPKRU, XSAVE), DR6 and CR3" },
+  "uninit-read": { explanation: INVARIANTS["uninit-read"], evaluatedAt: "every cache_reg" },
 };
 
 /**

@@ -24,6 +24,8 @@ import { applyEvent } from "./apply-event.js";
 import { eventAlphabet, type AlphabetOptions } from "./alphabet.js";
 import { guestCpuidEntries } from "./guest-cpuid.js";
 import { KVM_SUPPORTED_XCR0 } from "../cpu/xcr0-rules.js";
+import { resolveVariant, type ResolvedVariant, type Variant } from "./variants.js";
+import { initFeatureState, initVcpuFeatures } from "./feature-state.js";
 
 /** A host CPU: a core CPU profile (cpu-profiles.ts: spr, dmr, zen, or one built from a real CPUID dump). */
 export type HostCpu = CpuProfile;
@@ -57,6 +59,11 @@ export interface MachineConfig {
    * just `options` (no sweep).
    */
   assumptions?: AssumptionSpace;
+  /**
+   * KVM's code as this machine runs it (variants.ts): the model features it needs and edits of KVM's
+   * step sequences. Absent: the default model (no feature, the sequences of docs/model.md#sites).
+   */
+  variant?: Variant;
 }
 
 /** MSRs every vCPU keeps: the fastpath MSRs the model's guests write (IA32_TSC_DEADLINE, x2APIC ICR). */
@@ -84,6 +91,12 @@ export interface ResolvedConfig {
   readonly layout: MachineLayout;
   /** hostXcr0 as a value id. */
   readonly hostXcr0Id: number;
+  /** The features the FPU core saves and restores for the VMM task (XFEATURE_MASK_FPSTATE: host XCR0 without PKRU), as an id. */
+  readonly hostFpstateMaskId: number;
+  /** The model features on (features.ts bits; 0 = the default model). */
+  readonly features: number;
+  /** The machine's variant, resolved for its backend (undefined = the default sequences). */
+  readonly variant?: ResolvedVariant;
   /** cpuidLookup on the host's and the guest's tables, memoised (cpuid.ts cpuidLookupMemo). */
   readonly hostCpuidLookup: (leaf: number, subleaf: number) => CpuidResult;
   readonly guestCpuidLookup: (leaf: number, subleaf: number) => CpuidResult;
@@ -135,6 +148,7 @@ export function resolveConfig(config: MachineConfig): ResolvedConfig {
   );
   const alphabet = config.alphabet ?? {};
   const layout = new MachineLayout(block, allNmiSiteIds(config.backend, pre), (alphabet.values ?? DEFAULT_VALUES).map((v) => BigInt(v)));
+  const variant = config.variant ? resolveVariant(config.variant, config.backend, pre) : undefined;
   return {
     backend: config.backend,
     design,
@@ -152,6 +166,9 @@ export function resolveConfig(config: MachineConfig): ResolvedConfig {
     alphabet,
     layout,
     hostXcr0Id: vid(hostXcr0),
+    hostFpstateMaskId: vid(hostXcr0 & ~XFEATURE_MASK.PKRU),
+    features: variant?.features ?? 0,
+    ...(variant ? { variant } : {}),
     hostCpuidLookup: cpuidLookupMemo(hostCpu.cpuid),
     guestCpuidLookup: cpuidLookupMemo(guestCpuid),
   };
@@ -175,6 +192,7 @@ export function newVcpu(cfg: ResolvedConfig, st: MachineState, id: number, desig
   const block = cfg.layout.vcpuBlock;
   const index = block.designIndex(design.name);
   const v = st.addVcpu(id, index, design.egprHome === "hardware");
+  if (cfg.features !== 0) initVcpuFeatures(cfg, st, v);
   if (!v.protectedState && cfg.backend.hasProtectedState(v)) v.protectedState = true;
   return v;
 }
@@ -189,6 +207,7 @@ export function createMachine(config: MachineConfig): Machine {
     // The VMM has used its R16–R31, so component 19 is in use (XINUSE[19]=1) on an APX CPU.
     if (cfg.cpuApx) cpu.xinuse |= XFEATURE_MASK.APX;
     newVcpu(cfg, st, 0, cfg.design);
+    if (cfg.features !== 0) initFeatureState(cfg, st);
     return st;
   };
   let nmiSiteCache: readonly string[] | undefined;

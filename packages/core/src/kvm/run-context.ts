@@ -24,6 +24,8 @@ import { FastpathResult, type VendorCtx } from "./vendor-ops.js";
 import { dirtyNotAvailable } from "./register-cache.js";
 import type { VcpuState } from "./vcpu.js";
 import { designByName } from "./machine.js";
+import { vendorUninit } from "./feature-state.js";
+import type { SequenceName } from "./steps.js";
 
 /** Where the model's host memory objects sit (64-byte aligned, canonical kernel addresses). */
 export const HOST_ADDR = {
@@ -96,10 +98,13 @@ class GuestEnv implements ExecEnv {
   get actor(): ProvenanceTag {
     return this.ctx.guestTag;
   }
-  load(): number {
-    return INIT_WORD;
+  /** Guest memory lives only for one event (the guest programs that XSAVE/XRSTOR PKRU use it). */
+  load(base: number, off: number): number {
+    return this.ctx.guestMem?.get(stackKey(base, off)) ?? INIT_WORD;
   }
-  store(): void {}
+  store(base: number, off: number, id: number, tag: ProvenanceTag): void {
+    (this.ctx.guestMem ??= new Map()).set(stackKey(base, off), word(id, tag));
+  }
   rdmsr(i: number): bigint | undefined {
     return this.ctx.vcpu.msrs.get(i) ?? 0n;
   }
@@ -119,6 +124,8 @@ export interface GuestOp {
   readonly insn: Instruction;
   /** Applied to the guest's expected view when the instruction completes without a fault. */
   readonly onDone?: (ctx: RunCtx) => void;
+  /** The exit does not complete the instruction: KVM re-executes it (a DR access that stops the intercept). */
+  readonly retryOnExit?: boolean;
 }
 
 export class RunCtx implements VendorCtx, VcpuIoctlCtx {
@@ -243,7 +250,27 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
   // ---- RegCacheCtx ---------------------------------------------------------------------------
 
   cacheReg(reg: number): void {
+    // Monitor uninit-read: a register loaded from vendor state KVM never wrote (feature vcpu-create).
+    if (this.cfg.features !== 0 && vendorUninit(this.vcpu)) {
+      this.violate("uninit-read", `cache_reg(${this.vcpu.layout.name(reg)}) reads vendor state (VMCS/VMCB) that KVM has not written since KVM_CREATE_VCPU`);
+    }
     this.cfg.backend.cacheReg(this, reg);
+  }
+
+  /** The machine's features (features.ts bits). */
+  get features(): number {
+    return this.cfg.features;
+  }
+  /** TIF_NEED_FPU_LOAD: kernel_fpu_begin saved the FPU registers, switch_fpu_return brings them back (feature host-irq). */
+  needFpuLoad = false;
+  /** The guest takes a machine check at its next entry (guest-mce, feature machine-check). */
+  mcePending = false;
+  /** Guest memory of this event (guest XSAVE/XRSTOR): word by base id and offset. */
+  guestMem: Map<number, number> | undefined;
+
+  /** Runs the steps of one of KVM's step sequences other than KVM_RUN's (variants.ts); nothing without a variant. */
+  runSequence(name: SequenceName): void {
+    this.cfg.variant?.runSequence(this, name);
   }
 
   /** The fpstate design's EGPR door: hardware (REX2 MOV) while the guest FPU is loaded, the buffer otherwise. */
@@ -374,6 +401,7 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
     if (out.kind === "fault") {
       const text = `host #${out.vector} on \`${formatInstruction(c.insn)}\`: ${out.reason}`;
       if (out.vector === "UD") this.violate("no-host-ud", text);
+      else if (c.insn.op === "xrstor" || c.insn.op === "xsave") this.violate("host-xstate", text);
       else this.note(text);
       return false;
     }
@@ -384,9 +412,9 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
   guestExec(insn: Instruction): ExecOutcome {
     const out = execute(this.cpu, insn, this.guestEnv);
     if (out.kind === "fault" && this.observations) {
-      // Every fault the executor raises for a guest is #UD or of the "(0)" form (#GP(0), #SS(0)).
+      // Every fault the executor raises for a guest is #UD, #NM or of the "(0)" form (#GP(0), #SS(0)).
       this.observations.push({
-        kind: "guest-fault", vector: out.vector, ...(out.vector === "UD" ? {} : { errorCode: 0 }), by: "cpu",
+        kind: "guest-fault", vector: out.vector, ...(out.vector === "UD" || out.vector === "NM" ? {} : { errorCode: 0 }), by: "cpu",
         detail: `${formatInstruction(insn)}: ${out.reason}`, ...this.levelField(),
       });
     }

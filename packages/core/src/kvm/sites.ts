@@ -15,6 +15,7 @@ import { ANCHORS, actionsAt, type Anchor, type Condition, type Design, type Desi
 import { HOST_KERNEL_EGPR, HOST_USER_EGPR, OTHER_TASK_EGPR } from "./host-values.js";
 import { HOST_ADDR, RunCtx, runHostNmiHandler } from "./run-context.js";
 import { FastpathResult, type Site } from "./vendor-ops.js";
+import { checkHostXstate, guestEnters, guestLeaves } from "./feature-hooks.js";
 
 const RAX = 0, RCX = 1, RDX = 2, RSP = 4;
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
@@ -52,13 +53,15 @@ export interface PlannedSite {
   readonly runBody: boolean;
   /** Index + 1 of the site in the machine's NMI-site list when an NMI can be taken here, else 0. */
   readonly nmiIndex: number;
+  /** A model feature's work at this site (a host IRQ or a schedule armed here: feature-hooks.ts); undefined without features. */
+  readonly hooks: ((ctx: RunCtx) => void) | undefined;
 }
 
 export function planSite(site: Site, design: Design, nmiSites: readonly string[]): PlannedSite {
   const actions = site.anchor ? actionsAt(design, site.anchor) : [];
   const runBody = !site.anchor || actions.length === 0 || !ANCHORS[site.anchor].replaceable;
   const nmiIndex = site.nmiOpen && site.kind !== "guest" ? nmiSites.indexOf(site.id) + 1 : 0;
-  return { site, actions, runBody, nmiIndex };
+  return { site, actions, runBody, nmiIndex, hooks: undefined };
 }
 
 /** Runs one site with THE per-site rules (see the file comment). */
@@ -76,9 +79,13 @@ export function runPlanned(ctx: RunCtx, p: PlannedSite): void {
     ctx.st.armedNmiIndex = 0;
     runHostNmiHandler(ctx, site.id);
   }
+  if (p.hooks !== undefined) p.hooks(ctx);
   for (const a of p.actions) runAction(ctx, a);
   if (p.runBody) site.run?.(ctx);
-  if (site.kind === "guest") runGuest(ctx);
+  if (site.kind === "guest") {
+    runGuest(ctx);
+    if (ctx.cfg.features !== 0) guestLeaves(ctx);
+  }
   ctx.endStep(site.kind, site.description);
 }
 
@@ -278,7 +285,7 @@ const XCR0_WHY = { guest: "guest XCR0", host: "host XCR0", early: "early XCR0" }
  * One XSAVE or XRSTOR of an fpstate buffer (base = its address id) with requested-feature bitmap
  * `mask` (an id) in EDX:EAX — fpu_swap_kvm_fpstate's halves, through the executor.
  */
-function fpstateOp(ctx: RunCtx, op: "xsave" | "xrstor", base: number, mask: number): void {
+export function fpstateOp(ctx: RunCtx, op: "xsave" | "xrstor", base: number, mask: number): void {
   const cpu = ctx.cpu;
   const [lo, hi] = halves(mask);
   cpu.setGprId(RCX, base, Tag.hostKernel);
@@ -300,7 +307,7 @@ function loadGuestFpu(ctx: RunCtx): void {
   if (ctx.vcpu.protectedState) {
     ctx.note("guest FPU is confidential: only the host state is saved");
   }
-  fpstateOp(ctx, "xsave", USER_FP_ID, ctx.hostXcr0Id);
+  fpstateOp(ctx, "xsave", USER_FP_ID, ctx.cfg.hostFpstateMaskId);
   fpstateOp(ctx, "xrstor", GUEST_FP_ID, guestFpMask(ctx));
   ctx.guestFpuLoaded = true;
   if (ctx.tracing) ctx.note(ctx.vcpu.fpstate.features & XFEATURE_MASK.APX ? "guest fpstate (with component 19) loaded" : "guest fpstate loaded (no component 19)");
@@ -308,7 +315,7 @@ function loadGuestFpu(ctx: RunCtx): void {
 
 function putGuestFpu(ctx: RunCtx): void {
   fpstateOp(ctx, "xsave", GUEST_FP_ID, guestFpMask(ctx));
-  fpstateOp(ctx, "xrstor", USER_FP_ID, ctx.hostXcr0Id);
+  fpstateOp(ctx, "xrstor", USER_FP_ID, ctx.cfg.hostFpstateMaskId);
   ctx.guestFpuLoaded = false;
 }
 
@@ -385,7 +392,10 @@ export const KVM_RUN_EXIT: readonly Site[] = [
   },
   {
     id: "user:return", kind: "user", nmiOpen: false, description: "KVM_RUN returns to the VMM",
-    run: (c) => checkHostIntegrity(c as RunCtx),
+    run: (c) => {
+      checkHostIntegrity(c as RunCtx);
+      checkHostXstate(c as RunCtx);
+    },
   },
 ];
 
@@ -451,6 +461,7 @@ function runGuest(ctx: RunCtx): void {
     cpu.rip = ctx.expectedGuestRip;
   }
   checkGuestView(ctx);
+  if (ctx.cfg.features !== 0 && guestEnters(ctx)) return;
   if (ctx.st.armedNmi === "guest") {
     ctx.st.armedNmi = undefined;
     ctx.guestExit = { kind: "nmi" };
@@ -463,6 +474,14 @@ function runGuest(ctx: RunCtx): void {
     const len = insnLength(op.insn);
     const out = ctx.guestExec(op.insn);
     ctx.pc++;
+    if (out.kind === "exit" && op.retryOnExit) {
+      // KVM lets the instruction run again after handling the exit (no RIP advance).
+      ctx.pc--;
+      ctx.guestExit = guestExitOf(op.insn, len);
+      ctx.expectedGuestRip = cpu.rip;
+      if (ctx.tracing) ctx.note(`guest ${op.insn.op} exits (to run again)`);
+      return;
+    }
     if (out.kind === "exit") {
       ctx.guestExit = guestExitOf(op.insn, len);
       ctx.expectedGuestRip = cpu.rip + BigInt(len);
@@ -508,6 +527,9 @@ function guestExitOf(insn: import("../cpu/instructions.js").Instruction, length:
       return { kind: "wrmsrns-imm", msr: insn.msr, reg: insn.src, length };
     case "wrmsr":
       return { kind: "wrmsr", length };
+    case "mov-dr6-rax":
+    case "mov-rax-dr6":
+      return { kind: "dr-access", dr: 6, write: insn.op === "mov-dr6-rax", length };
     default:
       return { kind: "preemption-timer" };
   }

@@ -62,6 +62,13 @@ export const HEADER_FIELDS = {
   WARNINGS: { size: 1, kind: C.flag },
   CURRENT: { size: 1, kind: C.control },
   NVCPUS: { size: 1, kind: C.control },
+  /** Index + 1 into the machine's IRQ-open / preemptible site lists of an armed host IRQ / schedule (features host-irq, sched-out). */
+  ARMED_IRQ: { size: 1, kind: C.control },
+  ARMED_SCHED: { size: 1, kind: C.control },
+  /** The guest's architectural PKRU, DR6 and CR3 (value ids of model constants; features pkru, dr6, cr3). */
+  EXPECTED_PKRU: { size: 1, kind: C.control },
+  EXPECTED_DR6: { size: 1, kind: C.control },
+  EXPECTED_CR3: { size: 1, kind: C.control },
 } as const satisfies Record<string, FieldSpec>;
 export const H = place(CPU_FIELDS.SIZE, HEADER_FIELDS);
 
@@ -98,22 +105,32 @@ export const VCPU_FIELDS = {
   },
   FP_EGPR: { size: 16, kind: C.value },
   FP_EGPR_TAG: { size: 16, kind: C.tag },
+  /** vcpu->arch.dr6 and KVM_DEBUGREG_WONT_EXIT (feature dr6; docs/facts.md#dr6). */
+  DR6: { size: 1, kind: C.control },
+  DB_WONT_EXIT: { size: 1, kind: C.control },
+  /** guest_fpu.fpstate->xfd and guest_fpu.xfd_err (feature xfd; docs/facts.md#xfd). */
+  XFD: { size: 1, kind: C.control },
+  XFD_ERR: { size: 1, kind: C.control },
+  /** vcpu->guest_xcr0_loaded, the flag of KVM up to v4.x (docs/facts.md#xcr0-loaded-flag). */
+  XCR0_LOADED: { size: 1, kind: C.control },
+  /** 1 while the vendor state (VMCS/VMCB) was never written since KVM_CREATE_VCPU (feature vcpu-create). */
+  VENDOR_UNINIT: { size: 1, kind: C.control },
 } as const satisfies Record<string, FieldSpec>;
 export const V = place(0, VCPU_FIELDS);
 
-/** Kinds of the CPU block: only R16–R31 and the live XCR0/XSS/PKRU/XINUSE outlive an event. */
+/** Kinds of the CPU block: only R16–R31 and the live XCR0/XSS/PKRU/XINUSE/XFD/XFD_ERR/DR6 outlive an event. */
 function cpuKinds(): SlotKind[] {
   const k = new Array<SlotKind>(CPU_FIELDS.SIZE).fill(C.ignored);
   for (let r = 16; r < NR_GPRS; r++) {
     k[CPU_FIELDS.GPR + r] = C.value;
     k[CPU_FIELDS.TAG + r] = C.tag;
   }
-  for (const f of [CPU_FIELDS.XCR0, CPU_FIELDS.XSS, CPU_FIELDS.PKRU, CPU_FIELDS.XINUSE]) k[f] = C.control;
+  for (const f of [CPU_FIELDS.XCR0, CPU_FIELDS.XSS, CPU_FIELDS.PKRU, CPU_FIELDS.XINUSE, CPU_FIELDS.XFD, CPU_FIELDS.XFD_ERR, CPU_FIELDS.DR6]) k[f] = C.control;
   return k;
 }
 
 /**
- * Why the legacy physical GPRs, RIP, RFLAGS, mode, CPL and CR4.OSXSAVE of the CPU are ignored: between
+ * Why the legacy physical GPRs, RIP, RFLAGS, mode, CPL, CR4.OSXSAVE, CR4.PKE and CR3 of the CPU are ignored: between
  * events the CPU runs the VMM task, every KVM_RUN loads the guest's legacy GPRs from regs[] and the
  * exit asm zeroes them, and the VMM's own legacy registers are not something KVM may break.
  */

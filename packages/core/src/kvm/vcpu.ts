@@ -107,6 +107,14 @@ export class VcpuState {
     return this.#b;
   }
 
+  /** A raw slot of this vCPU's block (state-layout.ts V offsets): fields without a typed accessor (feature-state.ts). */
+  slot(off: number): number {
+    return this.#s.a[this.#b + off]!;
+  }
+  setSlot(off: number, x: number): void {
+    this.#s.a[this.#b + off] = x;
+  }
+
   /** This vCPU's block of the packed state. */
   blockArray(): number[] {
     return this.#s.a.slice(this.#b, this.#b + this.block.size);

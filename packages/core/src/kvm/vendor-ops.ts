@@ -89,6 +89,12 @@ export interface VendorOps {
    */
   readonly canVmFail?: boolean;
 
+  /**
+   * load_mmu_pgd before VM-entry: a dirty cached CR3 goes to the vendor's guest CR3 (VMX: GUEST_CR3).
+   * Only the cr3 feature's x86:mmu-reload step calls it (features.ts).
+   */
+  loadMmuPgd?(ctx: VendorCtx): void;
+
   /** Optional vendor-specific events (nested VM-entry/exit, TDVMCALL, GHCB...) and their alphabet. */
   vendorEvents?(state: MachineState): readonly VendorEvent[];
   applyVendorEvent?(ctx: VendorCtx, event: VendorEvent): void;
@@ -206,6 +212,8 @@ export interface VendorCtx extends RegCacheCtx {
   hwSwapXfeatures(to: "guest" | "host"): void;
   /** Runs the host NMI handler (a C/NMI site) at the current point; used by vendor NMI-exit handling. */
   runHostNmi(where: string): void;
+  /** The machine's model features (features.ts bits; 0 in the default model). */
+  readonly features: number;
 }
 
 /** Builds the anchor site a backend places in its run sequence. */

@@ -42,6 +42,10 @@ export function kvmEmulateXsetbv(ctx: RegCacheCtx, kvmSupportedXcr0: bigint, cpl
   const index = Number(gprRead(v, 1) & 0xffff_ffffn);
   const value = readEdxEax(v);
   if (cpl !== 0) return { kind: "gp", value };
+  const failed = kvmSetXcrCheck(index, value, vcpuGuestSupportedXcr0(v, kvmSupportedXcr0));
+  if (failed) return { kind: "gp", rule: failed, value };
+  // What __kvm_set_xcr does before storing the value, as steps a variant may edit (steps.ts "set-xcr").
+  (ctx as { runSequence?(name: "set-xcr"): void }).runSequence?.("set-xcr");
   const rule = kvmSetXcr(v, kvmSupportedXcr0, index, value);
   return rule ? { kind: "gp", rule, value } : { kind: "ok", value };
 }
