@@ -136,18 +136,31 @@ describe("kvmx check", () => {
     const out = join(dir, "traces");
     const r = await run(["check", "--design", "asm-unconditional", "early-xcr0-misordered", "--backend", "vmx", "--depth", "1", "--json", "--trace-out", out]);
     expect(r.code).toBe(1);
-    const report = JSON.parse(r.out) as Report;
-    const ces = report.cells.filter((c) => c.counterexample);
-    expect(ces.length).toBeGreaterThan(0);
-    expect(readdirSync(out).filter((f) => f.endsWith(".scenario.yaml"))).toHaveLength(ces.length);
-    for (const c of ces) {
-      const replay = await run(["run", c.counterexample!.scenarioFile!, "--json"]);
-      // Exit 0: the scenario's expectation (this violation) holds.
-      expect(replay.code).toBe(0);
+    type Ce = { invariant: string; failingStep: number; scenarioFile?: string; chromeTraceFile?: string };
+    const report = JSON.parse(r.out) as Report & {
+      cells: { counterexample?: Ce; assumptionVerdicts?: { counterexample?: Ce }[] }[];
+      findings: { counterexample: Ce }[];
+    };
+    // Every counterexample: the cells' own, those under a swept valuation, and each finding's.
+    const all = [
+      ...report.cells.flatMap((c) => [c.counterexample, ...(c.assumptionVerdicts ?? []).map((v) => v.counterexample)]),
+      ...report.findings.map((f) => f.counterexample),
+    ].filter((x): x is Ce => x !== undefined);
+    const files = new Set(all.map((c) => c.scenarioFile));
+    expect(files.size).toBeGreaterThan(0);
+    expect(files.has(undefined)).toBe(false);
+    expect(readdirSync(out).filter((f) => f.endsWith(".scenario.yaml"))).toHaveLength(files.size);
+    const replayed = new Set<string>();
+    for (const c of all) {
+      if (replayed.has(c.scenarioFile!)) continue;
+      replayed.add(c.scenarioFile!);
+      const replay = await run(["run", c.scenarioFile!, "--json"]);
+      // Exit 0: the scenario's expectation (this violation, under its valuation) holds.
+      expect(replay.code, c.scenarioFile).toBe(0);
       const rj = JSON.parse(replay.out) as { violations: { invariant: string; event: number }[] };
       expect(rj.violations.map((v) => v.invariant)).toContain(c.invariant);
-      expect(Math.min(...rj.violations.map((v) => v.event))).toBe(c.counterexample!.failingStep);
-      const trace = JSON.parse(readFileSync(c.counterexample!.chromeTraceFile!, "utf8")) as { traceEvents: { ph: string }[] };
+      expect(Math.min(...rj.violations.map((v) => v.event))).toBe(c.failingStep);
+      const trace = JSON.parse(readFileSync(c.chromeTraceFile!, "utf8")) as { traceEvents: { ph: string }[] };
       expect(trace.traceEvents.some((e) => e.ph === "X")).toBe(true);
     }
   });

@@ -20,6 +20,7 @@ export * from "./cost/cost-counters.js";
 export * from "./cost/weights.js";
 export * from "./cost/cost-probe.js";
 export * from "./report/check-report.js";
+export * from "./report/findings.js";
 export * from "./report/read-report.js";
 export * from "./report/merge.js";
 export * from "./report/verdict-grid.js";

@@ -38,17 +38,19 @@ import {
   renderHtmlReport,
   reportFailed,
   reportIncomplete,
+  cellBounded,
   runMatrix,
   serveCheckWorker,
   verdictGrid,
   verdictText,
   type CellResult,
+  type CounterexampleReport,
   type CheckProvider,
   type CheckReport,
   type CostWeights,
   type MatrixProgress,
 } from "@kvmx/check";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import Table from "cli-table3";
 import ora from "ora";
 import pc from "picocolors";
@@ -77,6 +79,8 @@ interface CheckOptions {
   maxStates?: string;
   exclude?: string[];
   option?: string[];
+  sweep?: string;
+  findings?: boolean;
 }
 
 export function register(program: Command, io: Io): void {
@@ -103,7 +107,13 @@ export function register(program: Command, io: Io): void {
     .option("--weights <file>", "cycle weights for the cost estimate (JSON/YAML)")
     .option("--all-invariants", "keep exploring after a violation and report the shortest counterexample of every invariant")
     .option("--exclude <event-kinds...>", "leave these event kinds out of the explored alphabet (e.g. migrate nmi)")
-    .option("--option <name=value...>", "choose an alternative of a model assumption (kvmx check --option setXsaveApxAbsent=init-zeros)")
+    .option("--option <name=value...>", "pin a model assumption to one alternative (kvmx check --option setXsaveApxAbsent=init-zeros); `kvmx assumptions` lists them")
+    .addOption(
+      new Option("--sweep <mode>", "assumption valuations every cell is checked under: each (the defaults and every single deviation), all (every combination), default (the defaults only)")
+        .choices(SWEEP_MODES)
+        .default("each"),
+    )
+    .option("--no-findings", "report every violation as the design's, without separating out findings (code every design of an EGPR home shares)")
     .action(async (opts: CheckOptions) => {
       const weights = opts.weights ? await readWeightsFile(io, opts.weights) : DEFAULT_WEIGHTS;
       const report = opts.merge ? await mergeFiles(io, opts) : await check(io, opts, weights);
@@ -123,6 +133,8 @@ async function check(io: Io, opts: CheckOptions, weights: CostWeights): Promise<
     designFiles: await loadDesignFiles(io, designArgs),
     exclude: eventKinds(opts.exclude ?? []),
     options: modelOptions(opts.option ?? []),
+    sweep: sweepMode(opts.sweep ?? "each"),
+    findings: opts.findings !== false,
   };
   const provider = buildCheckProvider(init);
   const designs = designArgs.length > 0 ? resolveDesignNames(designArgs, init) : undefined;
@@ -195,8 +207,18 @@ export interface CheckProviderInit {
   designFiles: { arg: string; file: string; text: string; name: string }[];
   /** Event kinds left out of the alphabet. */
   exclude?: CoreEventKind[];
-  /** Model assumptions set to a non-default alternative (ASSUMPTIONS in core's model-options.ts). */
+  /** Model assumptions pinned to one alternative (ASSUMPTIONS in core's model-options.ts); never swept. */
   options?: Partial<ModelOptions>;
+  /** Which valuations of the other assumptions every cell runs under (default "each"). */
+  sweep?: "default" | "each" | "all";
+  /** Separate findings from the designs' violations (default true). */
+  findings?: boolean;
+}
+
+const SWEEP_MODES = ["default", "each", "all"] as const;
+function sweepMode(text: string): (typeof SWEEP_MODES)[number] {
+  if (!(SWEEP_MODES as readonly string[]).includes(text)) throw new KvmxError(`--sweep expects one of ${SWEEP_MODES.join(", ")}, got "${text}"`, "usage");
+  return text as (typeof SWEEP_MODES)[number];
 }
 
 /** `--option name=value`: each must name an ASSUMPTIONS entry and one of its alternatives. */
@@ -229,6 +251,8 @@ export function buildCheckProvider(init: CheckProviderInit): CheckProvider {
     designs,
     ...(init.exclude?.length ? { alphabet: { exclude: init.exclude } } : {}),
     ...(init.options && Object.keys(init.options).length > 0 ? { options: init.options } : {}),
+    sweep: init.sweep ?? "each",
+    findings: init.findings ?? true,
   });
 }
 
@@ -258,17 +282,23 @@ export async function loadDesignFiles(io: Io, args: readonly string[]): Promise<
 async function writeTraces(io: Io, report: CheckReport, dir: string): Promise<void> {
   const abs = resolve(io.cwd, dir);
   await mkdir(abs, { recursive: true });
+  const write = async (ce: CounterexampleReport, base: string, title: string) => {
+    ce.scenarioFile = join(dir, `${base}.scenario.yaml`);
+    ce.chromeTraceFile = join(dir, `${base}.trace.json`);
+    await writeFile(join(abs, `${base}.scenario.yaml`), ce.scenario);
+    await writeFile(join(abs, `${base}.trace.json`), toJson(chromeTrace(ce, title)));
+  };
   for (const cell of report.cells) {
+    const where = `${cell.design} on ${cell.backend}, ${profileLabel(cell)}`;
     const ces = [cell.counterexample, ...(cell.otherCounterexamples ?? [])];
-    for (const [k, ce] of ces.entries()) {
-      if (!ce) continue;
-      const base = `${cellId(cell)}${k === 0 ? "" : `.${ce.invariant}`}`;
-      ce.scenarioFile = join(dir, `${base}.scenario.yaml`);
-      ce.chromeTraceFile = join(dir, `${base}.trace.json`);
-      await writeFile(join(abs, `${base}.scenario.yaml`), ce.scenario);
-      await writeFile(join(abs, `${base}.trace.json`), toJson(chromeTrace(ce, `${cell.design} on ${cell.backend}, ${profileLabel(cell)}: ${ce.invariant}`)));
+    for (const [k, ce] of ces.entries()) if (ce) await write(ce, `${cellId(cell)}${k === 0 ? "" : `.${ce.invariant}`}`, `${where}: ${ce.invariant}`);
+    // Conditional cells: the counterexample under each valuation that breaks them.
+    for (const [k, v] of (cell.assumptionVerdicts ?? []).entries()) {
+      if (k === 0 || !v.counterexample || v.counterexample === cell.counterexample || v.counterexample.scenarioFile) continue;
+      await write(v.counterexample, `${cellId(cell)}.valuation-${k}`, `${where} if ${Object.entries(v.assumptions).map(([a, x]) => `${a}=${x}`).join(" & ")}: ${v.counterexample.invariant}`);
     }
   }
+  for (const f of report.findings) await write(f.counterexample, `finding-${f.id}`, `${f.id}: ${f.explanation?.title ?? f.message}`);
 }
 
 export function positiveInt(text: string, flag: string, min: number): number {
@@ -301,46 +331,69 @@ export function renderHuman(report: CheckReport, colour: boolean): string {
     out.push(table.toString());
   }
   out.push(c.dim("H- host CPU without APX · H+ APX CPU, today's kernel · Hk APX CPU, -mapxf kernel · g+/g- guest CPUID with/without APX"));
-  // Counterexamples; identical ones (same design, invariant and events) grouped across backends and profiles.
-  const groups = new Map<string, { cells: CellResult[]; ce: NonNullable<CellResult["counterexample"]> }>();
+  // Counterexamples; identical ones (same design, invariant, valuation and events) grouped across backends and profiles.
+  // A conditional cell also shows the counterexample under the valuation that breaks it.
+  const fmtValuation = (a: Record<string, string>) => Object.entries(a).map(([k, v]) => `${k}=${v}`).join(" & ");
+  const groups = new Map<string, { cells: CellResult[]; ce: NonNullable<CellResult["counterexample"]>; under: string }>();
+  const add = (cell: CellResult, ce: CellResult["counterexample"], under: string) => {
+    if (!ce) return;
+    const key = `${cell.design}|${under}|${ce.invariant}|${ce.site ?? ""}|${ce.message}|${JSON.stringify(ce.events)}`;
+    const g = groups.get(key);
+    if (g) g.cells.push(cell);
+    else groups.set(key, { cells: [cell], ce, under });
+  };
   for (const cell of report.cells) {
-    for (const ce of [cell.counterexample, ...(cell.otherCounterexamples ?? [])]) {
-      if (!ce) continue;
-      const key = `${cell.design}|${ce.invariant}|${ce.site ?? ""}|${ce.message}|${JSON.stringify(ce.events)}`;
-      const g = groups.get(key);
-      if (g) g.cells.push(cell);
-      else groups.set(key, { cells: [cell], ce });
-    }
+    for (const ce of [cell.counterexample, ...(cell.otherCounterexamples ?? [])]) add(cell, ce, "");
+    for (const v of cell.assumptionVerdicts?.slice(1) ?? []) if (v.verdict === "violation" && cell.verdict !== "violation") add(cell, v.counterexample, fmtValuation(v.assumptions));
   }
-  if (groups.size > 0) out.push("", c.bold("Counterexamples (shortest, minimised):"));
-  for (const { cells, ce } of groups.values()) {
-    const first = cells[0]!;
-    const where = [...new Set(cells.map((x) => x.backend))]
-      .map((b) => `${b} [${cells.filter((x) => x.backend === b).map((x) => profileTag(x)).join(", ")}]`)
-      .join(", ");
-    out.push(
-      "",
-      `${c.bold(first.design)} on ${where}: ${c.red(ce.invariant)}${ce.alsoBroken ? ` (also ${ce.alsoBroken.join(", ")})` : ""} — ${ce.message}`,
-    );
+  const where = (cells: readonly CellResult[]) =>
+    [...new Set(cells.map((x) => x.backend))].map((b) => `${b} [${cells.filter((x) => x.backend === b).map((x) => profileTag(x)).join(", ")}]`).join(", ");
+  const events = (ce: NonNullable<CellResult["counterexample"]>) =>
     ce.events.forEach((e, i) => {
       const line = `  ${i + 1}. ${eventLabel(e)}`;
       out.push(i === ce.failingStep ? c.red(`${line}   ← breaks${ce.site ? ` at ${ce.site}` : ""}`) : line);
     });
+  if (groups.size > 0) out.push("", c.bold("Counterexamples (shortest, minimised):"));
+  for (const { cells, ce, under } of groups.values()) {
+    out.push(
+      "",
+      `${c.bold(cells[0]!.design)} on ${where(cells)}${under ? ` if ${c.yellow(under)}` : ""}: ${c.red(ce.invariant)}${ce.alsoBroken ? ` (also ${ce.alsoBroken.join(", ")})` : ""} — ${ce.message}`,
+    );
+    events(ce);
     if (ce.scenarioFile) out.push(c.dim(`  replay: kvmx run ${ce.scenarioFile}`));
+  }
+  // Findings: violations of code every design of an EGPR home shares, once each.
+  if (report.findings.length > 0) out.push("", c.bold("Findings (KVM code every design of an EGPR home shares; not counted against the designs):"));
+  for (const f of report.findings) {
+    const x = f.explanation;
+    const designs = [...new Set(f.cells.map((id) => report.cells.find((cell) => cellId(cell) === id)?.design ?? id))];
+    const when = f.everyValuation
+      ? (report.sweep ? "every assumption valuation swept" : "the default assumptions")
+      : f.assumptions.map((a) => (Object.keys(a).length === 0 ? "the defaults" : fmtValuation(a))).join("; ");
+    out.push("", `${c.bold(f.id)} ${x ? c.bold(x.title) : f.message} — ${f.observedAt.map((o) => c.red(o)).join(", ")}`);
+    if (x) {
+      out.push(`  KVM:          ${x.kvm} (${x.function})`, `  Architecture: ${x.architecture}`, `  Severity:     ${x.severity}`, `  Sources:      ${x.sources.join(", ")}`);
+      if (x.doc) out.push(`  Write-up:     ${x.doc}`);
+    } else out.push(`  ${f.message}`);
+    out.push(`  Met by ${designs.join(", ")} (R16–R31 in ${f.egprHome ?? "?"}) in ${f.cells.length} cell${f.cells.length === 1 ? "" : "s"}, under ${when}:`);
+    events(f.counterexample);
+    if (f.counterexample.scenarioFile) out.push(c.dim(`  replay: kvmx run ${f.counterexample.scenarioFile}`));
   }
   const cost = renderCostTable(report, colour);
   if (cost) out.push("", c.bold(`Cost per round trip (host: APX CPU, ${COSTED_HOST.kernelApx ? "-mapxf" : "today's"} kernel):`), cost);
   const states = report.cells.reduce((n, x) => n + x.states, 0);
   const transitions = report.cells.reduce((n, x) => n + x.transitions, 0);
   const failed = report.cells.filter((x) => x.verdict === "violation").length;
-  const bounded = report.cells.filter((x) => x.verdict === "safe" && !x.complete);
+  const bounded = report.cells.filter(cellBounded);
+  const conditional = report.cells.filter((x) => x.condition).length;
   const scope = bounded.length === 0
     ? "complete (every reachable state explored)"
-    : `bounded: ${bounded.length} safe cell${bounded.length === 1 ? "" : "s"} not explored to the fixpoint` +
+    : `bounded: ${bounded.length} cell${bounded.length === 1 ? "" : "s"} without a violation not explored to the fixpoint` +
       (report.depth !== undefined ? ` (--depth ${report.depth})` : "");
+  const swept = report.sweep ? `assumptions swept (${report.sweep.mode}: ${report.sweep.assumptions.length}), ${conditional} verdict${conditional === 1 ? "" : "s"} conditional` : "default assumptions only";
   out.push(
     "",
-    `${scope}: ${report.cells.length} cells, ${failed} with a violation; ${states.toLocaleString("en")} states, ` +
+    `${scope}: ${report.cells.length} cells, ${failed} with a violation, ${report.findings.length} finding${report.findings.length === 1 ? "" : "s"}; ${swept}; ${states.toLocaleString("en")} states, ` +
       `${transitions.toLocaleString("en")} transitions in ${(report.elapsedMs / 1000).toFixed(2)} s (${report.statesPerSecond.toLocaleString("en")} states/s)` +
       (report.shard ? `; shard ${report.shard.index}/${report.shard.count}` : ""),
   );
@@ -350,7 +403,7 @@ export function renderHuman(report: CheckReport, colour: boolean): string {
 function paint(c: ReturnType<typeof pc.createColors>, cell: CellResult | undefined): string {
   const text = verdictText(cell);
   if (!cell) return "";
-  if (cell.verdict === "safe") return c.green(text);
+  if (cell.verdict === "safe") return cell.condition ? c.yellow(text) : c.green(text);
   if (cell.verdict === "violation") return c.red(text);
   return c.dim(text);
 }

@@ -27,13 +27,25 @@ export interface ExploreOptions<E = unknown> {
   onProgress?: (p: ExploreProgress) => void;
   /**
    * Decides whether a violation is the design's or comes from code every design shares (a finding,
-   * after which the search goes on). Called once per (valuation, `classifyKey`) with the first —
-   * shortest — event sequence that breaks it. Default: every violation is the design's.
+   * after which the search goes on). Called once per (valuation, class of violation) with the first —
+   * shortest — event sequence of that class; later violations of the class share its answer. A class
+   * is the invariant, the site, the violating event's class and the set of event classes on its path
+   * (`eventClass`), so violations that differ in any of those are decided on their own.
+   * Default: every violation is the design's.
    */
   classify?: (c: Counterexample<E>, variant: number) => "violation" | "finding";
-  /** Groups violations for `classify` (default: invariant and site). */
-  classifyKey?: (event: E, v: Violation) => string;
+  /** An event's class for `classify`: a small integer 0–29 (the model's event kind). Default: all 0. */
+  eventClass?: (event: E) => number;
+  /**
+   * Whether an event runs no design code (a uAPI call outside KVM_RUN). A violation whose path and
+   * last event run none is the same under every design of the EGPR home, so its class leaves out
+   * the path's event classes (one classify call covers them all). Default: every event may.
+   */
+  designFree?: (event: E) => boolean;
 }
+
+/** Bit 30 of a path's classes: some event on it ran design code. */
+const RAN_DESIGN = 1 << 30;
 
 /** The outcome for one assumption valuation (the model's `variability`; one entry without it). */
 export interface VariantResult<E> {
@@ -82,7 +94,7 @@ export interface ExploreResult<E> {
   frontier: number;
   /** When complete: the longest shortest path from the start (the last level that added a state). */
   diameter?: number;
-  /** New states per level (level 0 is the start state). */
+  /** Distinct new states per level (level 0 is the start state; 0 when a level only re-reached known states under more valuations). */
   statesPerDepth: number[];
   /** Bytes of the visited store's typed arrays at the end. */
   visitedBytes: number;
@@ -114,7 +126,13 @@ export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOp
     if (m === undefined) agreeMemo.set(k, (m = variability.agreeing(v, consulted)));
     return m;
   };
-  const classifyKey = opts.classifyKey ?? ((_e: E, v: Violation) => `${v.invariant}@${v.site ?? ""}`);
+  const eventClass = opts.eventClass ?? (() => 0);
+  const designFree = opts.designFree ?? (() => false);
+  const classBit = (e: E) => (1 << eventClass(e)) | (designFree(e) ? 0 : RAN_DESIGN);
+  const classifyKey = (id: number, e: E, v: Violation) => {
+    const classes = visited.classesOf(id) | classBit(e);
+    return `${v.invariant}@${v.site ?? ""}|${eventClass(e)}|${classes & RAN_DESIGN ? classes : "design-free"}`;
+  };
   const visited = new VisitedTable();
   const h: Hash64 = { hi: 0, lo: 0 };
   const hash = model.fingerprint ? (s: S) => model.fingerprint!(s, h) : (s: S) => hashKey(model.key(s), h);
@@ -124,6 +142,13 @@ export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOp
   /** Valuations still searched: with collect "first" a valuation leaves at its first violation. */
   let live = all;
   const rootId = visited.insert(hash(start), -1, 0, all);
+  /** The event that reached each node (references to the model's event objects: a counterexample's path without a replay). */
+  const nodeEvent: E[] = [];
+  const eventsTo = (id: number): E[] => {
+    const out: E[] = [];
+    for (let n = id; n !== rootId && n >= 0; n = visited.parentOf(n)) out.push(nodeEvent[n]!);
+    return out.reverse();
+  };
   let frontier: { state: S; id: number }[] = [{ state: start, id: rootId }];
   const statesPerDepth = [1];
   let transitions = 0;
@@ -134,11 +159,11 @@ export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOp
 
   /** One valuation's violation at node `id` + `event`: classified once per key, recorded, maybe ends the valuation. */
   const onViolation = (v: number, id: number, event: E, violation: Violation): void => {
-    const key = classifyKey(event, violation);
+    const key = classifyKey(id, event, violation);
     const known = classified[v]!.get(key);
     if (known === "finding") return;
     if (known === "violation" && (collect === "first" || found[v]!.has(violation.invariant))) return;
-    const ce: Counterexample<E> = { events: [...pathEvents(model, start, visited.pathTo(id), v), event], invariant: violation.invariant, violation };
+    const ce: Counterexample<E> = { events: [...eventsTo(id), event], invariant: violation.invariant, violation };
     const kind = known ?? (opts.classify ? opts.classify(ce, v) : "violation");
     classified[v]!.set(key, kind);
     if (kind === "finding") {
@@ -156,6 +181,7 @@ export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOp
       break;
     }
     const next: { state: S; id: number }[] = [];
+    const before = visited.size;
     for (let f = 0; f < frontier.length; f++) {
       const { state, id } = frontier[f]!;
       const mine = visited.valuationsOf(id);
@@ -182,8 +208,9 @@ export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOp
             }
             continue;
           }
-          const child = visited.insert(hash(result.state), id, i, group & live);
+          const child = visited.insert(hash(result.state), id, i, group & live, classBit(event));
           if (child < 0) continue;
+          nodeEvent[child] = event;
           next.push({ state: result.state, id: child });
           if (visited.size >= maxStates) {
             stoppedBy = "max-states";
@@ -206,7 +233,8 @@ export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOp
       }
     }
     depthReached = level + 1;
-    if (next.length > 0) statesPerDepth.push(next.length);
+    // Distinct new states: a state reached again under more valuations is another node, not a new state.
+    if (next.length > 0) statesPerDepth.push(visited.size - before);
     frontier = next;
   }
   opts.onProgress?.({ states: visited.size, transitions, depth: depthReached, frontier: pending, elapsedMs: performance.now() - t0 });
@@ -234,7 +262,11 @@ export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOp
     visitedBytes: visited.bytes,
   };
   if (stoppedBy) result.stoppedBy = stoppedBy;
-  if (complete) result.diameter = statesPerDepth.length - 1;
+  if (complete) {
+    let d = statesPerDepth.length - 1;
+    while (d > 0 && statesPerDepth[d] === 0) d--;
+    result.diameter = d;
+  }
   return result;
 }
 

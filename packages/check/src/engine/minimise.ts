@@ -7,9 +7,9 @@ import { replay } from "./replay.js";
  * enabled where it is applied). The result is 1-minimal: removing any one event loses the violation.
  * Replays stop at the first violation, so the list is also cut right after it.
  */
-export function minimiseEvents<S, E>(model: Explorable<S, E>, start: S, events: readonly E[], invariant: InvariantName): E[] {
+export function minimiseEvents<S, E>(model: Explorable<S, E>, start: S, events: readonly E[], invariant: InvariantName, variant = 0): E[] {
   const breaks = (candidate: readonly E[]): E[] | undefined => {
-    const r = replay(model, start, candidate, { invariant, trace: false });
+    const r = replay(model, start, candidate, { invariant, trace: false, variant });
     return r.firstViolation ? candidate.slice(0, r.firstViolation.eventIndex + 1) : undefined;
   };
   let current = breaks(events);

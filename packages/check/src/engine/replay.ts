@@ -26,7 +26,7 @@ export function replay<S, E>(
   model: Explorable<S, E>,
   start: S,
   events: readonly E[],
-  opts: { invariant?: InvariantName; trace?: boolean; requireEnabled?: boolean } = {},
+  opts: { invariant?: InvariantName; trace?: boolean; requireEnabled?: boolean; variant?: number } = {},
 ): ReplayResult<S, E> {
   const steps: ReplayStep<E>[] = [];
   let state = start;
@@ -34,7 +34,7 @@ export function replay<S, E>(
     const event = events[i] as E;
     if (opts.requireEnabled !== false && !isEnabled(model, state, event)) return { steps, state, disabledAt: i };
     const trace: TraceStep[] = [];
-    const result = opts.trace === false ? model.apply(state, event) : model.apply(state, event, trace);
+    const result = model.apply(state, event, opts.trace === false ? undefined : trace, opts.variant ?? 0);
     steps.push({ event, trace, violations: result.violations });
     state = result.state;
     const hit = opts.invariant === undefined ? result.violations[0] : result.violations.find((v) => v.invariant === opts.invariant);

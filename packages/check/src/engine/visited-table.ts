@@ -22,6 +22,8 @@ export class VisitedTable {
   private parents: Int32Array;
   private eventIdx: Uint16Array;
   private nodeMask: Int32Array;
+  /** Per node: the classes of the events on its path from the start (bit per class; see explore's `eventClass`). */
+  private nodeClasses: Int32Array;
   private count = 0;
   private nodes = 0;
 
@@ -36,6 +38,7 @@ export class VisitedTable {
     this.parents = new Int32Array(initialCapacity);
     this.eventIdx = new Uint16Array(initialCapacity);
     this.nodeMask = new Int32Array(initialCapacity);
+    this.nodeClasses = new Int32Array(initialCapacity);
   }
 
   /** Distinct states. */
@@ -47,16 +50,17 @@ export class VisitedTable {
   get bytes(): number {
     return (
       this.slotHi.byteLength + this.slotLo.byteLength + this.slotNode.byteLength + this.slotSeen.byteLength +
-      this.parents.byteLength + this.eventIdx.byteLength + this.nodeMask.byteLength
+      this.parents.byteLength + this.eventIdx.byteLength + this.nodeMask.byteLength + this.nodeClasses.byteLength
     );
   }
 
   /**
    * Records that the state with hash `h` is reachable under the valuations in `valuations` (default:
-   * the one valuation, bit 0) from node `parent` (-1 for a start state) by its event `event`. Returns a
-   * new node id for the valuations not seen before (`valuationsOf(id)`), or -1 when there are none.
+   * the one valuation, bit 0) from node `parent` (-1 for a start state) by its event `event`, whose
+   * class bit is `classBit` (0: none). Returns a new node id for the valuations not seen before
+   * (`valuationsOf(id)`), or -1 when there are none.
    */
-  insert(h: Hash64, parent: number, event: number, valuations = 1): number {
+  insert(h: Hash64, parent: number, event: number, valuations = 1, classBit = 0): number {
     if ((this.count + 1) * 2 > this.slotNode.length) this.grow();
     const slot = this.findSlot(h.hi, h.lo);
     let fresh: number;
@@ -76,6 +80,7 @@ export class VisitedTable {
     this.parents[id] = parent;
     this.eventIdx[id] = event;
     this.nodeMask[id] = fresh;
+    this.nodeClasses[id] = (parent >= 0 ? this.nodeClasses[parent]! : 0) | classBit;
     return id;
   }
 
@@ -86,6 +91,16 @@ export class VisitedTable {
   /** The valuations node `id` was added for. */
   valuationsOf(id: number): number {
     return this.nodeMask[id]!;
+  }
+
+  /** Node `id`'s parent node (-1 for a start state). */
+  parentOf(id: number): number {
+    return this.parents[id]!;
+  }
+
+  /** The event classes on node `id`'s path from the start (a bit each). */
+  classesOf(id: number): number {
+    return this.nodeClasses[id]!;
   }
 
   /** Event indices from the start state to node `id`, in order. */
@@ -146,5 +161,8 @@ export class VisitedTable {
     const masks = new Int32Array(n);
     masks.set(this.nodeMask);
     this.nodeMask = masks;
+    const classes = new Int32Array(n);
+    classes.set(this.nodeClasses);
+    this.nodeClasses = classes;
   }
 }

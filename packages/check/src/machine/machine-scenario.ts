@@ -7,7 +7,7 @@ import { cellId } from "../matrix/cell.js";
  * built in, inline otherwise), host and guest profiles, the model options in force, the events, and
  * the violation `kvmx run` must reproduce.
  */
-export function machineScenario(cell: CellSpec, m: Machine, events: readonly KvmxEvent[], violations: readonly InvariantName[]): string {
+export function machineScenario(cell: CellSpec, m: Machine, events: readonly KvmxEvent[], violations: readonly InvariantName[], variant = 0): string {
   const cfg = m.config;
   return scenarioToYaml(
     {
@@ -18,7 +18,7 @@ export function machineScenario(cell: CellSpec, m: Machine, events: readonly Kvm
       host: { cpu: cfg.hostCpu.name, kernelApx: cell.host.kernelApx },
       guest: { apx: cell.guest.apx },
       ...(cfg.pre ? { pre: true } : {}),
-      options: nonDefaultOptions(m),
+      options: nonDefaultOptions(m, variant),
       events,
       expect: { violations },
     },
@@ -26,7 +26,8 @@ export function machineScenario(cell: CellSpec, m: Machine, events: readonly Kvm
   );
 }
 
-function nonDefaultOptions(m: Machine): Record<string, string> {
+function nonDefaultOptions(m: Machine, variant: number): Record<string, string> {
   // Only options that differ from the defaults, so the file stays short and still exact.
-  return Object.fromEntries(Object.entries(m.config.options).filter(([k, v]) => (DEFAULTS as Record<string, string>)[k] !== v));
+  const opts = m.config.assumptions.valuations[variant] ?? m.config.assumptions.valuations[0]!;
+  return Object.fromEntries(Object.entries(opts).filter(([k, v]) => (DEFAULTS as Record<string, string>)[k] !== v));
 }

@@ -10,10 +10,25 @@ export interface CheckSubject<S = unknown, E = unknown> {
   /** The start state: vCPU created, host and guest profile applied. */
   start: S;
   /**
-   * A scenario file (YAML) that replays `events` from this start (core's scenario writer), expecting
-   * exactly `violations` (every invariant the failing event breaks, the counterexample's first).
+   * A scenario file (YAML) that replays `events` from this start (core's scenario writer) under the
+   * assumption valuation `variant` (default 0), expecting exactly `violations` (every invariant the
+   * failing event breaks, the counterexample's first).
    */
-  scenario(events: readonly E[], expect: { violations: readonly InvariantName[] }): string;
+  scenario(events: readonly E[], expect: { violations: readonly InvariantName[] }, variant?: number): string;
+  /**
+   * Whether a violation is the design's or comes from code every design with the same EGPR home
+   * shares (docs/model.md "Findings"): absent means every violation is the design's.
+   */
+  classify?(events: readonly E[], invariant: InvariantName, variant: number): "violation" | "finding";
+  /** An event's class (0–29, e.g. its kind) for grouping violations to classify (explore's `eventClass`). */
+  eventClass?(event: E): number;
+  /** The event runs no design code (explore's `designFree`). */
+  designFree?(event: E): boolean;
+  /**
+   * False when the design's actions can never run in this cell (KVM keeps SEV-ES/TDX vCPUs on paths
+   * of their own): its verdict then says nothing about the design ("not exercised"). Absent: true.
+   */
+  readonly exercised?: boolean;
   /** Representative round trips for the cost model (DESIGN.md "Cost"). */
   costProbes(): readonly CostProbe<E>[];
 }
@@ -44,6 +59,10 @@ export interface CheckProvider {
    */
   notApplicable(cell: CellSpec): string | undefined;
   subject(cell: CellSpec): CheckSubject;
+  /** Where a design keeps R16–R31 (findings are grouped by it). */
+  egprHome?(design: string): string | undefined;
+  /** The assumption sweep every cell ran under (absent: the defaults only). */
+  readonly sweep?: { mode: "each" | "all"; assumptions: string[] };
 }
 
 export type CostByKind = Partial<Record<CostKind, CostCounters>>;

@@ -1,10 +1,11 @@
 import { KvmxError, ModelBugError, type ErrorCategory } from "@kvmx/core";
 import { Worker } from "node:worker_threads";
-import { SCHEMA_VERSION, type CellResult, type CheckReport } from "../report/check-report.js";
+import { SCHEMA_VERSION, cellBounded, type CellResult, type CheckReport } from "../report/check-report.js";
 import { enumerateCells, type CellSpec } from "./cell.js";
 import type { CheckProvider } from "./provider.js";
 import { runCell, type CellOptions } from "./run-cell.js";
 import type { ExploreProgress } from "../engine/explore.js";
+import { collectFindings } from "../report/findings.js";
 import { selectShard, type Shard } from "./shard.js";
 
 export interface MatrixOptions extends Omit<CellOptions, "onProgress"> {
@@ -64,10 +65,13 @@ export async function runMatrix(provider: CheckProvider, opts: MatrixOptions): P
       : runInThread(provider, cells, cellOpts, opts.onProgress, t0);
   const elapsedMs = performance.now() - t0;
   const states = results.reduce((n, c) => n + c.states, 0);
+  const findings = collectFindings(results, (d) => provider.egprHome?.(d));
   const report: CheckReport = {
     schemaVersion: SCHEMA_VERSION,
     ...(opts.depth !== undefined ? { depth: opts.depth } : {}),
-    complete: results.every((c) => c.verdict !== "safe" || c.complete),
+    complete: results.every((c) => !cellBounded(c)),
+    findings,
+    ...(provider.sweep ? { sweep: provider.sweep } : {}),
     designs: [...designs],
     backends: [...backends],
     cells: results,

@@ -8,7 +8,11 @@ import type { CostKind } from "../matrix/provider.js";
  */
 export const SCHEMA_VERSION = 2;
 
-export type Verdict = "safe" | "violation" | "n/a";
+/**
+ * "not-exercised": no violation, but the design's actions never ran in this cell (KVM keeps the
+ * backend's protected vCPUs on paths of their own), so the cell says nothing about the design.
+ */
+export type Verdict = "safe" | "violation" | "n/a" | "not-exercised";
 
 export interface CounterexampleReport {
   invariant: InvariantName;
@@ -48,6 +52,17 @@ export interface CellResult extends CellSpec {
   counterexample?: CounterexampleReport;
   /** Shortest counterexample of every other invariant broken (collect "per-invariant"). */
   otherCounterexamples?: CounterexampleReport[];
+  /**
+   * The verdict under every assumption valuation the check swept (valuation 0, the defaults, first):
+   * present when more than one was swept. `assumptions` lists where a valuation departs from the defaults.
+   */
+  assumptionVerdicts?: { assumptions: Record<string, string>; verdict: "safe" | "violation"; invariant?: InvariantName; counterexample?: CounterexampleReport }[];
+  /** When the verdict depends on the assumptions: e.g. "safe if egprInitValue=zeros". Absent: robust. */
+  condition?: string;
+  /** Findings this cell met (violations of code every design of its EGPR home shares); ids into CheckReport.findings. */
+  findings?: string[];
+  /** Set while a cell is assembled, replaced by `findings` ids in the report. */
+  findingInstances?: FindingInstanceReport[];
   cost?: CellCost;
   states: number;
   transitions: number;
@@ -70,6 +85,48 @@ export interface CellResult extends CellSpec {
   elapsedMs: number;
 }
 
+/** A finding as one cell met it (run-cell.ts). */
+export interface FindingInstanceReport {
+  report: CounterexampleReport;
+  assumptions: Record<string, string>[];
+}
+
+/**
+ * A design-independent finding, reported once: a violation every design keeping R16–R31 in the same
+ * place breaks the same way (docs/model.md "Findings"), with the cells that met it.
+ */
+export interface Finding {
+  id: string;
+  invariant: InvariantName;
+  site?: string;
+  /** Where the designs that share it keep R16–R31. */
+  egprHome?: string;
+  message: string;
+  /** The shortest counterexample among the cells (minimised, replayable). */
+  counterexample: CounterexampleReport;
+  /** The cells (cellId) that met it. */
+  cells: string[];
+  /** The assumption valuations under which it occurs (departures from the defaults; {} = the defaults). */
+  assumptions: Record<string, string>[];
+  /** It occurs under every valuation each of its cells swept (robust), not only under some. */
+  everyValuation: boolean;
+  /** Every place it was observed ("uapi-truth at user:KVM_GET_XSAVE2", …); the counterexample shows the first. */
+  observedAt: string[];
+  /** What KVM does, what the architecture says, the KVM function, sources, severity — when known. */
+  explanation?: FindingExplanation;
+}
+
+export interface FindingExplanation {
+  title: string;
+  kvm: string;
+  architecture: string;
+  function: string;
+  sources: string[];
+  severity: string;
+  /** Where it is written up in the project's docs. */
+  doc?: string;
+}
+
 export interface CheckReport {
   schemaVersion: typeof SCHEMA_VERSION;
   /** The --depth bound, absent when the search ran to the fixpoint. */
@@ -85,9 +142,16 @@ export interface CheckReport {
   /** Design and backend order of the matrix. */
   designs: string[];
   backends: string[];
+  /** Design-independent findings, each once. */
+  findings: Finding[];
+  /** The assumptions the check swept (each with its alternatives); absent when it checked the defaults only. */
+  sweep?: { mode: "each" | "all"; assumptions: string[] };
 }
 
 /** Any cell has a violation. */
 export const reportFailed = (r: CheckReport): boolean => r.cells.some((c) => c.verdict === "violation");
 /** Some safe cell's search was bounded: no violation found, but not every state was explored. */
-export const reportIncomplete = (r: CheckReport): boolean => r.cells.some((c) => c.verdict === "safe" && !c.complete);
+/** A cell whose "no violation" rests on a bounded search (safe or not exercised, but not complete). */
+export const cellBounded = (c: CellResult): boolean => (c.verdict === "safe" || c.verdict === "not-exercised") && !c.complete;
+
+export const reportIncomplete = (r: CheckReport): boolean => r.cells.some(cellBounded);

@@ -2,7 +2,7 @@ import { INVARIANTS, Tag } from "@kvmx/core";
 import { cellId } from "../matrix/cell.js";
 import { profileLabel, profileTag } from "../matrix/profiles.js";
 import { DEFAULT_WEIGHTS, type CostWeights } from "../cost/weights.js";
-import type { CellResult, CheckReport, CounterexampleReport } from "./check-report.js";
+import type { CellResult, CheckReport, CounterexampleReport, Finding } from "./check-report.js";
 import { eventLabel } from "./chrome-trace.js";
 import { COSTED_HOST, costRows, costTableCells } from "./cost-table.js";
 import { escapeHtml } from "./escape-html.js";
@@ -14,6 +14,7 @@ export const VERDICT_COLOURS = {
   safe: { bg: "#c8f0cf", fg: "#0f5223" },
   violation: { bg: "#f9c9c3", fg: "#8c1d13" },
   "n/a": { bg: "#e3e3e3", fg: "#555555" },
+  "not-exercised": { bg: "#eef2d0", fg: "#55600f" },
 } as const;
 
 /**
@@ -30,10 +31,17 @@ export function renderHtmlReport(report: CheckReport, opts: { title?: string; we
   h.push(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>`);
   h.push(`<style>${STYLE}</style></head><body>`);
   h.push(`<h1>${escapeHtml(title)}</h1>`);
-  const counts = { safe: 0, violation: 0, "n/a": 0 };
+  const counts = { safe: 0, violation: 0, "n/a": 0, "not-exercised": 0 };
   for (const c of report.cells) counts[c.verdict]++;
+  const search = report.complete
+    ? "every explored cell searched to the fixpoint (complete)"
+    : report.depth !== undefined
+      ? `bounded: sequences of at most ${report.depth} events`
+      : "bounded: some cells stopped at a state or time limit";
+  const swept = report.sweep ? ` · assumptions swept (${report.sweep.mode}): ${report.sweep.assumptions.join(", ")}` : " · default assumptions";
   h.push(
-    `<p class="summary">depth ${report.depth} · ${report.cells.length} cells: ${counts.safe} safe, ${counts.violation} violation, ${counts["n/a"]} n/a · ` +
+    `<p class="summary">${escapeHtml(search)}${escapeHtml(swept)} · ${report.cells.length} cells: ${counts.safe} safe, ${counts.violation} violation, ` +
+      `${counts["not-exercised"]} not exercised, ${counts["n/a"]} n/a · ${report.findings.length} finding${report.findings.length === 1 ? "" : "s"} · ` +
       `${report.cells.reduce((n, c) => n + c.states, 0).toLocaleString("en")} states in ${(report.elapsedMs / 1000).toFixed(2)} s (${report.statesPerSecond.toLocaleString("en")} states/s)</p>`,
   );
   // The legends first: what the matrix columns and the timelines' colours mean.
@@ -53,9 +61,13 @@ export function renderHtmlReport(report: CheckReport, opts: { title?: string; we
     h.push(`</tr>`);
   }
   h.push(`</tbody></table></div>`);
+  // Findings: what every design of an EGPR home shares, once each.
+  h.push(`<h2>Findings</h2>`);
+  if (report.findings.length === 0) h.push(`<p>None: no violation came from code every design shares.</p>`);
+  for (const f of report.findings) h.push(findingSection(f));
   // Counterexamples.
   h.push(`<h2>Counterexamples</h2>`);
-  if (ces.length === 0) h.push(`<p>None: every explored cell is safe up to depth ${report.depth}.</p>`);
+  if (ces.length === 0) h.push(`<p>None: no explored cell has a violation${report.complete ? "" : " (within the bounds above)"}.</p>`);
   for (const { cell, ce, anchor } of ces) {
     h.push(`<section class="ce" id="${escapeHtml(anchor)}"><h3>${escapeHtml(`${cell.design} on ${cell.backend}, ${profileLabel(cell)}`)}: <span class="inv">${escapeHtml(ce.invariant)}</span>${ce.alsoBroken ? ` <small>(also ${escapeHtml(ce.alsoBroken.join(", "))})</small>` : ""}</h3>`);
     h.push(`<p class="why">${escapeHtml(INVARIANTS[ce.invariant] ?? "")}</p>`);
@@ -83,16 +95,37 @@ export function renderHtmlReport(report: CheckReport, opts: { title?: string; we
   return h.join("\n");
 }
 
+function findingSection(f: Finding): string {
+  const ce = f.counterexample;
+  const x = f.explanation;
+  const when = f.everyValuation
+    ? [f.assumptions.length > 1 ? "every assumption valuation swept" : "the default assumptions"]
+    : f.assumptions.map((a) => (Object.keys(a).length === 0 ? "the default assumptions" : Object.entries(a).map(([k, v]) => `${k}=${v}`).join(" & ")));
+  const h: string[] = [];
+  h.push(`<section class="ce finding" id="finding-${escapeHtml(f.id)}"><h3>${escapeHtml(f.id)}: ${escapeHtml(x?.title ?? f.message)} <span class="inv">${escapeHtml(f.observedAt.join(", "))}</span></h3>`);
+  if (x) {
+    h.push(`<dl><dt>KVM</dt><dd>${escapeHtml(x.kvm)} <code>${escapeHtml(x.function)}</code></dd><dt>Architecture</dt><dd>${escapeHtml(x.architecture)}</dd>`);
+    h.push(`<dt>Severity</dt><dd>${escapeHtml(x.severity)}</dd><dt>Sources</dt><dd>${x.sources.map((s) => `<code>${escapeHtml(s)}</code>`).join(" ")}</dd></dl>`);
+  } else h.push(`<p>${escapeHtml(f.message)}${f.site ? ` <code>@ ${escapeHtml(f.site)}</code>` : ""}</p>`);
+  h.push(`<p>Shared by every design keeping R16–R31 in ${escapeHtml(f.egprHome ?? "the same place")}; met in ${f.cells.length} cell${f.cells.length === 1 ? "" : "s"} under ${escapeHtml(when.join("; "))}.</p><ol class="events">`);
+  ce.events.forEach((e, i) => h.push(`<li${i === ce.failingStep ? ` class="failing"` : ""}><code>${escapeHtml(eventLabel(e))}</code>${i === ce.failingStep ? " ← breaks" : ""}</li>`));
+  h.push(`</ol>${replay(ce, `finding-${f.id}`)}<div class="scroll">${timelineSvg(ce)}</div>`);
+  h.push(`<details><summary>cells</summary><p>${f.cells.map((c) => `<code>${escapeHtml(c)}</code>`).join(" ")}</p></details></section>`);
+  return h.join("\n");
+}
+
 function matrixCell(c: CellResult | undefined): string {
   if (!c) return `<td></td>`;
   const col = VERDICT_COLOURS[c.verdict];
-  const tip = c.verdict === "n/a" ? (c.reason ?? "") : `${c.states} states, ${c.transitions} transitions`;
+  const search = c.complete ? "complete" : `bounded (${c.stoppedBy ?? "depth"}) at ${c.depthReached} events`;
+  const tip = c.verdict === "n/a" ? (c.reason ?? "") : `${c.states} states, ${c.transitions} transitions, ${search}`;
+  const found = c.findings?.length ? `<br><small>${c.findings.map((id) => `<a href="#finding-${escapeHtml(id)}">${escapeHtml(id)}</a>`).join(" ")}</small>` : "";
   // Two lines for a violation ("violation" / invariant) keep the twelve-odd columns narrow.
   const body =
     c.verdict === "violation"
-      ? `<a href="#${escapeHtml(cellId(c))}-0">violation<br><small>${escapeHtml(c.invariant ?? "?")}</small></a>`
+      ? `<a href="#${escapeHtml(cellId(c))}-0">violation<br><small>${escapeHtml(c.invariant ?? "?")}</small></a>${c.condition ? `<br><small>${escapeHtml(c.condition)}</small>` : ""}`
       : escapeHtml(verdictText(c));
-  return `<td class="v" style="background:${col.bg};color:${col.fg}" title="${escapeHtml(tip)}">${body}</td>`;
+  return `<td class="v" style="background:${col.bg};color:${col.fg}" title="${escapeHtml(tip)}">${body}${found}</td>`;
 }
 
 const PROFILE_LEGEND =
@@ -127,5 +160,6 @@ td.v a{color:inherit}.scroll{overflow-x:auto;max-width:100%}.summary,.legend{col
 section.ce{background:#fff;border:1px solid #e0e0e0;border-radius:6px;padding:8px 12px;margin:12px 0}
 .inv{color:#8c1d13}.why{color:#546e7a;margin:2px 0}ol.events li.failing{color:#8c1d13;font-weight:600}
 .sw{display:inline-block;width:12px;height:12px;margin:0 4px 0 10px;vertical-align:middle;border:1px solid #9e9e9e}
+section.finding dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:4px 0}section.finding dt{font-weight:600;color:#455a64}section.finding dd{margin:0}
 pre{background:#f5f5f5;padding:8px;overflow-x:auto}code{font-family:ui-monospace,"DejaVu Sans Mono",monospace}
 `;

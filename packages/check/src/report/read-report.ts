@@ -25,11 +25,12 @@ export function readReport(text: string, file: string): CheckReport {
     if (typeof c.design !== "string" || typeof c.backend !== "string") fail(`cells[${i}] lacks design/backend`);
     if (!isObject(c.host) || typeof c.host.cpuApx !== "boolean" || typeof c.host.kernelApx !== "boolean") fail(`cells[${i}].host`);
     if (!isObject(c.guest) || typeof c.guest.apx !== "boolean") fail(`cells[${i}].guest`);
-    if (c.verdict !== "safe" && c.verdict !== "violation" && c.verdict !== "n/a") fail(`cells[${i}].verdict`);
+    if (c.verdict !== "safe" && c.verdict !== "violation" && c.verdict !== "n/a" && c.verdict !== "not-exercised") fail(`cells[${i}].verdict`);
     if (typeof c.complete !== "boolean") fail(`cells[${i}].complete`);
     return undefined;
   });
   const report = data as unknown as CheckReport;
+  if (!Array.isArray(report.findings)) report.findings = [];
   for (const cell of report.cells) reviveCell(cell);
   report.designs = Array.isArray(data.designs) ? (data.designs as string[]) : [...new Set(report.cells.map((c) => c.design))];
   report.backends = Array.isArray(data.backends) ? (data.backends as string[]) : [...new Set(report.cells.map((c) => c.backend))];

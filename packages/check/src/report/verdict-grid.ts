@@ -27,6 +27,8 @@ export function verdictGrid(report: CheckReport): VerdictGrid {
 export function verdictText(c: CellResult | undefined): string {
   if (!c) return "";
   if (c.verdict === "n/a") return "n.a.";
+  if (c.condition) return c.complete || c.verdict === "violation" ? c.condition : `${c.condition} (≤${c.depthReached})`;
   if (c.verdict === "violation") return `violation (${c.invariant ?? "?"})`;
+  if (c.verdict === "not-exercised") return c.complete ? "not exercised" : `not exercised≤${c.depthReached}`;
   return c.complete ? "safe" : `safe≤${c.depthReached}`;
 }

@@ -1,0 +1,108 @@
+/**
+ * Findings: violations that come from KVM code every design keeping R16–R31 in the same place
+ * shares (the classification rule is the provider's, docs/model.md "Findings"). The cells meet
+ * them one by one; the report lists each once, with every cell that met it and the explanation a
+ * KVM developer needs when the project has written one up (EXPLANATIONS — words for a finding the
+ * exploration found, never a source of verdicts).
+ */
+import { eventKey } from "../engine/event-key.js";
+import { cellId } from "../matrix/cell.js";
+import type { CellResult, CounterexampleReport, Finding, FindingExplanation } from "./check-report.js";
+
+interface ExplanationEntry extends FindingExplanation {
+  /** Whether a finding is this one: its invariant, site and minimised event kinds. */
+  matches(f: { invariant: string; site?: string; kinds: readonly string[]; backend: string }): boolean;
+}
+
+export const EXPLANATIONS: readonly ExplanationEntry[] = [
+  {
+    title: "INIT zeroes R16–R31 that KVM keeps in regs[]",
+    kvm:
+      "kvm_vcpu_reset() clears the whole vcpu->arch.regs[] array for INIT as well as for RESET; with R16–R31 in regs[] " +
+      "an INIT therefore zeroes them, and KVM_GET_XSAVE reports zeros afterwards.",
+    architecture:
+      "INIT leaves XSAVE-managed state alone (the SDM's INIT column keeps x87/SSE/AVX state; the APX spec has R16–R31 " +
+      "follow the XSTATE conventions), so after INIT a guest should still find its R16–R31.",
+    function: "arch/x86/kvm/x86.c kvm_vcpu_reset (init_event = true)",
+    sources: ["docs/facts.md#apx-init-reset", "docs/facts.md#kvm-reg-enum"],
+    severity:
+      "low for today's guests — an INIT of a running vCPU is an INIT IPI (SIPI sequence), after which the OS reloads its " +
+      "registers — but a guest that parks state in R16–R31 across INIT (firmware, a hypervisor in L1) would lose it",
+    doc: "docs/findings/init-zeroes-egprs.md",
+    // Seen through KVM_GET_XSAVE/migration (uapi-truth) or by the guest itself (guest-integrity).
+    matches: (f) => (f.invariant === "uapi-truth" || f.invariant === "guest-integrity") && f.kinds.includes("init"),
+  },
+  {
+    title: "A -mapxf host runs C code under the guest's XCR0",
+    kvm:
+      "Between loading the guest XCR0 (kvm_load_xfeatures) and restoring the host's, vcpu_enter_guest runs C: the guest " +
+      "PKRU load, vmx_vcpu_run, the fastpath, the NMI handler after VM-exit.",
+    architecture: "With XCR0.APX=0 every instruction that names R16–R31 raises #UD; a kernel built with -mapxf uses them in any C function.",
+    function: "arch/x86/kvm/x86.c vcpu_enter_guest",
+    sources: ["docs/facts.md#host-kernel-apx", "docs/facts.md#design-hazards"],
+    severity: "none today (kernels are built with -mno-apxf); a blocker for a -mapxf kernel unless the XCR0 switch moves into asm or hardware",
+    matches: (f) => f.invariant === "apxf-c-needs-apx",
+  },
+];
+
+/** Event kinds of a counterexample, in order. */
+const kinds = (ce: CounterexampleReport): string[] => ce.events.map((e) => String((e as { kind?: unknown }).kind ?? eventKey(e)));
+
+/**
+ * Gathers the cells' finding instances into the report's findings (one per invariant, site and
+ * minimised event kinds), replacing each cell's instances by finding ids. Cells come in matrix order,
+ * so ids (F1, F2…) are stable for a given matrix.
+ */
+export function collectFindings(cells: CellResult[], egprHomeOf: (design: string) => string | undefined): Finding[] {
+  const byKey = new Map<string, Finding>();
+  for (const cell of cells) {
+    const instances = cell.findingInstances ?? [];
+    delete cell.findingInstances;
+    const ids: string[] = [];
+    const perCell = new Map<Finding, Set<string>>();
+    for (const inst of instances) {
+      const ce = inst.report;
+      const home = egprHomeOf(cell.design);
+      const explanation = EXPLANATIONS.find((x) => x.matches({ invariant: ce.invariant, ...(ce.site ? { site: ce.site } : {}), kinds: kinds(ce), backend: cell.backend }));
+      // One finding per explained cause (however many places observe it), else per invariant, site and event kinds.
+      const key = explanation ? `${home}|${explanation.title}` : `${home}|${ce.invariant}|${ce.site ?? ""}|${kinds(ce).join(",")}`;
+      let f = byKey.get(key);
+      if (!f) {
+        f = {
+          id: `F${byKey.size + 1}`,
+          invariant: ce.invariant,
+          message: ce.message,
+          counterexample: ce,
+          cells: [],
+          assumptions: [],
+          observedAt: [],
+          everyValuation: true,
+        };
+        if (ce.site !== undefined) f.site = ce.site;
+        if (home !== undefined) f.egprHome = home;
+        if (explanation) {
+          const { matches: _m, ...words } = explanation;
+          f.explanation = words;
+        }
+        byKey.set(key, f);
+      } else if (ce.events.length < f.counterexample.events.length) {
+        f.counterexample = ce;
+        f.message = ce.message;
+        f.invariant = ce.invariant;
+        if (ce.site !== undefined) f.site = ce.site;
+      }
+      const seenAt = `${ce.invariant}${ce.site ? ` at ${ce.site}` : ""}`;
+      if (!f.observedAt.includes(seenAt)) f.observedAt.push(seenAt);
+      const mine = perCell.get(f) ?? new Set<string>();
+      for (const a of inst.assumptions) mine.add(JSON.stringify(a));
+      perCell.set(f, mine);
+      if (!f.cells.includes(cellId(cell))) f.cells.push(cellId(cell));
+      for (const a of inst.assumptions) if (!f.assumptions.some((x) => JSON.stringify(x) === JSON.stringify(a))) f.assumptions.push(a);
+      ids.push(f.id);
+    }
+    // A finding that some valuation this cell swept avoids rests on the assumptions.
+    for (const [f, vals] of perCell) if (vals.size < (cell.assumptionVerdicts?.length ?? 1)) f.everyValuation = false;
+    if (ids.length > 0) cell.findings = [...new Set(ids)];
+  }
+  return [...byKey.values()];
+}
