@@ -46,6 +46,7 @@ const SCENARIOS = [
   "push2pop2-ud-apx-off-guest.yaml",
   "fastpath-stale-egpr-c-xfeatures.yaml",
   "nmi-after-vmexit-mapxf.yaml",
+  "findings/init-zeroes-egprs.yaml",
 ] as const;
 
 describe("scenarios that say what they expect hold on the model", () => {
@@ -62,6 +63,8 @@ describe("scenarios that say what they expect hold on the model", () => {
 
 /** [what it shows, file, replace this, with this, a failure must contain this]. */
 const MUTATIONS: [string, string, string, string, string][] = [
+  // the INIT finding rests on egprInitValue: with INIT defined to zero R16–R31 nothing breaks
+  ["INIT defined to zero R16–R31", "findings/init-zeroes-egprs.yaml", "guest: { apx: true }\n", "guest: { apx: true }\noptions: { egprInitValue: zeros }\n", "expected a guest-integrity violation, none happened"],
   // guest faults: vector, error code, who raised it, none
   ["#GP(0) expected, #UD written", "xsetbv-faults-and-cr4-osxsave.yaml", 'expect: { fault: "#GP(0)", xcr0: 0x800e7 }', 'expect: { fault: "#UD", xcr0: 0x800e7 }', "guest faults: #GP(0) (queued by KVM), expected #UD"],
   ["error code", "xsetbv-faults-and-cr4-osxsave.yaml", "errorCode: 0, by: kvm", "errorCode: 1, by: kvm", "expected #GP(1) (queued by KVM)"],
