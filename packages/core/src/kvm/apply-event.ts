@@ -26,6 +26,7 @@ import {
 } from "./uapi-ops.js";
 import { checkUapiXsaveView } from "./invariants.js";
 import { runResetSteps } from "./lifecycle.js";
+import { FEATURE_BIT } from "./features.js";
 import { setXsaveSteps, setXsaveTrackBv } from "./xfd.js";
 import { applyFeatureEvent, isFeatureEvent } from "./feature-events.js";
 import { val } from "../cpu/values.js";
@@ -301,6 +302,7 @@ function observeRun(ctx: RunCtx): void {
 }
 
 const CR4_OSXSAVE = 1n << 18n;
+const CR4_PKE = 1n << 22n;
 /** MOV CR4, RAX is 0F 22 E0. */
 const MOV_CR4_LENGTH = 3;
 
@@ -313,10 +315,17 @@ function guestMovCr4(ctx: RunCtx, value: bigint): void {
   const v = ctx.vcpu;
   if (v.protectedState) throw new InputError("guest-mov-cr4: the vCPU's state is protected; KVM does not emulate its CR4 writes in this model");
   const old = v.cr4;
-  if (((old ^ value) & ~CR4_OSXSAVE) !== 0n) {
-    throw new InputError(`guest-mov-cr4: only CR4.OSXSAVE (bit 18) may change in the model; CR4 is ${hex(old)}, the write is ${hex(value)}`);
+  // With the pkru feature CR4.PKE (bit 22) may change too (docs/facts.md#pkru).
+  const mayChange = ctx.features & FEATURE_BIT.pkru ? CR4_OSXSAVE | CR4_PKE : CR4_OSXSAVE;
+  if (((old ^ value) & ~mayChange) !== 0n) {
+    throw new InputError(`guest-mov-cr4: only CR4.OSXSAVE (bit 18)${mayChange & CR4_PKE ? " and CR4.PKE (bit 22)" : ""} may change in the model; CR4 is ${hex(old)}, the write is ${hex(value)}`);
   }
   if ((value & CR4_OSXSAVE) !== 0n && !hasCpuidFeature(ctx.cfg.guestCpuidLookup, "XSAVE")) {
+    ctx.injectException("GP", MOV_CR4_LENGTH);
+    return;
+  }
+  // kvm_is_valid_cr4: CR4.PKE needs PKU in the guest's CPUID (CPUID.(7,0):ECX[3]).
+  if ((value & CR4_PKE) !== 0n && (ctx.cfg.guestCpuidLookup(7, 0).ecx & (1 << 3)) === 0) {
     ctx.injectException("GP", MOV_CR4_LENGTH);
     return;
   }

@@ -25,7 +25,7 @@ export const FEATURE_EVENTS = {
   irq: { feature: "host-irq", required: ["site"], optional: [], shorthand: ["site"], doc: "arms a host IRQ (its handler uses kernel_fpu_begin) at an IRQ-open site of the next KVM_RUN" },
   "sched-out": { feature: "sched-out", required: ["site"], optional: [], shorthand: ["site"], doc: "arms a schedule of the vCPU thread at a preemptible site of the next KVM_RUN" },
   "guest-mce": { feature: "machine-check", required: [], optional: [], shorthand: [], doc: "a KVM_RUN whose guest takes a machine check" },
-  "guest-dr6": { feature: "dr6", required: ["value"], optional: ["fastpath"], shorthand: ["value", "fastpath"], doc: "the guest writes DR6, (with fastpath: a WRMSRNS the fastpath handles,) reads DR6 back" },
+  "guest-dr6": { feature: "dr6", required: ["value"], optional: ["fastpath"], shorthand: ["value", "fastpath"], doc: "the guest writes DR6, (with fastpath: a WRMSR to IA32_TSC_DEADLINE, which the fastpath handles,) reads DR6 back" },
   "guest-write-cr3": { feature: "cr3", required: ["value"], optional: [], shorthand: ["value"], doc: "the guest loads CR3 (no VM-exit with EPT)" },
   "guest-read-cr3": { feature: "cr3", required: [], optional: [], shorthand: [], doc: "the guest reads CR3" },
   "guest-wrpkru": { feature: "pkru", required: ["value"], optional: [], shorthand: ["value"], doc: "the guest's WRPKRU (#UD without CR4.PKE)" },
@@ -104,7 +104,8 @@ function program(cfg: ResolvedConfig, e: KvmxEvent): GuestOp[] {
       ];
       const fast = (e as Record<string, unknown>).fastpath;
       if (fast === true || fast === "true") {
-        ops.push(movImm(RCX, 0n), { insn: I({ op: "wrmsrns-imm", src: RCX, msr: MSR_IA32_TSC_DEADLINE }) });
+        // WRMSR(IA32_TSC_DEADLINE): an exit the fastpath handles and re-enters from (handle_fastpath_wrmsr).
+        ops.push(movImm(RCX, BigInt(MSR_IA32_TSC_DEADLINE)), movImm(RAX, 0n), movImm(RDX, 0n), { insn: I({ op: "wrmsr" }) });
       }
       ops.push({ insn: I({ op: "mov-rax-dr6" }), retryOnExit: true, onDone: (ctx) => checkGuestState(ctx, "DR6", gotRax(ctx), expectedDr6Id(ctx.st)) }, OUT);
       return ops;

@@ -129,7 +129,8 @@ const body = (f: (ctx: RunCtx) => void): Body => f as Body;
  */
 export interface Step extends Site {
   readonly sequence: SequenceName;
-  readonly feature?: Feature;
+  /** The feature (or any of the features) that brings the step into its sequence's default. */
+  readonly feature?: Feature | readonly Feature[];
   readonly catalogueOnly?: boolean;
   readonly before?: string;
   readonly after?: string;
@@ -151,6 +152,9 @@ const c = (id: string, description: string, rest: Omit<Step, "id" | "kind" | "nm
   id, kind: "c", nmiOpen: false, description, ...rest,
 });
 
+/** The preemption markers come with either feature that needs to know where the thread is preemptible. */
+const MARKERS: readonly Feature[] = ["host-irq", "sched-out"];
+
 /** The PKRU switch's key since 37486135d3a7: CR4.PKE or XCR0.PKRU. */
 const PKRU_KEY: StepCondition = { any: ["guest-cr4-pke", "guest-xcr0-pkru"] };
 
@@ -158,7 +162,7 @@ const PKRU_KEY: StepCondition = { any: ["guest-cr4-pke", "guest-xcr0-pkru"] };
 export const STEPS: readonly Step[] = [
   // KVM_RUN, vcpu_enter_guest before the run loop.
   c("x86:mmu-reload", "kvm_mmu_reload: the vendor's load_mmu_pgd writes a dirty CR3 back", { sequence: "kvm-run", feature: "cr3", before: "x86:pre-guest-xfeatures", run: body(mmuReload) }),
-  c("x86:preempt-disable", "preempt_disable(): no scheduling from here", { sequence: "kvm-run", feature: "host-irq", before: "x86:pre-guest-xfeatures" }),
+  c("x86:preempt-disable", "preempt_disable(): no scheduling from here", { sequence: "kvm-run", feature: MARKERS, before: "x86:pre-guest-xfeatures" }),
   c("x86:irq-disable", "local_irq_disable(): host interrupts wait from here (one arriving at this point runs first)", { sequence: "kvm-run", feature: "host-irq", before: "x86:pre-guest-xfeatures" }),
   c("x86:switch-fpu-return", "switch_fpu_return: with TIF_NEED_FPU_LOAD, the fpstate goes back into the registers (XFD, then XRSTOR)", { sequence: "kvm-run", feature: "host-irq", before: "x86:pre-guest-xfeatures", run: body(switchFpuReturn) }),
   c("x86:restore-xfd-err", "the guest's IA32_XFD_ERR back into hardware when non-zero", { sequence: "kvm-run", feature: "xfd", before: "x86:pre-guest-xfeatures", run: body(restoreXfdErr) }),
@@ -167,7 +171,7 @@ export const STEPS: readonly Step[] = [
   c("x86:sync-debugregs", "sync_dirty_debug_regs: with KVM_DEBUGREG_WONT_EXIT, save DR6, intercept DR accesses again", { sequence: "kvm-run", feature: "dr6", before: "x86:pre-host-xfeatures", run: body(syncDebugRegs) }),
   c("x86:machine-check", "kvm_machine_check: the host #MC handler for a #MC the guest took (it may schedule)", { sequence: "kvm-run", feature: "machine-check", before: "x86:handle-exit-irqoff", run: body(machineCheck) }),
   c("x86:irq-enable", "local_irq_enable(): a pending host interrupt runs now", { sequence: "kvm-run", feature: "host-irq", before: "x86:handle-exit" }),
-  c("x86:preempt-enable", "preempt_enable(): the vCPU thread can be scheduled out again", { sequence: "kvm-run", feature: "host-irq", before: "x86:handle-exit" }),
+  c("x86:preempt-enable", "preempt_enable(): the vCPU thread can be scheduled out again", { sequence: "kvm-run", feature: MARKERS, before: "x86:handle-exit" }),
   // Steps of KVM up to v4.x, only where a variant puts them.
   c("x86:load-guest-xcr0", "kvm_load_guest_xcr0 (up to v4.x): with CR4.OSXSAVE and guest_xcr0_loaded clear, XSETBV(guest), set the flag", { sequence: "kvm-run", catalogueOnly: true, run: body(loadGuestXcr0Flagged) }),
   c("x86:put-guest-xcr0", "kvm_put_guest_xcr0 (up to v4.x): with guest_xcr0_loaded set, XSETBV(host) if the guest's differs, clear the flag", { sequence: "kvm-run", catalogueOnly: true, run: body(putGuestXcr0) }),
@@ -194,6 +198,10 @@ export const OVERRIDES: readonly BodyOverride[] = [
 ];
 
 export const stepById = (id: string): Step | undefined => STEPS.find((s) => s.id === id);
+
+/** Whether a step is part of its sequence's default with these features. */
+export const stepInDefault = (s: Step, features: number): boolean =>
+  !s.catalogueOnly && (s.feature === undefined || [s.feature].flat().some((f) => (features & FEATURE_BIT[f]) !== 0));
 
 /**
  * Runs the steps of a sequence other than KVM_RUN inside the current trace step: each body in turn,

@@ -12,7 +12,7 @@ import { ENTER_GUEST_POST, ENTER_GUEST_PRE, FASTPATH_SITE, KVM_RUN_ENTRY, KVM_RU
 import type { Site, VendorCtx, VendorOps } from "./vendor-ops.js";
 import type { RunCtx } from "./run-context.js";
 import {
-  OVERRIDES, SEQUENCE_NAMES, STEPS, compileCondition, conditionProblem, conditionText, runSequenceSteps,
+  OVERRIDES, SEQUENCE_NAMES, STEPS, compileCondition, conditionProblem, conditionText, runSequenceSteps, stepInDefault,
   type SequenceName, type Step, type StepCondition,
 } from "./steps.js";
 
@@ -90,7 +90,7 @@ export function resolveVariant(variant: Variant, backend: VendorOps, pre: boolea
   const seqs = new Map<SequenceName, Site[]>();
   for (const name of SEQUENCE_NAMES) {
     if (name === "kvm-run") continue;
-    seqs.set(name, STEPS.filter((s) => s.sequence === name && !s.catalogueOnly && (!s.feature || hasFeature(features, s.feature))).map(withOverride(features)));
+    seqs.set(name, STEPS.filter((s) => s.sequence === name && stepInDefault(s, features)).map(withOverride(features)));
   }
   // Which sequence a step id is in (KVM_RUN's flat list, or another sequence).
   const where = (id: string, e: StepEdit, want?: SequenceName): { seq: SequenceName; index: number } => {
@@ -222,7 +222,7 @@ function defaultKvmRun(features: number, backend: VendorOps, pre: boolean): Slot
   ];
   const lastAfter = new Map<string, string>();
   for (const s of STEPS) {
-    if (s.sequence !== "kvm-run" || s.catalogueOnly || (s.feature && !hasFeature(features, s.feature))) continue;
+    if (s.sequence !== "kvm-run" || !stepInDefault(s, features)) continue;
     const anchor = s.before ?? s.after!;
     const at = s.before ? anchor : (lastAfter.get(anchor) ?? anchor);
     const i = slots.findIndex((x) => x.site.id === at);
@@ -276,7 +276,7 @@ function guarded(s: Site, when: StepCondition): Site {
 /** Why an unknown step id is unknown: a feature step of a feature this machine lacks, or no such step. */
 function stepHint(id: string, features: number): string {
   const s = STEPS.find((x) => x.id === id);
-  if (s?.feature && !hasFeature(features, s.feature)) return ` (it comes with feature ${s.feature}; add it to features:)`;
+  if (s && !s.catalogueOnly && !stepInDefault(s, features)) return ` (it comes with feature ${[s.feature].flat().join(" or ")}; add it to features:)`;
   if (s?.catalogueOnly) return " (it is in no sequence until a variant inserts it)";
   return "";
 }

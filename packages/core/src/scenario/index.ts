@@ -5,3 +5,4 @@ export * from "./run-scenario.js";
 export * from "./scenario-writer.js";
 export * from "./expectations.js";
 export * from "./host-cpu.js";
+export * from "./variant-file.js";

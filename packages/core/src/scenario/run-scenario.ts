@@ -43,7 +43,7 @@ export interface ScenarioRun {
 export function runScenario(s: Scenario): ScenarioRun {
   const machine = createMachine({
     backend: s.backend, design: s.design, host: { cpu: s.host.profile ?? s.host.cpu, kernelApx: s.host.kernelApx },
-    guest: { apx: s.guest.apx }, options: s.options, pre: s.pre,
+    guest: { apx: s.guest.apx }, options: s.options, pre: s.pre, ...(s.variant ? { variant: s.variant } : {}),
   });
   let state = machine.initialState();
   const events: ScenarioEventResult[] = [];

@@ -16,6 +16,9 @@ import { EVENT_KINDS, type KvmxEvent } from "../kvm/events.js";
 import type { VendorOps } from "../kvm/vendor-ops.js";
 import { KVM_REGS_FIELDS, KVM_SYNC_X86 } from "../kvm/uapi-ops.js";
 import { designFromYaml, parseDesignFile } from "./design-file.js";
+import { parseVariantFile, variantFromYaml } from "./variant-file.js";
+import { FEATURE_EVENTS } from "../kvm/feature-events.js";
+import type { Variant } from "../kvm/variants.js";
 import { resolveConfig } from "../kvm/machine.js";
 import { listNmiSites } from "../kvm/enter-guest.js";
 import { YamlSource, expectMap, expectString, type YamlPath } from "./yaml-source.js";
@@ -31,6 +34,8 @@ export interface Scenario {
   file: string;
   backend: VendorOps;
   design: Design;
+  /** KVM's code as the scenario runs it (kvm/variants.ts); absent: the default model. */
+  variant?: Variant;
   /** `cpu` is the profile's name; `profile` is set when the scenario built one (a CPUID dump file or inline entries). */
   host: { cpu: string; kernelApx: boolean; profile?: CpuProfile };
   guest: { apx: boolean };
@@ -52,7 +57,7 @@ export interface ParseScenarioOptions {
   readFile?(path: string): string;
 }
 
-const SCENARIO_KEYS = ["name", "description", "backend", "design", "host", "guest", "options", "pre", "events", "expect"] as const;
+const SCENARIO_KEYS = ["name", "description", "backend", "design", "variant", "host", "guest", "options", "pre", "events", "expect"] as const;
 
 /** Fields each event kind takes (beyond `kind`), and which are required. Events that are one KVM_RUN also take `syncRegs`. */
 const EVENT_FIELDS: Record<string, { required: readonly string[]; optional: readonly string[] }> = {
@@ -78,11 +83,15 @@ const EVENT_FIELDS: Record<string, { required: readonly string[]; optional: read
   init: { required: [], optional: [] },
 };
 
+// The events of the model features (kvm/feature-events.ts); their machine needs the features in its variant.
+for (const [kind, f] of Object.entries(FEATURE_EVENTS)) EVENT_FIELDS[kind] = { required: f.required, optional: f.optional };
+
 /** Positional fields of the string shorthand, per kind. */
 const SHORTHAND: Record<string, readonly string[]> = {
   "guest-xsetbv": ["value"], "guest-write": ["reg", "value"], "guest-read": ["reg"],
   "guest-wrmsrns-imm": ["reg", "value"], "guest-rdmsr-imm": ["reg"], "guest-cpuid": ["leaf", "subleaf"], "guest-mov-cr4": ["value"],
   nmi: ["site"], "set-xcrs": ["xcr0"], migrate: ["design"],
+  ...Object.fromEntries(Object.entries(FEATURE_EVENTS).map(([kind, f]) => [kind, f.shorthand])),
 };
 
 /** KVM_SYNC_X86_* classes: the model loads and stores REGS; SREGS and EVENTS belong to @kvmx/uapi's model. */
@@ -235,6 +244,21 @@ export function parseScenario(text: string, file: string, opts: ParseScenarioOpt
       design = parseDesignFile(text2, path);
     } else return src.fail(`unknown design "${m.design}" (a built-in name or a file path)`, ["design"]);
   } else design = designFromYaml(src, m.design, ["design"]);
+  let variant: Variant | undefined;
+  if (m.variant !== undefined) {
+    // KVM's code as this scenario runs it (docs/model.md#variants): a variant file, or inline.
+    const vOpts = { backend, pre: m.pre === true, ...(opts.readFile ? { readFile: opts.readFile } : {}) };
+    if (typeof m.variant === "string") {
+      const path = resolve(dirname(file), m.variant);
+      let text2: string;
+      try {
+        text2 = (opts.readFile ?? ((p: string) => readFileSync(p, "utf8")))(path);
+      } catch (e) {
+        return src.fail(`cannot read variant file ${path}: ${(e as Error).message}`, ["variant"]);
+      }
+      variant = parseVariantFile(text2, path, vOpts);
+    } else variant = variantFromYaml(src, m.variant, ["variant"], vOpts);
+  }
   const host = expectMap(src, m.host ?? {}, ["host"], ["cpu", "kernelApx"], "host");
   const guest = expectMap(src, m.guest ?? {}, ["guest"], ["apx"], "guest");
   const options = parseOptions(src, m.options);
@@ -259,6 +283,7 @@ export function parseScenario(text: string, file: string, opts: ParseScenarioOpt
   });
   return {
     name, description, file, backend, design,
+    ...(variant ? { variant } : {}),
     host: { cpu: hostCpu.name, kernelApx: host.kernelApx === true, ...(hostCpu.profile ? { profile: hostCpu.profile } : {}) },
     guest: { apx: guest.apx !== false },
     options,

@@ -7,12 +7,16 @@ import { builtinDesign, type Design } from "../kvm/designs.js";
 import type { KvmxEvent } from "../kvm/events.js";
 import type { ModelOptions } from "../model-options.js";
 import type { InvariantName } from "../kvm/explorable.js";
+import type { Variant } from "../kvm/variants.js";
+import { variantToData } from "./variant-file.js";
 
 export interface ScenarioSpec {
   name: string;
   description?: string;
   backend: string;
   design: Design | string;
+  /** Written inline (kvm/variants.ts); absent: the default model. */
+  variant?: Variant;
   host: { cpu: string; kernelApx: boolean };
   guest: { apx: boolean };
   options?: Partial<ModelOptions>;
@@ -28,6 +32,7 @@ export function scenarioToYaml(s: ScenarioSpec, headerComment?: string): string 
     ...(s.description ? { description: s.description } : {}),
     backend: s.backend,
     design,
+    ...(s.variant ? { variant: variantToData(s.variant) } : {}),
     host: s.host,
     guest: s.guest,
     ...(s.options && Object.keys(s.options).length ? { options: s.options } : {}),
