@@ -30,3 +30,5 @@ export * from "./report/timeline-svg.js";
 export * from "./report/html-report.js";
 export * from "./machine/machine-provider.js";
 export * from "./machine/machine-scenario.js";
+export * from "./corpus/corpus-entry.js";
+export * from "./corpus/run-corpus.js";
