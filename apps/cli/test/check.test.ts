@@ -137,7 +137,7 @@ describe("kvmx check", () => {
     const r = await run(["check", "--design", "asm-unconditional", "early-xcr0-misordered", "--backend", "vmx", "--depth", "1", "--json", "--trace-out", out]);
     expect(r.code).toBe(1);
     type Ce = { invariant: string; failingStep: number; scenarioFile?: string; chromeTraceFile?: string };
-    const report = JSON.parse(r.out) as Report & {
+    const report = JSON.parse(r.out) as {
       cells: { counterexample?: Ce; assumptionVerdicts?: { counterexample?: Ce }[] }[];
       findings: { counterexample: Ce }[];
     };
@@ -336,5 +336,53 @@ describe("kvmx check default backends", () => {
     const named = captureIo();
     expect(await main(["check", "--design", "asm-conditional", "--backend", "svm-apx", "--depth", "1", "--workers", "0", "--json"], named)).not.toBe(2);
     expect(JSON.parse(named.stdout()).cells.every((c: { backend: string }) => c.backend === "svm-apx")).toBe(true);
+  });
+
+  it("sweeps the assumptions: a conditional verdict names the valuation that breaks it and shows its counterexample", async () => {
+    // --shard 4/6 of one design on one backend: the H+ g+ cell only; its counterexample is 4 events long.
+    const r = await run(["check", "--design", "asm-conditional", "--backend", "vmx", "--shard", "4/6", "--depth", "4", "--workers", "0", "--json"]);
+    const j = JSON.parse(r.out) as {
+      sweep?: { mode: string; assumptions: string[] };
+      cells: { host: { cpuApx: boolean; kernelApx: boolean }; guest: { apx: boolean }; verdict: string; condition?: string; assumptionVerdicts?: { assumptions: Record<string, string>; verdict: string; counterexample?: { invariant: string } }[] }[];
+    };
+    expect(j.sweep?.mode).toBe("each");
+    expect(j.sweep?.assumptions).toContain("egprInitValue");
+    const cell = j.cells.find((c) => c.host.cpuApx && !c.host.kernelApx && c.guest.apx)!;
+    // Safe under the defaults, broken when disabling APX in XCR0 clears R16–R31 (KVM keeps regs[]).
+    expect(cell.verdict).toBe("safe");
+    expect(cell.condition).toBe("safe unless xcr0ApxDisable=clear");
+    const broken = cell.assumptionVerdicts!.filter((v) => v.verdict === "violation");
+    expect(broken.map((v) => v.assumptions)).toEqual([{ xcr0ApxDisable: "clear" }]);
+    expect(broken[0]!.counterexample!.invariant).toBe("guest-integrity");
+    // --sweep default checks the defaults only: no condition, no per-valuation verdicts.
+    const d = JSON.parse((await run(["check", "--design", "asm-conditional", "--backend", "vmx", "--shard", "4/6", "--depth", "4", "--workers", "0", "--json", "--sweep", "default"])).out) as typeof j;
+    expect(d.sweep).toBeUndefined();
+    expect(d.cells.every((c) => c.condition === undefined && c.assumptionVerdicts === undefined)).toBe(true);
+    // Pinning the assumption removes it from the sweep and decides the cell.
+    const pinned = JSON.parse((await run(["check", "--design", "asm-conditional", "--backend", "vmx", "--shard", "4/6", "--depth", "4", "--workers", "0", "--json", "--option", "xcr0ApxDisable=clear"])).out) as typeof j;
+    expect(pinned.sweep?.assumptions).not.toContain("xcr0ApxDisable");
+    expect(pinned.cells.find((c) => c.host.cpuApx && !c.host.kernelApx && c.guest.apx)!.verdict).toBe("violation");
+  });
+
+  it("reports the INIT finding once, in a Findings section, and not against the design", async () => {
+    // --shard 4/6 of two designs × six profiles: both designs' H+ g+ cells (3 and 9 of 12).
+    // Depth 3 is enough for the INIT finding (set-xsave, init, get-xsave).
+    const r = await run(["check", "--design", "upstream-v4", "asm-conditional", "--backend", "vmx", "--shard", "4/6", "--depth", "3", "--workers", "0"]);
+    expect(r.out).toContain("Findings (KVM code every design of an EGPR home shares");
+    expect(r.out.match(/INIT zeroes R16–R31 that KVM keeps in regs\[\]/g)).toHaveLength(1);
+    expect(r.out).toMatch(/Met by [^\n]*upstream-v4[^\n]*asm-conditional|Met by [^\n]*asm-conditional[^\n]*upstream-v4/);
+    expect(r.out).toContain("docs/findings/init-zeroes-egprs.md");
+    // upstream-v4's H+ g+ cell is not a violation: the INIT loss is the finding's.
+    expect(r.out).toMatch(/│ upstream-v4 +│ safe≤3 +│/);
+    const j = JSON.parse((await run(["check", "--design", "upstream-v4", "--backend", "vmx", "--shard", "4/6", "--depth", "3", "--workers", "0", "--json", "--no-findings", "--sweep", "default"])).out) as { findings: unknown[]; cells: { verdict: string; invariant?: string }[] };
+    // Without the classification the same loss is the design's violation.
+    expect(j.findings).toEqual([]);
+    expect(j.cells.some((c) => c.verdict === "violation" && c.invariant === "uapi-truth")).toBe(true);
+  });
+
+  it("--sweep all with too many valuations is a usage error that says how to pin some", async () => {
+    const r = await run(["check", "--design", "upstream-v4", "--backend", "vmx", "--sweep", "all", "--depth", "1"]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--sweep all: .*valuations.*pin some with --option/);
   });
 });

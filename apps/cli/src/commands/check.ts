@@ -136,7 +136,14 @@ async function check(io: Io, opts: CheckOptions, weights: CostWeights): Promise<
     sweep: sweepMode(opts.sweep ?? "each"),
     findings: opts.findings !== false,
   };
-  const provider = buildCheckProvider(init);
+  let provider: CheckProvider;
+  try {
+    provider = buildCheckProvider(init);
+  } catch (err) {
+    // Too many valuations for one search (--sweep all): say which flag fixes it.
+    if (err instanceof RangeError) throw new KvmxError(`--sweep ${init.sweep}: ${err.message}`, "usage");
+    throw err;
+  }
   const designs = designArgs.length > 0 ? resolveDesignNames(designArgs, init) : undefined;
   const progress = startProgress(io, !opts.json);
   try {

@@ -11,6 +11,8 @@ import { register as registerCheck } from "./check.js";
 import { register as registerCost } from "./cost.js";
 import { register as registerDiff } from "./diff.js";
 import { register as registerLab } from "./lab.js";
+import { register as registerCorpus } from "./corpus.js";
+import { register as registerAssumptions } from "./assumptions.js";
 
 /**
  * Each command module exports `register(program, io)`. A command's action returns its exit code
@@ -27,6 +29,8 @@ export const commands: RegisterCommand[] = [
   registerRun,
   registerDesigns,
   registerCheck,
+  registerCorpus,
+  registerAssumptions,
   registerCost,
   registerDiff,
   registerLab,
