@@ -63,7 +63,7 @@ export const CPUID_FEATURE = {
   XSAVE: { leaf: 1, subleaf: 0, reg: "ecx", bit: 26 },
   /** CPUID.1:ECX[27] OSXSAVE (reflects CR4.OSXSAVE) */
   OSXSAVE: { leaf: 1, subleaf: 0, reg: "ecx", bit: 27 },
-  /** CPUID.(7,1):EDX[21] APX_F (FACTS.md §1) */
+  /** CPUID.(7,1):EDX[21] APX_F (docs/facts.md#apx-enumeration) */
   APX_F: { leaf: 7, subleaf: 1, reg: "edx", bit: 21 },
   /** CPUID.(7,1):ECX[5] MSR_IMM: RDMSR/WRMSRNS immediate forms */
   MSR_IMM: { leaf: 7, subleaf: 1, reg: "ecx", bit: 5 },
@@ -71,7 +71,7 @@ export const CPUID_FEATURE = {
   XSAVEC: { leaf: 0xd, subleaf: 1, reg: "eax", bit: 1 },
   /** CPUID.(0xD,1):EAX[2] XGETBV with ECX=1 (XINUSE) */
   XGETBV_ECX1: { leaf: 0xd, subleaf: 1, reg: "eax", bit: 2 },
-  /** CPUID.(0x29,0):EBX[0] APX_NCI_NDD_NF (FACTS.md §1) */
+  /** CPUID.(0x29,0):EBX[0] APX_NCI_NDD_NF (docs/facts.md#apx-enumeration) */
   APX_NCI_NDD_NF: { leaf: 0x29, subleaf: 0, reg: "ebx", bit: 0 },
 } as const satisfies Record<string, { leaf: number; subleaf: number; reg: keyof CpuidResult; bit: number }>;
 export type CpuidFeatureName = keyof typeof CPUID_FEATURE;

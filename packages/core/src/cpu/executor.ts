@@ -1,12 +1,12 @@
 /**
  * THE executor: the hardware's rules for the instruction subset (instructions.ts), applied to a
  * PhysicalCpu. Every site of every design runs its instructions through `execute`, so #UD/#GP rules
- * are stated once (DESIGN.md "never re-stated per design").
+ * are stated once, here, and never re-stated per design.
  *
  * Order of checks mirrors the SDM's "relative priority of faults and VM exits": #UD (mode, APX gate,
  * CR4.OSXSAVE, invalid operands) and CPL/I/O-permission #GP come before an intercept's VM exit; all
  * other #GP/#SS (XCR0 value rules, unknown MSRs, alignment, canonical addresses) come after it,
- * because the hypervisor emulates them (FACTS.md §6: "CR4.OSXSAVE=0 → #UD before any exit").
+ * because the hypervisor emulates them (docs/facts.md#xsetbv: CR4.OSXSAVE=0 → #UD before any exit).
  */
 import { DEFAULT_MODEL_OPTIONS, type ModelOptions } from "../model-options.js";
 import { CPUID_FEATURE, type CpuidFeatureName, type CpuidResult } from "./cpuid.js";
@@ -145,7 +145,7 @@ export function apxXsaveOffset(env: Pick<ExecEnv, "cpuid" | "options">): number 
 function decodeTimeFault(cpu: PhysicalCpu, i: Instruction, env: ExecEnv): ExecOutcome | undefined {
   const spec = INSTRUCTIONS[i.op];
   if (apxEncoded(i)) {
-    // FACTS.md §1 access gate: REX2/APX-EVEX need 64-bit mode, CR4.OSXSAVE=1 and XCR0[19]=1.
+    // Access gate (docs/facts.md#apx-access-gate): REX2/APX-EVEX need 64-bit mode, CR4.OSXSAVE=1 and XCR0[19]=1.
     if (!cpu.long64) return ud(`APX encoding of ${spec.mnemonic} outside 64-bit mode`);
     if (!cpu.cr4Osxsave) return ud(`APX encoding of ${spec.mnemonic} with CR4.OSXSAVE=0`);
     if (!cpu.xcr0Apx) return ud(`APX encoding of ${spec.mnemonic} with XCR0.APX=0`);

@@ -1,6 +1,6 @@
 /**
  * The 32 general-purpose registers in hardware (ModRM/REX/REX2) order, which is also KVM's
- * `enum kvm_reg` order for the first 16 (FACTS.md §2). R16–R31 are Intel APX's EGPRs.
+ * `enum kvm_reg` order for the first 16 (docs/facts.md#kvm-reg-enum). R16–R31 are Intel APX's EGPRs.
  */
 export const GPR_NAMES = [
   "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",

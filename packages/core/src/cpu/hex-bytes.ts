@@ -23,7 +23,7 @@ export function hexToBytes(text: string, where = "hex input"): Uint8Array {
   return out;
 }
 
-/** "0x…" for a u64 (JSON convention, STYLE.md). */
+/** "0x…" for a u64 (the project's JSON convention: u64 values are "0x…" strings). */
 export const u64Hex = (v: bigint): string => `0x${v.toString(16)}`;
 
 /** Parses a "0x…" (or decimal) u64 string; InputError otherwise. */

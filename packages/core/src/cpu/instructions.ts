@@ -1,11 +1,11 @@
 /**
- * The instruction subset kvmx executes, as ONE table (STYLE.md: "one table drives decoder, tests and
- * docs"). `INSTRUCTIONS` says, per op, how it is encoded and where the encoding comes from; `encode`,
+ * The instruction subset kvmx executes, as ONE table that drives the decoder, the tests and the
+ * docs. `INSTRUCTIONS` says, per op, how it is encoded and where the encoding comes from; `encode`,
  * `decode` and the table-driven tests all read it. The executor (executor.ts) gives the ops meaning.
  *
  * Register operands are GPR indices 0..31 in hardware order (gpr.ts); 16..31 are APX's R16–R31 and
  * force an APX encoding: REX2 (0xD5) for legacy opcodes, EVEX for PUSH2/POP2 and the MSR-immediate
- * forms (FACTS.md §1).
+ * forms (docs/facts.md#rex2-encoding, docs/facts.md#push2-pop2, docs/facts.md#msr-imm).
  */
 import { InputError } from "../errors.js";
 import type { CpuMode } from "./physical-cpu.js";
@@ -60,7 +60,7 @@ export type Instruction =
 export type InstructionOp = Instruction["op"];
 export type InstructionOf<O extends InstructionOp> = Extract<Instruction, { op: O }>;
 
-/** How sure we are of an encoding: "verified" against an assembler test or FACTS.md; "by-analogy" is [2nd]. */
+/** How sure we are of an encoding: "verified" against an assembler test or docs/facts.md; "by-analogy" is tagged secondary there. */
 export type EncodingStatus = "verified" | "by-analogy";
 
 /** How the table describes an op's bytes; encode() and decode() switch on `kind`. */
@@ -97,11 +97,11 @@ export interface InstructionSpec {
 export const INSTRUCTIONS: { readonly [O in InstructionOp]: InstructionSpec } = {
   "mov-r64-imm64": {
     mnemonic: "mov", operands: "r64, imm64", encoding: { kind: "opreg-imm64", opcode: 0xb8 },
-    longModeOnly: true, cpl0: false, status: "verified", source: "SDM MOV B8+rd io; REX2 per FACTS.md §1",
+    longModeOnly: true, cpl0: false, status: "verified", source: "SDM MOV B8+rd io; REX2 per docs/facts.md#rex2-encoding",
   },
   "mov-r64-r64": {
     mnemonic: "mov", operands: "r64, r64", encoding: { kind: "modrm-w", opcode: 0x89, mem: false, regRole: "src" },
-    longModeOnly: true, cpl0: false, status: "verified", source: "FACTS.md §1: mov %r16,%rax = D5 48 89 C0",
+    longModeOnly: true, cpl0: false, status: "verified", source: "docs/facts.md#rex2-encoding: mov %r16,%rax = D5 48 89 C0",
   },
   "mov-m64-r64": {
     mnemonic: "mov", operands: "m64, r64", encoding: { kind: "modrm-w", opcode: 0x89, mem: true, regRole: "src" },
@@ -113,11 +113,11 @@ export const INSTRUCTIONS: { readonly [O in InstructionOp]: InstructionSpec } = 
   },
   push2: {
     mnemonic: "push2", operands: "r64 (vvvv), r64 (rm)", encoding: { kind: "evex-map4-nd", opcode: 0xff, digit: 6 },
-    longModeOnly: true, cpl0: false, status: "verified", source: "FACTS.md §1; LLVM MC apx/push2-pop2 tests (62 F4 44 18 FF F0)",
+    longModeOnly: true, cpl0: false, status: "verified", source: "docs/facts.md#push2-pop2; LLVM MC apx/push2-pop2 tests (62 F4 44 18 FF F0)",
   },
   pop2: {
     mnemonic: "pop2", operands: "r64 (vvvv), r64 (rm)", encoding: { kind: "evex-map4-nd", opcode: 0x8f, digit: 0 },
-    longModeOnly: true, cpl0: false, status: "verified", source: "FACTS.md §1; LLVM MC apx/push2-pop2 tests (62 F4 44 18 8F C0)",
+    longModeOnly: true, cpl0: false, status: "verified", source: "docs/facts.md#push2-pop2; LLVM MC apx/push2-pop2 tests (62 F4 44 18 8F C0)",
   },
   xsetbv: {
     mnemonic: "xsetbv", operands: "", encoding: { kind: "fixed", bytes: [0x0f, 0x01, 0xd1] },
@@ -226,20 +226,20 @@ const M = (base: number, disp = 0): MemOperand => ({ base, disp });
 export const INSTRUCTION_EXAMPLES: { readonly [O in InstructionOp]: readonly InstructionExample<O>[] } = {
   "mov-r64-imm64": [
     { insn: { op: "mov-r64-imm64", dst: 0, imm: 0x1122334455667788n }, bytes: "48 b8 88 77 66 55 44 33 22 11", source: "SDM REX.W B8" },
-    { insn: { op: "mov-r64-imm64", dst: 16, imm: 1n }, bytes: "d5 18 b8 01 00 00 00 00 00 00 00", source: "REX2 payload per FACTS.md §1" },
+    { insn: { op: "mov-r64-imm64", dst: 16, imm: 1n }, bytes: "d5 18 b8 01 00 00 00 00 00 00 00", source: "REX2 payload per docs/facts.md#rex2-encoding" },
   ],
   "mov-r64-r64": [
-    { insn: { op: "mov-r64-r64", dst: 0, src: 16 }, bytes: "d5 48 89 c0", source: "FACTS.md §1 mov %r16,%rax" },
-    { insn: { op: "mov-r64-r64", dst: 16, src: 0 }, bytes: "d5 18 89 c0", source: "FACTS.md §1 mov %rax,%r16" },
+    { insn: { op: "mov-r64-r64", dst: 0, src: 16 }, bytes: "d5 48 89 c0", source: "docs/facts.md#rex2-encoding mov %r16,%rax" },
+    { insn: { op: "mov-r64-r64", dst: 16, src: 0 }, bytes: "d5 18 89 c0", source: "docs/facts.md#rex2-encoding mov %rax,%r16" },
     { insn: { op: "mov-r64-r64", dst: 3, src: 0 }, bytes: "48 89 c3", source: "SDM MOV 89 /r" },
   ],
   "mov-m64-r64": [
     { insn: { op: "mov-m64-r64", mem: M(4, 8), src: 0 }, bytes: "48 89 44 24 08", source: "SDM MOV 89 /r, SIB for RSP" },
-    { insn: { op: "mov-m64-r64", mem: M(16), src: 0 }, bytes: "d5 18 89 00", source: "REX2 B4 per FACTS.md §1" },
+    { insn: { op: "mov-m64-r64", mem: M(16), src: 0 }, bytes: "d5 18 89 00", source: "REX2 B4 per docs/facts.md#rex2-encoding" },
   ],
   "mov-r64-m64": [
     { insn: { op: "mov-r64-m64", dst: 0, mem: M(5) }, bytes: "48 8b 45 00", source: "SDM MOV 8B /r, RBP needs disp8" },
-    { insn: { op: "mov-r64-m64", dst: 31, mem: M(12, 0x100) }, bytes: "d5 4d 8b bc 24 00 01 00 00", source: "REX2 R4/R3/B3 per FACTS.md §1" },
+    { insn: { op: "mov-r64-m64", dst: 31, mem: M(12, 0x100) }, bytes: "d5 4d 8b bc 24 00 01 00 00", source: "REX2 R4/R3/B3 per docs/facts.md#rex2-encoding" },
   ],
   push2: [
     { insn: { op: "push2", first: 7, second: 0 }, bytes: "62 f4 44 18 ff f0", source: "LLVM MC push2 %rax, %rdi" },
@@ -271,7 +271,7 @@ export const INSTRUCTION_EXAMPLES: { readonly [O in InstructionOp]: readonly Ins
   xsave: [
     { insn: { op: "xsave", mem: M(7) }, bytes: "0f ae 27", source: "SDM 0F AE /4" },
     { insn: { op: "xsave", mem: M(8) }, bytes: "41 0f ae 20", source: "SDM REX.B" },
-    { insn: { op: "xsave", mem: M(16) }, bytes: "d5 90 ae 20", source: "REX2 M0=1 (map 1), B4 per FACTS.md §1" },
+    { insn: { op: "xsave", mem: M(16) }, bytes: "d5 90 ae 20", source: "REX2 M0=1 (map 1), B4 per docs/facts.md#rex2-encoding" },
   ],
   xrstor: [{ insn: { op: "xrstor", mem: M(7) }, bytes: "0f ae 2f", source: "SDM 0F AE /5" }],
   rdpkru: [{ insn: { op: "rdpkru" }, bytes: "0f 01 ee", source: "SDM" }],
@@ -391,7 +391,7 @@ export function namedGprs(i: Instruction): number[] {
   }
 }
 
-/** Whether the instruction names any of R16–R31 (FACTS.md §1 access gate). */
+/** Whether the instruction names any of R16–R31 (docs/facts.md#apx-access-gate). */
 export function touchesEgpr(i: Instruction): boolean {
   // Allocation-free: the executor asks this for every instruction it runs.
   switch (i.op) {
@@ -465,7 +465,7 @@ function rexByte(w: number, reg: number, index: number, base: number): number {
   return 0x40 | (w << 3) | (bit(reg, 3) << 2) | (bit(index, 3) << 1) | bit(base, 3);
 }
 
-/** REX2 payload [M0 R4 X4 B4 W R3 X3 B3] (FACTS.md §1). */
+/** REX2 payload [M0 R4 X4 B4 W R3 X3 B3] (docs/facts.md#rex2-encoding). */
 function rex2Payload(m0: number, w: number, reg: number, index: number, base: number): number {
   return (
     (m0 << 7) | (bit(reg, 4) << 6) | (bit(index, 4) << 5) | (bit(base, 4) << 4) |

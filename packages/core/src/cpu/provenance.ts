@@ -1,5 +1,5 @@
 /**
- * Provenance tags: whose value sits in a register (DESIGN.md "Physical CPU"). Every R0–R31 value in
+ * Provenance tags: whose value sits in a register (docs/model.md#state). Every R0–R31 value in
  * the model carries one next to its 64 bits, so a leak (a host value readable by a guest) and a
  * corruption (a guest reading something it did not write) are exact checks, not heuristics.
  *

@@ -1,8 +1,8 @@
 /**
- * The XCR0 validity rules. One ordered table serves both the architectural XSETBV checks (SDM XSETBV
- * "#GP(0)" list; used by the executor) and KVM's `__kvm_set_xcr` (FACTS.md §6 order; XSETBV → #GP,
- * KVM_SET_XCRS → -EINVAL). The two differ only in the "supported" mask: the CPU's CPUID.(0xD,0)
- * EDX:EAX for hardware, guest-supported XCR0 | FP for KVM.
+ * The XCR0 validity rules. One ordered table serves both the architectural XSETBV checks (SDM XSETBV "#GP(0)"
+ * list; used by the executor) and KVM's `__kvm_set_xcr` (docs/facts.md#xcr0-rules, in its order; XSETBV → #GP,
+ * KVM_SET_XCRS → -EINVAL). The two differ only in the "supported" mask: the CPU's CPUID.(0xD,0) EDX:EAX for
+ * hardware, guest-supported XCR0 | FP for KVM.
  */
 import { InputError } from "../errors.js";
 import {
@@ -51,13 +51,13 @@ export function archXsetbvCheck(index: number, value: bigint, cpuSupportedXcr0: 
   return firstFailedXcr0Rule(index, BigInt.asUintN(64, value), cpuSupportedXcr0);
 }
 
-/** KVM's `__kvm_set_xcr` checks, FACTS.md §6 order: the allowed bits are guest-supported XCR0 | FP. */
+/** KVM's `__kvm_set_xcr` checks in the order of docs/facts.md#xcr0-rules: the allowed bits are guest-supported XCR0 | FP. */
 export function kvmSetXcrCheck(index: number, value: bigint, guestSupportedXcr0: bigint): Xcr0RuleName | undefined {
   return firstFailedXcr0Rule(index, BigInt.asUintN(64, value), guestSupportedXcr0 | XFEATURE_MASK.FP);
 }
 
 /**
- * KVM_SUPPORTED_XCR0: the XCR0 bits KVM is willing to expose at all (FACTS.md §6):
+ * KVM_SUPPORTED_XCR0: the XCR0 bits KVM is willing to expose at all (docs/facts.md#supported-xcr0):
  * FP | SSE | YMM | MPX | AVX-512 | PKRU | XTILE | APX.
  */
 export const KVM_SUPPORTED_XCR0 =
@@ -68,7 +68,7 @@ export type KvmVendor = "vmx" | "svm";
 
 /**
  * kvm_caps.supported_xcr0: host XCR0 ∩ KVM_SUPPORTED_XCR0; SVM drops MPX and APX (APX "needs VMCB
- * support", FACTS.md §1). `host` is a profile (its CPUID.(0xD,0) mask stands for host XCR0) or an XCR0.
+ * support", docs/facts.md#svm-apx). `host` is a profile (its CPUID.(0xD,0) mask stands for host XCR0) or an XCR0.
  */
 export function kvmSupportedXcr0(host: { supportedXcr0: bigint } | bigint, vendor: KvmVendor): bigint {
   const hostXcr0 = typeof host === "bigint" ? host : host.supportedXcr0;
@@ -79,7 +79,7 @@ export function kvmSupportedXcr0(host: { supportedXcr0: bigint } | bigint, vendo
 
 /**
  * vcpu->arch.guest_supported_xcr0: the guest's CPUID.(0xD,0) EDX:EAX ∩ KVM-supported XCR0. Takes the
- * guest's sub-leaf 0 result, or its whole CPUID table. A guest without leaf 0xD gets 0 (FACTS.md §6).
+ * guest's sub-leaf 0 result, or its whole CPUID table. A guest without leaf 0xD gets 0 (docs/facts.md#supported-xcr0).
  */
 export function guestSupportedXcr0(
   guestLeafD: { eax: number; edx: number } | readonly { function: number; index: number; eax: number; edx: number }[],

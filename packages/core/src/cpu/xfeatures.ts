@@ -1,5 +1,5 @@
 /**
- * XSAVE state-component numbers (FACTS.md §6), named as Linux's `enum xfeature` names them.
+ * XSAVE state-component numbers (docs/facts.md#xfeatures), named as Linux's `enum xfeature` names them.
  * The per-component facts (size, offset, alignment, user/supervisor) live in the one XSAVE component
  * table, xsave-components.ts; this file only names the numbers and masks.
  */
@@ -54,5 +54,5 @@ export const XFEATURE_MASK_AVX512 = XFEATURE_MASK.OPMASK | XFEATURE_MASK.ZMM_Hi2
 export const XFEATURE_MASK_MPX = XFEATURE_MASK.BNDREGS | XFEATURE_MASK.BNDCSR;
 export const XFEATURE_MASK_XTILE = XFEATURE_MASK.XTILE_CFG | XFEATURE_MASK.XTILE_DATA;
 
-/** Whether XCR0 (or any feature bitmap) enables APX, i.e. R16–R31 are accessible (FACTS.md §1). */
+/** Whether XCR0 (or any feature bitmap) enables APX, i.e. R16–R31 are accessible (docs/facts.md#apx-access-gate). */
 export const hasApx = (xcr0: bigint): boolean => (xcr0 & XFEATURE_MASK.APX) !== 0n;

@@ -1,6 +1,6 @@
 /**
  * THE XSAVE state-component table (QEMU's x86_ext_save_areas, Linux's xstate tables, as one list):
- * number, name, default size and standard-format offset (FACTS.md §6; a CPU profile's leaf 0xD
+ * number, name, default size and standard-format offset (docs/facts.md#xfeatures; a CPU profile's leaf 0xD
  * overrides them), compacted-format 64-byte alignment, user vs supervisor (XCR0 vs IA32_XSS), and
  * the CPUID feature the component depends on.
  */
@@ -42,7 +42,8 @@ export const XSAVE_COMPONENTS: readonly XsaveComponentSpec[] = [
   c({ index: XFEATURE.LBR, name: "LBR", description: "architectural LBR MSRs", size: 808, standardOffset: undefined, align64: false, supervisor: true, enabledBy: "xss", cpuidDependency: "CPUID.(7,0):EDX.ARCH_LBR[19]" }),
   c({ index: XFEATURE.XTILE_CFG, name: "XTILE_CFG", description: "AMX tile configuration (TILECFG)", size: 64, standardOffset: 2752, align64: false, supervisor: false, enabledBy: "xcr0", cpuidDependency: "CPUID.(7,0):EDX.AMX_TILE[24]" }),
   c({ index: XFEATURE.XTILE_DATA, name: "XTILE_DATA", description: "AMX tile data TMM0-7", size: 8192, standardOffset: 2816, align64: true, supervisor: false, enabledBy: "xcr0", cpuidDependency: "CPUID.(7,0):EDX.AMX_TILE[24]" }),
-  // FACTS.md §1: 128 bytes at 960 [2nd: ASSUMPTIONS.apxStandardOffset]; compacted alignment [?: apxCompactedAlign64].
+  // docs/facts.md#apx-xsave-component: 128 bytes at 960 (secondary: ASSUMPTIONS.apxStandardOffset);
+  // compacted alignment (uncertain: apxCompactedAlign64).
   c({ index: XFEATURE.APX, name: "APX", description: "APX extended GPRs R16-R31", size: 128, standardOffset: 960, align64: false, supervisor: false, enabledBy: "xcr0", cpuidDependency: "CPUID.(7,1):EDX.APX_F[21]" }),
 ];
 
@@ -58,5 +59,5 @@ export const XSAVE_HEADER_OFFSET = 512;
 export const XSAVE_HEADER_SIZE = 64;
 /** Where the extended region starts in both formats. */
 export const XSAVE_EXTENDED_OFFSET = 576;
-/** KVM_GET_XSAVE's fixed image size (FACTS.md §6). */
+/** KVM_GET_XSAVE's fixed image size (docs/facts.md#kvm-get-xsave). */
 export const KVM_XSAVE_SIZE = 4096;

@@ -2,7 +2,8 @@
  * Where each state component sits in an XSAVE image, for any requested-feature bitmap, in both
  * formats (SDM 13.4): standard = the offsets CPUID.(0xD,i).EBX gives; compacted = packed in
  * ascending component order from byte 576, rounding up to 64 where CPUID.(0xD,i).ECX[1] says so.
- * APX (19) reuses MPX's 960..1087 in the standard format; they never coexist (FACTS.md §1).
+ * APX (19) reuses MPX's 960..1087 in the standard format; they never coexist
+ * (docs/facts.md#apx-xsave-component, docs/facts.md#apx-mpx-exclusion).
  */
 import { InputError } from "../errors.js";
 import { profileComponent, type CpuProfile } from "./cpu-profiles.js";

@@ -1,7 +1,7 @@
 /**
  * Applies one KvmxEvent to a (cloned) MachineState: guest events become a guest program run by one
  * KVM_RUN round trip; ioctl events run the uapi-ops semantics with the uAPI monitors; migrate,
- * RESET/INIT, NMI arming and preemption as DESIGN.md "Events" lists them.
+ * RESET/INIT, NMI arming and preemption as docs/model.md#events lists them.
  */
 import { InputError } from "../errors.js";
 import { parseU64 } from "../cpu/hex-bytes.js";
@@ -47,7 +47,7 @@ const movImm = (reg: number, value: bigint): GuestOp => ({
   onDone: (ctx) => ctx.st.expected.set(reg, value),
 });
 
-/** The guest program of a guest event (DESIGN.md "Events"). */
+/** The guest program of a guest event (docs/model.md#events). */
 export function guestProgram(cfg: ResolvedConfig, st: MachineState, e: KvmxEvent): GuestOp[] {
   switch (e.kind) {
     case "guest-write": {

@@ -1,8 +1,8 @@
 /**
- * EGPR switch designs as DATA (DESIGN.md "Designs", FACTS.md §7). A design says where guest R16–R31
- * live and which actions run at which anchors, each guarded by a condition. The sequencer
- * (enter-guest.ts) executes the actions through the core executor; a design never carries its
- * expected verdict — verdicts come from running the model.
+ * EGPR switch designs as DATA (docs/model.md#design-schema, docs/facts.md#design-positions). A design says
+ * where guest R16–R31 live and which actions run at which anchors, each guarded by a condition. The sequencer
+ * (enter-guest.ts) executes the actions through the core executor; a design never carries its expected verdict
+ * — verdicts come from running the model.
  */
 import type { SiteKind } from "./explorable.js";
 
@@ -39,7 +39,7 @@ export type ActionOp = (typeof ACTION_OPS)[number];
 export const XCR0_TARGETS = ["guest", "host", "early"] as const;
 export type Xcr0Target = (typeof XCR0_TARGETS)[number];
 
-/** How EGPRs are moved: one MOV per register, or PUSH2/POP2 pairs (Chang's measurement, FACTS.md §7 position 5). */
+/** How EGPRs are moved: one MOV per register, or PUSH2/POP2 pairs (Chang's measurement, docs/facts.md#position-asm-unconditional). */
 export const MOVE_VIAS = ["mov", "push2pop2"] as const;
 export type MoveVia = (typeof MOVE_VIAS)[number];
 
@@ -70,14 +70,14 @@ export interface DesignAction {
   readonly flag?: string;
 }
 
-/** Where guest R16–R31 live between runs (FACTS.md §7). */
+/** Where guest R16–R31 live between runs (docs/facts.md#design-positions). */
 export type EgprHome = "regs" | "fpstate" | "hardware";
 
 export interface Design {
   readonly name: string;
   /** One line. */
   readonly description: string;
-  /** Who proposed it, where in the discussion (FACTS.md §7). */
+  /** Who proposed it, where in the discussion (docs/facts.md#design-positions). */
   readonly source: string;
   readonly egprHome: EgprHome;
   /** VM-entry/exit swap XCR0/XSS/PKRU in hardware, as SEV-ES does; KVM's kvm_load_xfeatures is skipped. */

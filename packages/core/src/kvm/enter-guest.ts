@@ -1,5 +1,5 @@
 /**
- * The world switch as a sequence of sites (DESIGN.md "The machine model", FACTS.md §6 order):
+ * The world switch as a sequence of sites (docs/model.md#sites; order as in docs/facts.md#xfeature-switch):
  *
  *   KVM_RUN: user → syscall entry → kvm_load_guest_fpu
  *     vcpu_run loop: vcpu_enter_guest =

@@ -1,5 +1,5 @@
 /**
- * The event alphabet (DESIGN.md "Events"): plain JSON data, so a checker counterexample is a
+ * The event alphabet (docs/model.md#events): plain JSON data, so a checker counterexample is a
  * scenario file. u64 values are "0x…" strings. A guest event is one KVM_RUN round trip: userspace →
  * entry sequence → the guest executes its instruction(s) in non-root mode through the core executor
  * (guest faults stay in the guest) → exit → exit sequence → back to userspace (or re-entry on

@@ -30,7 +30,7 @@ export interface Violation {
   site?: string;
 }
 
-/** Per-round-trip action counts for the cost model (DESIGN.md "Cost"). */
+/** Per-round-trip action counts for the cost model (docs/model.md#costs). */
 export interface CostCounters {
   xsetbv: number;
   egprLoads: number;

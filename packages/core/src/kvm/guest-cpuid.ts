@@ -1,7 +1,7 @@
 /**
  * The guest CPUID the Machine gives its vCPUs (what a VMM would KVM_SET_CPUID2): the host's leaves,
  * leaf 0xD.0 narrowed to KVM-supported XCR0, APX_F only when the scenario's guest has APX.
- * Guest-supported XCR0 (FACTS.md §6) is read back from this table's leaf 0xD.0.
+ * Guest-supported XCR0 (docs/facts.md#supported-xcr0) is read back from this table's leaf 0xD.0.
  */
 import { CPUID_FEATURE, KVM_CPUID_FLAG_SIGNIFCANT_INDEX, type CpuidEntry } from "../cpu/cpuid.js";
 import { XFEATURE, XFEATURE_MASK } from "../cpu/xfeatures.js";

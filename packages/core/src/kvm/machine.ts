@@ -121,7 +121,7 @@ export function resolveConfig(config: MachineConfig): ResolvedConfig {
   const lookup = (l: number, s: number): CpuidResult => cpuidLookup(hostCpu.cpuid, l, s);
   const cpuApx = hasCpuidFeature(lookup, "APX_F");
   let hostXcr0 = supportedXcr0FromCpuid(lookup);
-  // Linux refuses XSAVE features when MPX and APX are both enumerated (FACTS.md §1): keep APX, drop MPX.
+  // Linux refuses XSAVE features when MPX and APX are both enumerated (docs/facts.md#apx-mpx-exclusion): keep APX, drop MPX.
   if (cpuApx) hostXcr0 &= ~XFEATURE_MASK_MPX;
   if (!cpuApx) hostXcr0 &= ~XFEATURE_MASK.APX;
   const supportedXcr0 = config.backend.adjustSupportedXcr0(hostXcr0 & KVM_SUPPORTED_XCR0);

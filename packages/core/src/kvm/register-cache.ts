@@ -1,5 +1,5 @@
 /**
- * KVM's register cache accessors (regs.h / kvm_cache_regs.h, FACTS.md §2), one contract each.
+ * KVM's register cache accessors (regs.h / kvm_cache_regs.h, docs/facts.md#register-accessors), one contract each.
  *
  *   avail dirty  meaning
  *     0     0    the value lives in the VMCS/VMCB/hardware; regs[] is stale

@@ -1,10 +1,10 @@
 /**
- * KVM's `enum kvm_reg` (FACTS.md §2) and the per-vCPU register layout. POST (after the 2026 prep
+ * KVM's `enum kvm_reg` (docs/facts.md#kvm-reg-enum) and the per-vCPU register layout. POST (after the 2026 prep
  * series) has a dedicated RIP and VCPU_REG_* names; PRE kept RIP in regs[16], named the rest
  * VCPU_EXREG_* and used u32 masks. The "do not merge" APX demo puts R16..R31 at 16..31 (RIP = 32).
  */
 
-/** POST `enum kvm_reg` without EGPRs in regs[], values exactly as FACTS.md §2. */
+/** POST `enum kvm_reg` without EGPRs in regs[], values exactly as docs/facts.md#kvm-reg-enum lists them. */
 export enum kvm_reg {
   VCPU_REG_RAX = 0,
   VCPU_REG_RCX = 1,

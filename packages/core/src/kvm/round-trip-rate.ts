@@ -3,7 +3,7 @@ import type { Explorable } from "./explorable.js";
 /**
  * Simulated round trips per second: applies `event` to `state` over and over (each apply is one
  * KVM_RUN round trip on a copy of the state), after a warm-up, and returns the median of five runs.
- * The per-backend and per-design benches print this next to FACTS.md §8's real exit rates.
+ * The per-backend and per-design benches print this next to the real exit rates of docs/facts.md#real-exit-rates.
  */
 export function roundTripsPerSecond<S, E>(model: Explorable<S, E>, state: S, event: E, iterations = 2_000): number {
   const once = () => void model.apply(state, event);

@@ -1,8 +1,9 @@
 /**
- * The sites x86.c owns (vcpu_enter_guest and kvm_arch_vcpu_ioctl_run, FACTS.md §6 order) and the
- * ONE place the per-site rules are applied (`runSite`): a C site in a -mapxf host needs live
- * XCR0.APX=1 (else apxf-c-needs-apx) and clobbers R16–R31 (caller-saved, psABI); an armed NMI fires
- * at its NMI-open site; design actions run at anchors. Every instruction goes through the executor.
+ * The sites x86.c owns (vcpu_enter_guest and kvm_arch_vcpu_ioctl_run, in the order of
+ * docs/facts.md#xfeature-switch) and the ONE place the per-site rules are applied (`runSite`): a C site in a
+ * -mapxf host needs live XCR0.APX=1 (else apxf-c-needs-apx) and clobbers R16–R31 (caller-saved, psABI); an
+ * armed NMI fires at its NMI-open site; design actions run at anchors. Every instruction goes through the
+ * executor.
  */
 import { encode } from "../cpu/instructions.js";
 import { Tag, isHostTag } from "../cpu/provenance.js";

@@ -1,5 +1,5 @@
 /**
- * The vCPU ioctl semantics x86.c owns (FACTS.md §6 table), as operations on the model's vCPU —
+ * The vCPU ioctl semantics x86.c owns (docs/facts.md#xsave-uapi), as operations on the model's vCPU —
  * no binary structs (the uapi package adds those on top). Each returns `{ ok: true, value }` or
  * `{ ok: false, errno, reason }`. Component 19 of KVM_GET/SET_XSAVE is synthesised from the design's
  * EGPR home; KVM_SET_XSAVE with XSTATE_BV[19]=0 follows ASSUMPTIONS.setXsaveApxAbsent.

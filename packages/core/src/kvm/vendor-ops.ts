@@ -13,9 +13,10 @@ import type { CpuidEntry } from "../cpu/cpuid.js";
 import type { VendorField } from "./vendor-fields.js";
 
 /**
- * The model's `kvm_x86_ops` (FACTS.md §3–§5): the ONLY door between core and a backend. Core owns
- * vcpu_enter_guest (x86.c); a backend owns its `vcpu_run` (entry asm, VM-entry, VM-exit, exit asm),
- * its register cache loads, its fastpath and exit handlers, and says who swaps XCR0/XSS/PKRU.
+ * The model's `kvm_x86_ops` (docs/facts.md#vmx, docs/facts.md#svm, docs/facts.md#tdx): the ONLY door
+ * between core and a backend. Core owns vcpu_enter_guest (x86.c); a backend owns its `vcpu_run`
+ * (entry asm, VM-entry, VM-exit, exit asm), its register cache loads, its fastpath and exit handlers,
+ * and says who swaps XCR0/XSS/PKRU.
  * Backends: VMX (@kvmx/vmx), nested VMX and TDX (@kvmx/vmx), SVM and SEV-ES (@kvmx/svm).
  */
 export interface VendorOps {
@@ -30,7 +31,8 @@ export interface VendorOps {
   readonly vendorFields?: readonly VendorField[];
 
   /**
-   * Who switches XCR0/XSS/PKRU around the guest (FACTS.md §4–§6): "kvm" — x86.c's
+   * Who switches XCR0/XSS/PKRU around the guest (docs/facts.md#xfeature-switch, docs/facts.md#sev-es,
+   * docs/facts.md#tdx-exits): "kvm" — x86.c's
    * kvm_load_xfeatures/PKRU sites do it; "hardware" — VM-entry/exit swap them (SEV-ES, or a
    * design with hardwareXcr0Switch) and the vendor's entry/exit sites call `ctx.hwSwapXfeatures`;
    * "module" — the TDX module loads the guest's and the vendor restores the host's in its own sites.
@@ -60,7 +62,7 @@ export interface VendorOps {
 
   /**
    * `cache_reg(vcpu, reg)`: load `reg` from the vendor state into regs[]/rip. Called only when the
-   * avail bit is clear; the vendor marks the register available FIRST, then loads (FACTS.md §2).
+   * avail bit is clear; the vendor marks the register available FIRST, then loads (docs/facts.md#cache-reg).
    * Anything it cannot load is a kernel WARN (`ctx.warn`), not an exception.
    */
   cacheReg(ctx: VendorCtx, reg: number): void;
@@ -74,7 +76,7 @@ export interface VendorOps {
    */
   runSites(opts: { readonly pre: boolean }): readonly Site[];
 
-  /** `exit_handlers_fastpath`: IRQs off, guest XCR0/XSS/PKRU still loaded (FACTS.md §3). */
+  /** `exit_handlers_fastpath`: IRQs off, guest XCR0/XSS/PKRU still loaded (docs/facts.md#vmx-fastpath). */
   fastpath(ctx: VendorCtx): FastpathResult;
 
   /** `handle_exit_irqoff`: after host xfeatures are back (C site). */
@@ -103,7 +105,7 @@ export interface VendorOps {
   nested?: NestedOps;
 }
 
-/** `enum exit_fastpath_completion` (FACTS.md §3). */
+/** `enum exit_fastpath_completion` (docs/facts.md#vmx-fastpath). */
 export const FastpathResult = {
   NONE: 0,
   REENTER_GUEST: 1,
@@ -131,7 +133,7 @@ export interface NestedOps {
 }
 
 /**
- * One site of the world switch (DESIGN.md "The machine model"). The sequencer (enter-guest.ts)
+ * One site of the world switch (docs/model.md#sites). The sequencer (enter-guest.ts)
  * applies the per-site hardware rules before `run`: a C site in a `-mapxf` host needs live
  * XCR0.APX=1 and clobbers R16–R31; an armed NMI fires at an NMI-open site; design actions run at
  * anchor sites. Sites never re-state those rules themselves.

@@ -1,7 +1,7 @@
 /**
- * XCR0 as x86.c keeps it (FACTS.md §6): guest-supported XCR0 from guest CPUID, `__kvm_set_xcr`
- * through the core rule table (one ordered list for XSETBV #GP and KVM_SET_XCRS -EINVAL), XSETBV
- * emulation, and RESET/INIT.
+ * XCR0 as x86.c keeps it (docs/facts.md#xcr0-rules, docs/facts.md#supported-xcr0): guest-supported XCR0 from
+ * guest CPUID, `__kvm_set_xcr` through the core rule table (one ordered list for XSETBV #GP and KVM_SET_XCRS
+ * -EINVAL), XSETBV emulation, and RESET/INIT.
  */
 import { kvmSetXcrCheck, guestSupportedXcr0 as coreGuestSupported, type Xcr0RuleName } from "../cpu/xcr0-rules.js";
 import { XFEATURE_MASK, hasApx } from "../cpu/xfeatures.js";
@@ -52,7 +52,7 @@ export function kvmEmulateXsetbv(ctx: RegCacheCtx, kvmSupportedXcr0: bigint, cpl
 
 /**
  * RESET sets XCR0 = FP and, per ASSUMPTIONS.egprResetValue, zeroes the guest's R16–R31 wherever the
- * design keeps them; INIT keeps XCR0 (FACTS.md §6) and, as for all GPRs, leaves R16–R31 to RESET.
+ * design keeps them; INIT keeps XCR0 (docs/facts.md#xcr0-rules) and, as for all GPRs, leaves R16–R31 to RESET.
  */
 export function resetXcr(vcpu: VcpuState, kind: "reset" | "init", options: ModelOptions): void {
   if (kind === "init") return;
