@@ -1,9 +1,9 @@
 /**
- * The SVM backend ("svm"): the model's svm_x86_ops (FACTS.md §4). KVM swaps XCR0/XSS/PKRU itself
+ * The SVM backend ("svm"): the model's svm_x86_ops (docs/facts.md#svm-run). KVM swaps XCR0/XSS/PKRU itself
  * (x86.c's kvm_load_xfeatures), the VMCB holds RAX/RSP/RIP, __svm_vcpu_run moves the other GPRs.
  *
  * APX: KVM removes APX (and MPX) from supported XCR0 and CPUID on SVM today ("needs VMCB support",
- * FACTS.md §1). `apx: "hypothetical"` keeps APX so EGPR designs can be compared on SVM's sequence —
+ * docs/facts.md#svm-apx). `apx: "hypothetical"` keeps APX so EGPR designs can be compared on SVM's sequence —
  * a what-if, not hardware: no SVM part enumerates APX support for guests.
  */
 import { XFEATURE_MASK, XFEATURE_MASK_MPX, type VendorOps } from "@kvmx/core";

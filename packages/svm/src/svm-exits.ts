@@ -1,7 +1,7 @@
 /**
- * SVM's intercepts, svm_cache_reg, svm_exit_handlers_fastpath and the exit handlers the model's
- * guests reach (svm.c; FACTS.md §4, §6). Handlers decode the exit from the VMCB control area that
- * #VMEXIT filled, never from core's vendor-neutral GuestExit, so an encoding bug stays visible.
+ * SVM's intercepts, svm_cache_reg, svm_exit_handlers_fastpath and the exit handlers the model's guests reach
+ * (svm.c; docs/facts.md#svm-run, docs/facts.md#xsetbv). Handlers decode the exit from the VMCB control area
+ * that #VMEXIT filled, never from core's vendor-neutral GuestExit, so an encoding bug stays visible.
  */
 import {
   FastpathResult, MSR_IA32_TSC_DEADLINE, kvmEmulateCpuid, kvmEmulateXsetbv,

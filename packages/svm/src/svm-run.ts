@@ -1,5 +1,5 @@
 /**
- * svm_vcpu_run and __svm_vcpu_run (svm.c, vmenter.S) as explicit sites (FACTS.md §4):
+ * svm_vcpu_run and __svm_vcpu_run (svm.c, vmenter.S) as explicit sites (docs/facts.md#svm-run):
  *
  *   pre-run (C): VMCB.RAX/RSP/RIP ← regs[] unconditionally, CLGI (GIF=0: NMIs held until STGI)
  *   → asm: guest SPEC_CTRL, load GPRs except RAX/RSP from regs[] → [asm-before-vmenter anchor]
@@ -51,7 +51,7 @@ const ZERO_GPR: readonly Instruction[] = Array.from({ length: 32 }, (_, r) => ({
 /**
  * The asm GPR load/store through the executor, with `base` holding &vcpu->arch.regs (RAX on SVM:
  * it is free, the VMCB carries the guest's). A protected vCPU's GPRs are the VMSA's: KVM touching
- * them is a `confidential` violation (FACTS.md §4: KVM never loads or stores SEV-ES guest GPRs).
+ * them is a `confidential` violation (docs/facts.md#sev-es: KVM never loads or stores SEV-ES guest GPRs).
  */
 export function asmMoveGprs(ctx: VendorCtx, dir: "load" | "store", regs: readonly number[], base: number): void {
   if (ctx.vcpu.protectedState) {

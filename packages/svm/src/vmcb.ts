@@ -1,5 +1,5 @@
 /**
- * The VMCB as kvmx keeps it (FACTS.md §4): the save-area fields KVM and VMRUN exchange with the
+ * The VMCB as kvmx keeps it (docs/facts.md#svm-run): the save-area fields KVM and VMRUN exchange with the
  * guest (RAX, RSP, RIP, CPL; RFLAGS and the CRs are not modelled) and the control fields an exit
  * fills (EXITCODE, EXITINFO1/2, the instruction length). Vendor state fields named "vmcb.*"; the
  * GPR fields carry a provenance tag next to the value ("<field>.tag", the tag itself in the slot)
@@ -112,7 +112,7 @@ const ONE = vid(1n), TWO = vid(2n), THREE = vid(3n);
 /**
  * What #VMEXIT writes into the control area for the model's exit kinds. IOIO: EXITINFO1 carries
  * the port in bits 31:16; MSR: EXITINFO1 = 1 for WRMSR; EXITINFO2 = next RIP length (decode assists).
- * AMD has no RDMSR/WRMSRNS-immediate forms (FACTS.md §1 lists them as VMX exits 84/85); the model
+ * AMD has no RDMSR/WRMSRNS-immediate forms (docs/facts.md#msr-imm lists them as VMX exits 84/85); the model
  * encodes them as MSR exits with EXITINFO1 = 2/3 so a handler can say "unexpected" instead of guessing.
  */
 export function encodeSvmExit(v: VcpuState, exit: GuestExit): void {

@@ -1,6 +1,6 @@
 /**
  * The VMCS fields the VMX backend uses (SDM appendix B encodings), kept in VcpuState.vendor by name.
- * EXTENDED_INSTRUCTION_INFO (0x2406) is the 64-bit APX field with 5-bit register numbers (FACTS.md §1).
+ * EXTENDED_INSTRUCTION_INFO (0x2406) is the 64-bit APX field with 5-bit register numbers (docs/facts.md#vmx-exit-info).
  */
 export const VMCS = {
   GUEST_CR0: 0x6800,

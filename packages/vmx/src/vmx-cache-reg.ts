@@ -1,5 +1,5 @@
 /**
- * vmx_cache_reg and the VMX lazy set (FACTS.md §3): which registers live in the VMCS until read, and
+ * vmx_cache_reg and the VMX lazy set (docs/facts.md#vmx-cache-reg): which registers live in the VMCS until read, and
  * how nVMX's vmx_switch_vmcs forgets them (POST `&=`, PRE `=`).
  */
 import { guestOwnedBits, markAvailable, regBit, type RegLayout, type VcpuState, type VendorCtx, Tag } from "@kvmx/core";

@@ -1,8 +1,8 @@
 /**
- * VMX exit handling (FACTS.md §3): the fastpath (IRQs off, guest XCR0 still live) for WRMSRNS
- * immediate and WRMSR to IA32_TSC_DEADLINE, HLT and the preemption timer; then the full handlers for
- * XSETBV, CPUID, HLT, I/O and the MSR forms. Registers named by an exit are decoded from the VMCS:
- * the 5-bit reg1 of EXTENDED_INSTRUCTION_INFO when the CPU has APX, the 4-bit legacy field otherwise.
+ * VMX exit handling (docs/facts.md#vmx-fastpath, docs/facts.md#msr-imm): the fastpath (IRQs off, guest XCR0
+ * still live) for WRMSRNS immediate and WRMSR to IA32_TSC_DEADLINE, HLT and the preemption timer; then the
+ * full handlers for XSETBV, CPUID, HLT, I/O and the MSR forms. Registers named by an exit are decoded from the
+ * VMCS: the 5-bit reg1 of EXTENDED_INSTRUCTION_INFO when the CPU has APX, the 4-bit legacy field otherwise.
  */
 import {
   valLow,

@@ -1,6 +1,6 @@
 /**
- * vmx_vcpu_run and __vmx_vcpu_run (vmenter.S) as explicit sites (FACTS.md §3; DESIGN.md "The machine
- * model" VMX POST order): write back dirty RSP/RIP, guest SPEC_CTRL and GPR load in asm, VM-entry,
+ * vmx_vcpu_run and __vmx_vcpu_run (vmenter.S) as explicit sites (docs/facts.md#vmx-run; the VMX POST
+ * order of docs/model.md#sites): write back dirty RSP/RIP, guest SPEC_CTRL and GPR load in asm, VM-entry,
  * the guest, VM-exit, GPR store (+ zeroing) in asm, host SPEC_CTRL (asm POST / C PRE), lazy avail
  * clearing, vmx_handle_nmi. The anchors asm-before-vmenter and asm-after-vmexit are placed here.
  */

@@ -1,5 +1,5 @@
 /**
- * The GHCB (GHCB spec; FACTS.md §4): the one page an SEV-ES guest shares with KVM. The guest's #VC
+ * The GHCB (GHCB spec; docs/facts.md#sev-es): the one page an SEV-ES guest shares with KVM. The guest's #VC
  * handler copies the registers an exit needs into it and marks them valid; on VMGEXIT KVM zeroes
  * regs[] and fills RAX, RBX, RCX, RDX, RSI from the valid fields (sev_es_sync_from_ghcb), takes the
  * guest's XCR0 through __kvm_set_xcr, and before the next VMRUN puts RAX, RBX, RCX, RDX back

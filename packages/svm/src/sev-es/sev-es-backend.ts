@@ -1,7 +1,7 @@
 /**
- * The SEV-ES backend ("sev-es", FACTS.md §4): protected vCPU state, hardware-swapped XCR0/XSS/PKRU,
+ * The SEV-ES backend ("sev-es", docs/facts.md#sev-es): protected vCPU state, hardware-swapped XCR0/XSS/PKRU,
  * register exchange only through the GHCB. State ioctls fail with EINVAL (core's uapi-ops read
- * `hasProtectedState`). XSETBV is not intercepted (FACTS.md §6): the guest's XCR0 reaches KVM only
+ * `hasProtectedState`). XSETBV is not intercepted (docs/facts.md#xsetbv): the guest's XCR0 reaches KVM only
  * as a GHCB field.
  */
 import {

@@ -1,5 +1,5 @@
 /**
- * svm_vcpu_run for an SEV-ES guest and __svm_sev_es_vcpu_run as sites (FACTS.md §4):
+ * svm_vcpu_run for an SEV-ES guest and __svm_sev_es_vcpu_run as sites (docs/facts.md#sev-es):
  *
  *   pre-run (C): first run only LAUNCH_UPDATE_VMSA; fill the host save area (host XCR0/XSS/PKRU);
  *     sev_es_sync_to_ghcb when a GHCB exchange is pending; CLGI

@@ -1,5 +1,5 @@
 /**
- * The SEV-ES VMSA (FACTS.md §4): the guest's whole register state — all GPRs, RIP, XCR0, XSS, PKRU —
+ * The SEV-ES VMSA (docs/facts.md#sev-es): the guest's whole register state — all GPRs, RIP, XCR0, XSS, PKRU —
  * in encrypted memory that only VMRUN/#VMEXIT read and write. KVM writes it once, before the guest
  * is launched (LAUNCH_UPDATE_VMSA, sev_es_sync_vmsa); afterwards only hardware touches it. Vendor
  * state fields named "vmsa.*" (GPRs with their provenance tags, "vmsa.gpr.<n>.tag") and, for the
