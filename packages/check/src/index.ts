@@ -1,5 +1,5 @@
 /**
- * @kvmx/check: explores every EGPR switch design against KVM's invariants (DESIGN.md), finds and
+ * @kvmx/check: explores every EGPR switch design against KVM's invariants (docs/model.md#invariants), finds and
  * minimises counterexamples, prices the designs, and renders the results. It receives the backends it
  * runs on through a CheckProvider; it never imports one.
  */

@@ -1,7 +1,7 @@
 /**
  * KVM_CAP_* numbers for KVM_CHECK_EXTENSION (include/uapi/linux/kvm.h), those this package's
  * ioctls depend on. The value KVM_CHECK_EXTENSION returns is a boolean for most, a size for
- * KVM_CAP_XSAVE2 (bytes of KVM_GET_XSAVE2, FACTS.md §6) and a mask for KVM_CAP_SYNC_REGS.
+ * KVM_CAP_XSAVE2 (bytes of KVM_GET_XSAVE2, docs/facts.md#kvm-get-xsave) and a mask for KVM_CAP_SYNC_REGS.
  */
 export const KVM_CAP = {
   USER_MEMORY: 3,

@@ -23,7 +23,7 @@ export const DEFAULT_WEIGHTS: CostWeights = {
   egprClears: { cycles: 0.25, source: "estimate: XOR r32,r32 zero idiom, eliminated at rename (4 per cycle)" },
   push2pop2: {
     cycles: 1,
-    source: "estimate: one PUSH2 or POP2 moves two registers; FACTS.md §7 position 5 (Chang: ~8 extra instructions per side, <1%)",
+    source: "estimate: one PUSH2 or POP2 moves two registers; docs/facts.md#position-asm-unconditional (~8 extra instructions per side; Chang measured <1%)",
   },
   branches: { cycles: 1, source: "estimate: one well-predicted conditional branch on the hot path" },
   xsaveBytes: { cycles: 0.05, source: "estimate: XSAVE of an in-use component, ~20 bytes per cycle" },

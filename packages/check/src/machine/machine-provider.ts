@@ -259,7 +259,7 @@ function backendAnchors(backend: VendorOps, pre: boolean): Set<string> {
 }
 
 /**
- * Representative round trips (DESIGN.md "Cost"): with a guest that enabled APX (when it has it) and
+ * Representative round trips (docs/model.md#costs): with a guest that enabled APX (when it has it) and
  * wrote R16, a full exit (OUT to userspace) and a fastpath exit (WRMSRNS-immediate, which the event
  * follows with an OUT — priced as the difference to a plain OUT trip).
  */

@@ -1,6 +1,6 @@
 /**
- * The starts the checker explores from (DESIGN.md "Physical CPU"/"Host"): host CPU with or without
- * APX, host kernel built with -mapxf or not, guest CPUID with or without APX. A -mapxf kernel cannot
+ * The starts the checker explores from: host CPU with or without APX, host kernel built with -mapxf
+ * or not, guest CPUID with or without APX. A -mapxf kernel cannot
  * boot on a CPU without APX (its own code would #UD), so that host is not a start at all; every other
  * combination is a cell, and the backend/design decide whether it applies (n/a with a reason).
  */

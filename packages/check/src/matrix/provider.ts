@@ -29,7 +29,7 @@ export interface CheckSubject<S = unknown, E = unknown> {
    * of their own): its verdict then says nothing about the design ("not exercised"). Absent: true.
    */
   readonly exercised?: boolean;
-  /** Representative round trips for the cost model (DESIGN.md "Cost"). */
+  /** Representative round trips for the cost model (docs/model.md#costs). */
   costProbes(): readonly CostProbe<E>[];
 }
 

@@ -18,7 +18,7 @@ export interface CostRow {
 
 /**
  * The host profile the cost table prices: an APX CPU with today's (-mno-apxf) kernel, the first
- * deployment the design discussion is about (FACTS.md §1 "host kernel").
+ * deployment the design discussion is about (docs/facts.md#host-kernel-apx).
  */
 export const COSTED_HOST = { cpuApx: true, kernelApx: false } as const;
 

@@ -91,9 +91,9 @@ export function outLoopProgram(): GuestProgram {
 }
 
 /**
- * A deliberate fault: #UD from UD2, or from an APX MOV into R16 when XCR0.APX is off. Runs at CPL3 by
- * default so the fault is raised by the CPU itself (on kvm_pvm hosts CPL0 code is emulated, FACTS.md §8);
- * the CPL0 IDT stub then reports the vector.
+ * A deliberate fault: #UD from UD2, or from an APX MOV into R16 when XCR0.APX is off. Runs at CPL3 by default
+ * so the fault is raised by the CPU itself (on kvm_pvm hosts CPL0 code is emulated,
+ * docs/facts.md#quirk-emulated-cpl0); the CPL0 IDT stub then reports the vector.
  */
 export function faultProgram(kind: "ud2" | "egpr-mov", options: LongModeOptions & { cpl?: 0 | 3 } = { cpl: 3 }): GuestProgram {
   return longModeProgram((a) => {

@@ -22,9 +22,9 @@ import {
 export interface ModelKvmConfig {
   /** The vendor ops object (e.g. vmxBackend from @kvmx/vmx). */
   backend: VendorOps;
-  /** A core CPU profile, or a built-in profile name ("spr", "dmr", "zen"). Default "spr" (FACTS.md §8). */
+  /** A core CPU profile, or a built-in profile name ("spr", "dmr", "zen"). Default "spr". */
   cpu?: CpuProfile | string;
-  /** A design or a built-in design name. Default "asm-conditional" (regs[] home, FACTS.md §7 outcome). */
+  /** A design or a built-in design name. Default "asm-conditional" (regs[] home, docs/facts.md#upstream-choice). */
   design?: Design | string;
   options?: Partial<ModelOptions>;
   /**
@@ -53,9 +53,9 @@ export interface ResolvedModelConfig {
   readonly profile: CpuProfile;
   readonly design: Design;
   readonly options: ModelOptions;
-  /** Host XCR0: the profile's leaf 0xD mask, MPX dropped on an APX part (FACTS.md §1 "MPX exclusion"). */
+  /** Host XCR0: the profile's leaf 0xD mask, MPX dropped on an APX part (docs/facts.md#apx-mpx-exclusion). */
   readonly hostXcr0: bigint;
-  /** kvm_caps.supported_xcr0 after the vendor's adjustment (FACTS.md §6). */
+  /** kvm_caps.supported_xcr0 after the vendor's adjustment (docs/facts.md#supported-xcr0). */
   readonly supportedXcr0: bigint;
   /** The host CPU enumerates APX_F. */
   readonly cpuApx: boolean;

@@ -19,7 +19,7 @@ export const MODEL_VCPU_MMAP_SIZE = 3 * 4096;
  * The simulated /dev/kvm: the same Kvm interface as the real binding (src/host), answered by the kvmx
  * model. Capabilities and KVM_GET_SUPPORTED_CPUID come from the CPU profile and the backend's
  * supported XCR0; vCPU ioctls are core's vCPU operations. Nothing of kvm_pvm's host quirks is
- * imitated (FACTS.md §8): the diff harness names those instead (src/diff/host-quirks.ts).
+ * imitated (docs/facts.md#host-quirks): the diff harness names those instead (src/diff/host-quirks.ts).
  */
 export class ModelKvm implements Kvm {
   readonly cfg: ResolvedModelConfig;

@@ -98,7 +98,7 @@ export class ModelVcpu implements Vcpu, GuestRunTarget {
       design: cfg.design.name,
       egprsInRegs: home === "regs",
       fpstateHasApx: home === "fpstate" && cfg.cpuApx,
-      // no KVM_SET_CPUID2 yet: guest-supported XCR0 is empty, so only XCR0 = FP is accepted (FACTS.md §8)
+      // no KVM_SET_CPUID2 yet: guest-supported XCR0 is empty, so only XCR0 = FP is accepted (docs/facts.md#supported-xcr0)
       cpuid: { xcr0Mask: 0n, apx: false },
       protectedState: home === "hardware",
     });

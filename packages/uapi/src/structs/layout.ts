@@ -40,7 +40,7 @@ export const KVM_STRUCTS = {
   kvm_regs: {
     c: { type: "struct kvm_regs" },
     size: 144,
-    // kvm_regs order, not enum kvm_reg order (FACTS.md §6)
+    // kvm_regs order, not enum kvm_reg order (docs/facts.md#kvm-regs)
     fields: [
       { name: "rax", offset: 0, type: "u64" },
       { name: "rbx", offset: 8, type: "u64" },
