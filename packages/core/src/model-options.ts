@@ -235,15 +235,40 @@ export interface RecordingOptions extends ModelOptions {
 }
 
 export function recordingOptions(initial: ModelOptions): RecordingOptions {
-  const o = { current: initial, consulted: 0 } as RecordingOptions;
-  ASSUMPTION_NAMES.forEach((name, k) => {
-    Object.defineProperty(o, name, {
-      enumerable: true,
-      get(this: RecordingOptions) {
-        this.consulted |= 1 << k;
-        return this.current[name];
-      },
-    });
-  });
+  const o = new OptionsRecorder() as unknown as RecordingOptions;
+  o.current = initial;
   return o;
 }
+
+/** A valuation's values in ASSUMPTION_NAMES order (cached per ModelOptions object). */
+const valuesOf = new WeakMap<ModelOptions, readonly string[]>();
+
+/**
+ * The recorder behind `recordingOptions`: one getter per assumption on the prototype (the hot path
+ * reads options on every site, so no per-object accessors and no keyed lookups), each setting its
+ * bit in `consulted` and returning the value from the current valuation's array.
+ */
+class OptionsRecorder {
+  consulted = 0;
+  private vals: readonly string[] = [];
+  private cur: ModelOptions | undefined;
+  get current(): ModelOptions {
+    return this.cur!;
+  }
+  set current(v: ModelOptions) {
+    this.cur = v;
+    let vals = valuesOf.get(v);
+    if (!vals) valuesOf.set(v, (vals = ASSUMPTION_NAMES.map((n) => v[n])));
+    this.vals = vals;
+  }
+}
+ASSUMPTION_NAMES.forEach((name, k) => {
+  const bit = 1 << k;
+  Object.defineProperty(OptionsRecorder.prototype, name, {
+    enumerable: true,
+    get(this: { consulted: number; vals: readonly string[] }) {
+      this.consulted |= bit;
+      return this.vals[k];
+    },
+  });
+});

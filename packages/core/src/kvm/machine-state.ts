@@ -14,6 +14,8 @@ import { VcpuBlockLayout, VcpuState } from "./vcpu.js";
 export class MachineLayout {
   /** Value ids of the data alphabet (→ their rank), for the fingerprint's renaming. */
   readonly dataRank = new Map<number, number>();
+  /** isData[id] = 1 when value id `id` is a data value (the fingerprint's hot test; ids past its end are not). */
+  readonly isData: Uint8Array;
 
   constructor(
     readonly vcpuBlock: VcpuBlockLayout,
@@ -21,6 +23,8 @@ export class MachineLayout {
     dataValues: readonly bigint[] = [],
   ) {
     dataValues.forEach((v, i) => this.dataRank.set(vid(v), i));
+    this.isData = new Uint8Array(Math.max(-1, ...this.dataRank.keys()) + 1);
+    for (const id of this.dataRank.keys()) this.isData[id] = 1;
   }
 
   vcpuBase(index: number): number {
@@ -222,13 +226,13 @@ class Canonical {
     this.h2 = (h2 << 17) | (h2 >>> 15);
     this.n++;
   }
-  private rename(id: number, rank: ReadonlyMap<number, number>): number {
-    if (!rank.has(id)) return id;
+  private rename(id: number, isData: Uint8Array): number {
+    if (id >= isData.length || isData[id] === 0) return id;
     for (let k = 0; k < this.nSeen; k++) if (this.seen[k] === id) return RENAMED + k;
     if (this.nSeen < this.seen.length) this.seen[this.nSeen] = id;
     return RENAMED + this.nSeen++;
   }
-  block(a: readonly number[], base: number, p: HashPlan, rank: ReadonlyMap<number, number>): void {
+  block(a: readonly number[], base: number, p: HashPlan, isData: Uint8Array): void {
     const c = p.control;
     for (let i = 0; i < c.length; i++) this.emit(a[base + c[i]!]!);
     const f = p.flag;
@@ -239,15 +243,15 @@ class Canonical {
       this.emit(x === Tag.hostUser || x === Tag.hostKernel ? x : 0);
     }
     const v = p.value;
-    const renaming = rank.size > 0;
+    const renaming = isData.length > 0;
     for (let i = 0; i < v.length; i++) {
       const x = a[base + v[i]!]!;
-      this.emit(renaming ? this.rename(x, rank) : x);
+      this.emit(renaming ? this.rename(x, isData) : x);
     }
     const v1 = p.value1;
     for (let i = 0; i < v1.length; i++) {
       const x = a[base + v1[i]!]!;
-      this.emit(x === 0 ? 0 : (renaming ? this.rename(x - 1, rank) : x - 1) + 1);
+      this.emit(x === 0 ? 0 : (renaming ? this.rename(x - 1, isData) : x - 1) + 1);
     }
   }
 }
@@ -255,10 +259,10 @@ const CANON = new Canonical();
 
 function canonical(st: MachineState, c: Canonical): void {
   const a = st.a;
-  const rank = st.layout.dataRank;
+  const isData = st.layout.isData;
   c.reset();
-  c.block(a, 0, HEADER_PLAN, rank);
-  if (a[H.NVCPUS]! > 0) c.block(a, st.layout.vcpuBase(a[H.CURRENT]!), blockPlan(st.layout.vcpuBlock), rank);
+  c.block(a, 0, HEADER_PLAN, isData);
+  if (a[H.NVCPUS]! > 0) c.block(a, st.layout.vcpuBase(a[H.CURRENT]!), blockPlan(st.layout.vcpuBlock), isData);
 }
 
 /** The state's 64-bit fingerprint, written into `out` (reused by the checker: no allocation per state). */
