@@ -10,7 +10,7 @@ describe("kvmx designs", () => {
     for (const n of ["fpstate", "c-xfeatures", "early-xcr0", "early-xcr0-misordered", "asm-conditional", "asm-unconditional", "hw-xcr0-switch"]) {
       expect(out).toMatch(new RegExp(`^${n} — EGPRs in`, "m"));
     }
-    expect(out).toContain("source: FACTS.md §7 position 5");
+    expect(out).toContain("source: docs/facts.md#position-asm-unconditional");
     expect(out).toContain("@asm-after-vmexit: store-egprs via=push2pop2 when cpu-apx");
   });
 

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { main } from "../src/main.js";
 import { captureIo } from "./capture-io.js";
 
-/** A probe result shaped like this machine's KVM per FACTS.md §8 (XCR0 0xe7, XSAVE2 4096). */
+/** A probe result shaped like this machine's KVM per docs/facts.md#kvm-pvm-host (XCR0 0xe7, XSAVE2 4096). */
 const sample: KvmProbe = {
   apiVersion: 12,
   caps: { ...(Object.fromEntries(Object.keys(KVM_CAP).map((k) => [k, 1])) as Record<KvmCapName, number>), XSAVE2: 4096, SYNC_REGS: 7, NR_VCPUS: 2, MAX_VCPUS: 1024, DEBUGREGS: 0 },

@@ -9,7 +9,7 @@ import {
 } from "../src/index.js";
 
 /**
- * DESIGN.md goal: XSAVE image decode+encode throughput against a plain Buffer copy of the same bytes
+ * Speed goal: XSAVE image decode+encode throughput against a plain Buffer copy of the same bytes
  * (goal: codec ≥ 0.25× copy speed). Two images: the 4096-byte KVM_GET_XSAVE size on spr, and dmr's full
  * standard size (11008 bytes, AMX and APX included). "decode+encode" is the codec as callers use it
  * (lazy: fields are read on demand); "decode+read+encode" also reads every typed field and R16–R31.

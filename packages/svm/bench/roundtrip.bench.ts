@@ -3,7 +3,7 @@ import { createMachine, roundTripsPerSecond, type KvmxEvent, type Machine, type 
 import { sevEsBackend, svmApxBackend, svmBackend } from "../src/index.js";
 
 /**
- * DESIGN.md goal: simulated VM-exit round trips per second, per backend (svm, svm-apx hypothetical,
+ * Speed goal: simulated VM-exit round trips per second, per backend (svm, svm-apx hypothetical,
  * sev-es), for an in-kernel exit (CPUID; on SEV-ES a VMGEXIT through the GHCB), a userspace exit (OUT)
  * and the HLT fastpath. One event applied to the same prepared state each call (apply clones it), as
  * the checker does. Design asm-conditional; zen host for svm/sev-es, dmr for the APX what-if.
@@ -33,7 +33,7 @@ for (const [exit, ev] of Object.entries(EXITS)) {
 }
 
 afterAll(() => {
-  const lines = ["", "Simulated round trips per second per backend (median of 5; FACTS.md §8: real in-kernel CPUID exits here ≈ 0.87M/s)"];
+  const lines = ["", "Simulated round trips per second per backend (median of 5; docs/facts.md#real-exit-rates: real in-kernel CPUID exits here ≈ 0.87M/s)"];
   lines.push(`${"backend".padEnd(12)}${Object.keys(EXITS).map((k) => k.padStart(18)).join("")}`);
   for (const p of prepared) {
     const rates = Object.values(EXITS).map((ev) => roundTripsPerSecond(p.m, p.s, ev));

@@ -17,7 +17,7 @@ const machine = (backend: VendorOps = sevEsBackend, o: { cpu?: string; kernelApx
   createMachine({ backend, design: "asm-conditional", host: { cpu: o.cpu ?? "zen", kernelApx: o.kernelApx ?? false }, guest: { apx: false } });
 const noteOf = (t: TraceStep[], site: string): string => t.find((x) => x.site === site)?.description ?? "";
 
-describe("SEV-ES: VMSA, hardware-swapped XCR0/XSS/PKRU, GHCB exchange (FACTS.md §4)", () => {
+describe("SEV-ES: VMSA, hardware-swapped XCR0/XSS/PKRU, GHCB exchange (docs/facts.md#sev-es)", () => {
   test("the guest's GPRs live in the VMSA: they survive exits although KVM's regs[] never holds them", () => {
     const m = machine();
     const { s, violations } = run(m, [

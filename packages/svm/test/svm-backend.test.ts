@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { XFEATURE_MASK, XFEATURE_MASK_MPX, createMachine, parseScenario, runScenario } from "@kvmx/core";
 import { createSvmBackend, svmApxBackend, svmBackend, svmSupportedXcr0 } from "../src/index.js";
 
-describe("SVM supported XCR0 (FACTS.md §1, §6: SVM removes MPX and APX)", () => {
+describe("SVM supported XCR0 (docs/facts.md#svm-apx, docs/facts.md#supported-xcr0: SVM removes MPX and APX)", () => {
   test.prop([fc.bigInt({ min: 0n, max: (1n << 64n) - 1n })])("masked: never APX or MPX, never a bit the host lacks", (host) => {
     const s = svmSupportedXcr0(host, "masked");
     expect(s & (XFEATURE_MASK.APX | XFEATURE_MASK_MPX)).toBe(0n);

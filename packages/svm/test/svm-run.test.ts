@@ -16,7 +16,7 @@ const machine = (backend: VendorOps = svmBackend, o: { cpu?: string; kernelApx?:
     guest: { apx: o.apx ?? false }, pre: o.pre ?? false,
   });
 
-describe("svm_vcpu_run / __svm_vcpu_run as sites (FACTS.md §4)", () => {
+describe("svm_vcpu_run / __svm_vcpu_run as sites (docs/facts.md#svm-run)", () => {
   test("order: pre-run, asm GPR load, anchor, VMRUN, guest, #VMEXIT, anchor, GPR store, post-run, STGI, PDPTR clear; GIF=0 sites are not NMI-open", () => {
     const sites = svmRunSites();
     expect(sites.map((s) => s.id)).toEqual([

@@ -14,7 +14,7 @@ import { KvmRunReader } from "../src/structs/kvm-run.js";
 import { KVM_RUN_EXIT_UNION_OFFSET } from "../src/structs/layout.js";
 
 /**
- * DESIGN.md goal "koffi overhead per KVM_RUN against the same loop in C" (≤ 1.1×) and real in-kernel
+ * Speed goal: koffi overhead per KVM_RUN against the same loop in C (≤ 1.1×); and real in-kernel
  * exits/s. Both loops run the same real-mode guest, `mov al,4; out 0x10,al; jmp $-6` at 0x1000, so
  * every KVM_RUN is one exit to userspace. Without /dev/kvm the numbers are not measured, and the
  * summary says so.

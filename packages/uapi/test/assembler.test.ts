@@ -28,7 +28,7 @@ describe("Assembler", () => {
     a.insn(insn.movImm(0, 0xe7n)).insn(insn.movImm(2, 0n)).insn(insn.xsetbv()).insn(insn.mov(16, 0)).insn(insn.hlt());
     expectListingDecodes(a);
     expect(a.listing.map((i) => i.text)).toHaveLength(5);
-    expect([...a.assemble().subarray(-5)]).toEqual([0xd5, 0x18, 0x89, 0xc0, 0xf4]); // FACTS.md §1 mov %rax,%r16; hlt
+    expect([...a.assemble().subarray(-5)]).toEqual([0xd5, 0x18, 0x89, 0xc0, 0xf4]); // docs/facts.md#rex2-encoding mov %rax,%r16; hlt
   });
 
   it("resolves backward and forward jumps to their labels", () => {

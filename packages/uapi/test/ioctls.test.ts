@@ -20,7 +20,7 @@ describe("_IO/_IOR/_IOW/_IOWR", () => {
 const reason = cHeaderUnavailableReason();
 if (reason) console.warn(`ioctl numbers vs <linux/kvm.h> skipped: ${reason}`);
 
-/** Constants whose C macro might be missing from older headers (FACTS.md §8: these are 6.1). */
+/** Constants whose C macro might be missing from older headers (docs/facts.md#kvm-pvm-host: these are 6.1). */
 const capMacro = (name: string) => `KVM_CAP_${name}`;
 const exitMacro = (name: string) => `KVM_EXIT_${name}`;
 
@@ -54,7 +54,7 @@ describe.skipIf(reason !== undefined)("numbers match <linux/kvm.h>", () => {
   });
 
   it("the XSAVE2 ioctl and capability are present in these headers", () => {
-    // FACTS.md §8 notes the headers are 6.1; KVM_GET_XSAVE2/KVM_CAP_XSAVE2 arrived in 5.17
+    // docs/facts.md#kvm-pvm-host notes the headers are 6.1; KVM_GET_XSAVE2/KVM_CAP_XSAVE2 arrived in 5.17
     expect(missing).not.toContain("KVM_GET_XSAVE2");
     expect(missing).not.toContain("KVM_CAP_XSAVE2");
   });

@@ -4,6 +4,6 @@ import { kvmConformance } from "./api-conformance.js";
 
 /**
  * The simulated /dev/kvm (pvm profile, VMX backend) against the same conformance suite the real
- * binding runs: one API, two kernels, one set of expectations (FACTS.md §6, §8).
+ * binding runs: one API, two kernels, one set of expectations (docs/facts.md#xsave-uapi, docs/facts.md#kvm-pvm-host).
  */
 kvmConformance("simulated /dev/kvm (kvm-pvm, vmx)", () => new ModelKvm({ backend: vmxBackend, cpu: "kvm-pvm" }), undefined);

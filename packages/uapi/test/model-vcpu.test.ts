@@ -13,7 +13,7 @@ import { loadGuestProgram, movProgram } from "../src/guest/guest-program.js";
 import { arbitraryStruct } from "./struct-arbitrary.js";
 
 /**
- * The simulated vCPU's state ioctls against FACTS.md §6/§8, on the model alone: these run here,
+ * The simulated vCPU's state ioctls against docs/facts.md#xsave-uapi and docs/facts.md#kvm-pvm-host, on the model alone: these run here,
  * without /dev/kvm. The rules themselves are core's (uapi-ops.ts); these tests go through the
  * uAPI layer (structs, errno) on top of them.
  */
@@ -44,7 +44,7 @@ const xcr0Arb = fc.oneof(
 );
 
 describe("KVM_SET_XCRS / KVM_GET_XCRS (kvm-pvm)", () => {
-  it("accepts 0x1, 0x3, 0x7, 0xe7 and rejects the usual invalid values with EINVAL (FACTS.md §8)", () => {
+  it("accepts 0x1, 0x3, 0x7, 0xe7 and rejects the usual invalid values with EINVAL (docs/facts.md#kvm-pvm-host)", () => {
     const v = vcpuOf(pvm);
     for (const x of [0x1n, 0x3n, 0x7n, 0xe7n]) {
       v.setXcrs({ flags: 0, xcrs: [{ xcr: 0, reserved: 0, value: x }] });
@@ -109,7 +109,7 @@ describe("KVM_SET_XSAVE / KVM_GET_XSAVE(2) (kvm-pvm)", () => {
       fc.oneof(fc.constant(0x1f80), fc.integer({ min: 0, max: 0xffff_ffff })),
     ],
     { numRuns: 300 },
-  )("rejects exactly: XSTATE_BV ⊄ supported, XCOMP_BV ≠ 0, reserved header bytes, MXCSR reserved bits (FACTS.md §6)", (xstateBv, xcompBv, reserved, mxcsr) => {
+  )("rejects exactly: XSTATE_BV ⊄ supported, XCOMP_BV ≠ 0, reserved header bytes, MXCSR reserved bits (docs/facts.md#kvm-set-xsave)", (xstateBv, xcompBv, reserved, mxcsr) => {
     const v = vcpuOf(pvm);
     const bad =
       (xstateBv & ~(SUPPORTED | 3n)) !== 0n ||
@@ -129,7 +129,7 @@ describe("KVM_SET_XSAVE / KVM_GET_XSAVE(2) (kvm-pvm)", () => {
       const dv = new DataView(got.buffer);
       expect(dv.getBigUint64(512, true)).toBe(xstateBv);
       expect(dv.getBigUint64(520, true)).toBe(0n);
-      // YMM 576/256, AVX-512 1088..2687 (FACTS.md §6 standard offsets)
+      // YMM 576/256, AVX-512 1088..2687 (docs/facts.md#xfeatures standard offsets)
       const ymm = got.subarray(576, 832);
       expect(ymm.every((b) => b === ((xstateBv & 4n) !== 0n ? fill : 0))).toBe(true);
       const avx512 = got.subarray(1088, 2688);
@@ -137,7 +137,7 @@ describe("KVM_SET_XSAVE / KVM_GET_XSAVE(2) (kvm-pvm)", () => {
     },
   );
 
-  test.prop([fc.integer({ min: 1, max: 255 })])("gaps — bytes no kvm-pvm component covers (MPX's 960..1087) — read back as zeros (FACTS.md §6)", (fill) => {
+  test.prop([fc.integer({ min: 1, max: 255 })])("gaps — bytes no kvm-pvm component covers (MPX's 960..1087) — read back as zeros (docs/facts.md#kvm-get-xsave)", (fill) => {
     const v = vcpuOf(pvm);
     v.setXsave(image({ xstateBv: 0xe7n, fill }));
     expect(v.getXsave().subarray(960, 1088).every((b) => b === 0)).toBe(true);
@@ -165,7 +165,7 @@ describe("KVM_SET_XSAVE / KVM_GET_XSAVE(2) (kvm-pvm)", () => {
 });
 
 describe("PKRU and the kvm_xsave binary layer", () => {
-  it("PKRU comes from KVM's value: SET with XSTATE_BV[9] changes it, SET without it leaves it (zen, FACTS.md §6)", () => {
+  it("PKRU comes from KVM's value: SET with XSTATE_BV[9] changes it, SET without it leaves it (zen, docs/facts.md#kvm-get-xsave, docs/facts.md#kvm-set-xsave)", () => {
     const zen = new ModelKvm({ backend: vmxBackend, cpu: "zen" });
     const v = vcpuOf(zen);
     const PKRU = 2688;

@@ -60,7 +60,7 @@ function setXcr0Args(cpu: PhysicalCpu, value: bigint, index = 0n) {
   cpu.setGpr(RCX, index, Tag.guest(0));
 }
 
-describe("APX access gate (FACTS.md §1)", () => {
+describe("APX access gate (docs/facts.md#apx-access-gate)", () => {
   test.prop([arbInstruction])("any EGPR-touching instruction faults #UD with XCR0.APX=0", (i) => {
     fc.pre(touchesEgpr(i));
     const cpu = apxCpu(0xe7n);
@@ -206,7 +206,7 @@ describe("XSETBV / XGETBV", () => {
   });
 });
 
-describe("XSAVE / XRSTOR (FACTS.md §1: RFBM = EDX:EAX & XCR0)", () => {
+describe("XSAVE / XRSTOR (docs/facts.md#xsave-xrstor: RFBM = EDX:EAX & XCR0)", () => {
   const AREA = 0x10000n;
   const egprValues = fc.array(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), { minLength: 16, maxLength: 16 });
   const tags = fc.array(fc.constantFrom(Tag.init, Tag.hostUser, Tag.hostKernel, Tag.guest(0), Tag.guest(3)), { minLength: 16, maxLength: 16 });

@@ -2,7 +2,7 @@ import { cpuProfile, initXsaveImage, KVM_XSAVE_SIZE, type XsaveImage } from "../
 
 /**
  * The recipe of fixtures/spr-kvm-get-xsave.bin: a synthetic image shaped like KVM_GET_XSAVE on this
- * machine's class (FACTS.md §6, §8): 4096 bytes, standard format, XSTATE_BV = 0xe7 (every component of
+ * machine's class (docs/facts.md#kvm-get-xsave, docs/facts.md#kvm-pvm-host): 4096 bytes, standard format, XSTATE_BV = 0xe7 (every component of
  * XCR0 0xe7 in use), XCOMP_BV and reserved header bytes 0, init FCW/MXCSR, patterned register contents,
  * zero gaps (MPX's 960..1087 and everything past 2688).
  */

@@ -13,7 +13,7 @@ import {
 const dmr = cpuProfile("dmr");
 const ALL = (1n << 20n) - 1n;
 
-describe("XCR0 rules (FACTS.md §6 order)", () => {
+describe("XCR0 rules (docs/facts.md#xcr0-rules order)", () => {
   it.each([
     [1, 0x3n, "index-not-zero"],
     [0, 0x2n, "fp-clear"],
@@ -28,7 +28,7 @@ describe("XCR0 rules (FACTS.md §6 order)", () => {
   ])("XCR%s = 0x%s fails %s", (index, value, rule) => {
     expect(kvmSetXcrCheck(index, value, ALL)).toBe(rule);
   });
-  it("accepts the values this machine's KVM accepts (0x1, 0x3, 0x7, 0xe7; FACTS.md §8)", () => {
+  it("accepts the values this machine's KVM accepts (0x1, 0x3, 0x7, 0xe7; docs/facts.md#kvm-pvm-host)", () => {
     const g = guestSupportedXcr0(cpuProfile("kvm-pvm").cpuid, kvmSupportedXcr0(cpuProfile("kvm-pvm"), "vmx"));
     expect(g).toBe(0xe7n);
     for (const v of [0x1n, 0x3n, 0x7n, 0xe7n]) expect(kvmSetXcrCheck(0, v, g)).toBeUndefined();
@@ -59,7 +59,7 @@ describe("supported XCR0", () => {
     expect(guestSupportedXcr0({ eax: 0x800e7, edx: 0 }, 0xe7n)).toBe(0xe7n);
     expect(guestSupportedXcr0([], 0xe7n)).toBe(0n);
   });
-  it("validXcr0Values of kvm-pvm is the 4 values FACTS.md §8 names, of dmr includes APX ones", () => {
+  it("validXcr0Values of kvm-pvm is the 4 values docs/facts.md#kvm-pvm-host names, of dmr includes APX ones", () => {
     expect(validXcr0Values(0xe7n)).toEqual([0x1n, 0x3n, 0x7n, 0xe7n]);
     expect(validXcr0Values(dmr.supportedXcr0)).toContain(0x80003n);
   });

@@ -109,7 +109,7 @@ describe("typed parts", () => {
     expect(json.legacy.xmm[3]).toBe("ab".repeat(16));
     expect(json.header).toMatchObject({ xstateBv: "0x80003", xcompBv: "0x0" });
   });
-  it("R16..R31 sit at bytes 960..1087 as little-endian u64s (FACTS.md §1)", () => {
+  it("R16..R31 sit at bytes 960..1087 as little-endian u64s (docs/facts.md#apx-xsave-component)", () => {
     const img = initXsaveImage(dmr);
     img.setApxRegister(1, 0x0102030405060708n);
     expect(Array.from(img.bytes.subarray(968, 976))).toEqual([8, 7, 6, 5, 4, 3, 2, 1]);

@@ -7,7 +7,7 @@ const dmr = cpuProfile("dmr");
 const rows = (l: ReturnType<typeof xsaveLayout>) => l.components.map((c) => [c.name, c.offset, c.size]);
 
 describe("XSAVE component table", () => {
-  it("carries FACTS.md §6 standard offsets and sizes", () => {
+  it("carries the standard offsets and sizes of docs/facts.md#xfeatures", () => {
     const t = Object.fromEntries(XSAVE_COMPONENTS.map((c) => [c.name, [c.standardOffset, c.size]]));
     expect(t).toMatchObject({
       YMM: [576, 256], APX: [960, 128], BNDREGS: [960, 64], BNDCSR: [1024, 64], OPMASK: [1088, 64],

@@ -33,7 +33,7 @@ function setup(opts: { pre?: boolean; egprsInRegs?: boolean } = {}) {
   return { v, ctx, calls, warnings, vmcs };
 }
 
-describe("avail/dirty table (FACTS.md §2)", () => {
+describe("avail/dirty table (docs/facts.md#avail-dirty)", () => {
   test("creation: both bitmaps all ones (the only place eager registers become available)", () => {
     const { v } = setup();
     expect(v.regsAvail).toBe(v.layout.allMask);

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "vitest";
 import { kvm_reg, NR_VCPU_GENERAL_PURPOSE_REGS, NR_VCPU_TOTAL_REGS, regLayout, maskNames } from "../../src/kvm/regs.js";
 
-describe("enum kvm_reg (FACTS.md §2)", () => {
+describe("enum kvm_reg (docs/facts.md#kvm-reg-enum)", () => {
   test("POST values", () => {
     expect(kvm_reg.VCPU_REG_RAX).toBe(0);
     expect(kvm_reg.VCPU_REG_RSP).toBe(4);

@@ -8,7 +8,7 @@ import { markAvailable } from "../../src/kvm/register-cache.js";
 const SUPPORTED = 0xe02e7n | XFEATURE_MASK.APX;
 const vcpu = (guestMask = SUPPORTED) => createVcpu({ id: 0, design: "t", egprsInRegs: true, fpstateHasApx: false, cpuid: { xcr0Mask: guestMask, apx: true } });
 
-describe("XCR0 (FACTS.md §6)", () => {
+describe("XCR0 (docs/facts.md#xcr0-rules)", () => {
   test("guest-supported XCR0 = guest CPUID 0xD.0 ∩ KVM-supported", () => {
     expect(vcpuGuestSupportedXcr0(vcpu(0x7n | XFEATURE_MASK.APX), 0x3n)).toBe(0x3n);
   });
