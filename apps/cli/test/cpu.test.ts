@@ -27,6 +27,8 @@ describe("kvmx cpu", () => {
     expect(await main(["cpu", "instructions", "--json"], io)).toBe(0);
     const rows = JSON.parse(io.stdout()).instructions as { op: string; bytes: string }[];
     expect(rows.find((r) => r.op === "mov-r64-r64")?.bytes).toBe("d54889c0");
-    expect(rows).toHaveLength(19);
+    // 19 instructions of the APX model, and RDPKRU/WRPKRU, MOV CR3/DR6 (both ways) and TILELOADD of the model features.
+    expect(rows).toHaveLength(26);
+    expect(rows.find((r) => r.op === "tileloadd")?.bytes).toBe("c4e27b4b0cc8");
   });
 });

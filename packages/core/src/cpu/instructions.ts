@@ -839,6 +839,15 @@ export function formatInstruction(i: Instruction): string {
     case "xsave":
     case "xrstor":
       return `${i.op} ${m(i.mem)}`;
+    case "mov-cr3-rax":
+    case "mov-rax-cr3":
+    case "mov-dr6-rax":
+    case "mov-rax-dr6": {
+      const [, dst, src] = i.op.split("-");
+      return `mov ${dst}, ${src}`;
+    }
+    case "tileloadd":
+      return "tileloadd tmm1, [rax + rcx*8]";
     default:
       return i.op;
   }
