@@ -60,8 +60,18 @@ export function guestProgram(cfg: ResolvedConfig, st: MachineState, e: KvmxEvent
     }
     case "guest-xsetbv": {
       const value = parseU64(e.value as string, "guest-xsetbv value");
+      // The guest's XCR0.APX before this XSETBV, taken while the program runs: KVM's copy for a vCPU
+      // whose XSETBVs exit, the live XCR0 for one whose XSETBV runs natively (a TD: KVM never sees it).
+      let apxBefore = false;
+      const rcx = movImm(1, 0n);
       return [
-        movImm(1, 0n),
+        {
+          ...rcx,
+          onDone: (ctx) => {
+            rcx.onDone?.(ctx);
+            apxBefore = ctx.vcpu.protectedState && !ctx.backend.intercepts(ctx.vcpu, { op: "xsetbv" }) ? ctx.cpu.xcr0Apx : ctx.vcpu.xcr0Apx;
+          },
+        },
         movImm(0, value & 0xffff_ffffn),
         movImm(2, value >> 32n),
         {
@@ -69,9 +79,8 @@ export function guestProgram(cfg: ResolvedConfig, st: MachineState, e: KvmxEvent
           onDone: (ctx) => {
             // Architectural effect for the guest's view: a valid XSETBV that clears APX keeps or clears
             // R16–R31 per ASSUMPTIONS.xcr0ApxDisable.
-            const v = ctx.vcpu;
-            const okArch = kvmSetXcrCheck(0, value, vcpuGuestSupportedXcr0(v, cfg.supportedXcr0)) === undefined;
-            if (okArch && v.xcr0Apx && !hasApx(value) && cfg.options.xcr0ApxDisable === "clear") ctx.st.expected.fill(0n, 16, 32);
+            const okArch = kvmSetXcrCheck(0, value, vcpuGuestSupportedXcr0(ctx.vcpu, cfg.supportedXcr0)) === undefined;
+            if (okArch && apxBefore && !hasApx(value) && cfg.options.xcr0ApxDisable === "clear") ctx.st.expected.fill(0n, 16, 32);
           },
         },
       ];

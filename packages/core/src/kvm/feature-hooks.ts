@@ -10,7 +10,7 @@ import { runHostIrqHandler, scheduleOut } from "./host-irq.js";
 import type { RunCtx } from "./run-context.js";
 import { fpstateOp } from "./sites.js";
 import { vid } from "../cpu/values.js";
-import { HOST_ADDR } from "./run-context.js";
+import { HOST_ADDR } from "./host-values.js";
 
 const MCE_EXIT = { kind: "mce" } as const;
 const USER_FP_ID = vid(HOST_ADDR.userFpstate);

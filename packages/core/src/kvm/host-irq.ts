@@ -13,7 +13,8 @@ import { XFEATURE_MASK } from "../cpu/xfeatures.js";
 import { FEATURE_BIT } from "./features.js";
 import { guestXfdId, guestXfdErrId } from "./feature-state.js";
 import { OTHER_TASK_EGPR } from "./host-values.js";
-import { HOST_ADDR, type RunCtx } from "./run-context.js";
+import { HOST_ADDR } from "./host-values.js";
+import type { RunCtx } from "./run-context.js";
 import { fpstateOp } from "./sites.js";
 
 const GUEST_FP_ID = vid(HOST_ADDR.guestFpstate);

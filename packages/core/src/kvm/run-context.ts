@@ -27,19 +27,8 @@ import { designByName } from "./machine.js";
 import { vendorUninit } from "./feature-state.js";
 import type { SequenceName } from "./steps.js";
 
-/** Where the model's host memory objects sit (64-byte aligned, canonical kernel addresses). */
-export const HOST_ADDR = {
-  /** &vcpu->arch.regs[0]. */
-  regs: 0xffff_8880_0010_0000n,
-  /** The guest fpstate buffer (XSAVE standard format). */
-  guestFpstate: 0xffff_8880_0020_0000n,
-  /** The VMM task's fpstate buffer. */
-  userFpstate: 0xffff_8880_0030_0000n,
-  /** Top of the kernel stack (16-byte aligned). */
-  stackTop: 0xffff_c900_0000_8000n,
-  /** Scratch word for REX2 reads of a single EGPR (fpstate design). */
-  scratch: 0xffff_8880_0040_0000n,
-} as const;
+export { HOST_ADDR } from "./host-values.js";
+import { HOST_ADDR } from "./host-values.js";
 
 /** Which modelled host object an address lies in, and its offset there — per value id, computed once. */
 const REGION = { other: 1, regs: 2, guestFp: 3, userFp: 4 } as const;
