@@ -95,7 +95,7 @@ export function machineProvider(o: MachineProviderOptions): CheckProvider {
     ...(assumptions.size > 1 ? { sweep: { mode: (o.sweep ?? "each") as "each" | "all", assumptions: [...assumptions.swept] } } : {}),
   };
   /**
-   * The findings rule (docs/model.md "Findings"): a violation comes from code every design shares
+   * The findings rule (docs/model.md#findings): a violation comes from code every design shares
    * when its event sequence, run under each OTHER built-in or loaded design that keeps R16–R31 in the
    * same place (egprHome) and exists in this cell, breaks the same invariant at its last event — for
    * every such peer that ran the events before it without breaking anything but apxf-c-needs-apx (a

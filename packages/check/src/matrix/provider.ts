@@ -17,7 +17,7 @@ export interface CheckSubject<S = unknown, E = unknown> {
   scenario(events: readonly E[], expect: { violations: readonly InvariantName[] }, variant?: number): string;
   /**
    * Whether a violation is the design's or comes from code every design with the same EGPR home
-   * shares (docs/model.md "Findings"): absent means every violation is the design's.
+   * shares (docs/model.md#findings): absent means every violation is the design's.
    */
   classify?(events: readonly E[], invariant: InvariantName, variant: number): "violation" | "finding";
   /** An event's class (0–29, e.g. its kind) for grouping violations to classify (explore's `eventClass`). */

@@ -93,7 +93,7 @@ export interface FindingInstanceReport {
 
 /**
  * A design-independent finding, reported once: a violation every design keeping R16–R31 in the same
- * place breaks the same way (docs/model.md "Findings"), with the cells that met it.
+ * place breaks the same way (docs/model.md#findings), with the cells that met it.
  */
 export interface Finding {
   id: string;

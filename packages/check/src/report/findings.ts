@@ -1,6 +1,6 @@
 /**
  * Findings: violations that come from KVM code every design keeping R16–R31 in the same place
- * shares (the classification rule is the provider's, docs/model.md "Findings"). The cells meet
+ * shares (the classification rule is the provider's, docs/model.md#findings). The cells meet
  * them one by one; the report lists each once, with every cell that met it and the explanation a
  * KVM developer needs when the project has written one up (EXPLANATIONS — words for a finding the
  * exploration found, never a source of verdicts).

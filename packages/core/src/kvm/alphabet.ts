@@ -6,7 +6,7 @@
  *
  *  - symmetry: every event that writes a data value is offered with each value of the data set, so
  *    renaming the data values maps the alphabet onto itself (the fingerprint renames them —
- *    docs/model.md "Data independence");
+ *    docs/model.md#data-independence);
  *  - NMIs commute with ioctls: arming an NMI changes nothing but the armed site, and no ioctl reads it,
  *    so `nmi S; ioctl` and `ioctl; nmi S` reach the same state with the same violations. In a state
  *    with an armed NMI only the events that run the vCPU are offered (the NMI fires there).

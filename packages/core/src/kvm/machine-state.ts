@@ -9,7 +9,7 @@ import { VcpuBlockLayout, VcpuState } from "./vcpu.js";
 /**
  * What a Machine's packed states look like: the vCPU block shape, the NMI sites an armed NMI may
  * name, and the data values the checker's alphabet writes (renamed by first occurrence in the
- * fingerprint — docs/model.md "Data independence").
+ * fingerprint — docs/model.md#data-independence).
  */
 export class MachineLayout {
   /** Value ids of the data alphabet (→ their rank), for the fingerprint's renaming. */

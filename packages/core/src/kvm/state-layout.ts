@@ -11,7 +11,7 @@
  * Every slot has a kind, which is all the fingerprint (fingerprint.ts) needs to know about it:
  *   control  compared exactly;
  *   value    a 64-bit register value — data: compared for equality only, so values from the
- *            checker's data alphabet are renamed by first occurrence (docs/model.md "Data independence");
+ *            checker's data alphabet are renamed by first occurrence (docs/model.md#data-independence);
  *   value1   a value slot that may be absent (id + 1; 0 = never written);
  *   tag      a provenance tag: only host-user / host-kernel / anything else is observable;
  *   flag     a counter of which only "zero or not" is observable (kernel WARNs);

@@ -1,5 +1,5 @@
 /**
- * Scenario files (docs/model.md "Scenarios"): a backend, a design, host and guest, options, events,
+ * Scenario files (docs/model.md#scenarios): a backend, a design, host and guest, options, events,
  * and what they expect. Parsed from YAML with every error at file:line:column; backends come from a
  * registry the caller passes (core knows no vendor). Events are the KvmxEvent JSON shape, or a terse
  * string "kind arg…" (e.g. `guest-write r16 0x1111`, `nmi vmx:handle-nmi`, `migrate c-xfeatures`); a
