@@ -1,22 +1,45 @@
-// Reads vitest's JSON report and prints the one line CI reads: "N passed, N failed, N skipped".
+// Reads the test reports of a CI run and prints the one line CI reads: "N passed, N failed, N skipped".
+// Each argument is a report: vitest's JSON report (the main run, and the real-device suites run inside
+// `kvmx lab`), or a `kvmx diff --json` document (schemaVersion 2: each scenario compared with a real
+// kernel counts as one test, failed when it has an unexplained difference). A missing or unreadable
+// report counts as one failure: a step that should have produced it did not.
 import { readFileSync } from "node:fs";
 
-const file = process.argv[2] ?? ".vitest/report.json";
-let report;
-try {
-  report = JSON.parse(readFileSync(file, "utf8"));
-} catch (err) {
-  console.log(`no test report at ${file}: ${err.message}`);
-  console.log("0 passed, 1 failed");
-  process.exit(1);
+const files = process.argv.slice(2);
+if (files.length === 0) files.push(".vitest/report.json");
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+for (const file of files) {
+  let report;
+  try {
+    report = JSON.parse(readFileSync(file, "utf8"));
+  } catch (err) {
+    console.log(`no test report at ${file}: ${err.message}`);
+    failed += 1;
+    continue;
+  }
+  if (Array.isArray(report.testResults)) {
+    const suites = report.testResults;
+    // A test file that fails to load has no failed test in it, but counts as one failure all the same.
+    const brokenFiles = suites.filter(
+      (s) => s.status === "failed" && !(s.assertionResults ?? []).some((a) => a.status === "failed"),
+    ).length;
+    passed += report.numPassedTests ?? 0;
+    failed += (report.numFailedTests ?? 0) + brokenFiles;
+    skipped += (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
+  } else if (report.schemaVersion === 2 && Array.isArray(report.reports)) {
+    for (const r of report.reports) {
+      if (r.unexplained === 0) passed += 1;
+      else {
+        failed += 1;
+        console.log(`${file}: ${r.scenario} has ${r.unexplained} unexplained difference(s) against ${r.right}`);
+      }
+    }
+  } else {
+    console.log(`${file}: neither a vitest report nor a kvmx diff --json document`);
+    failed += 1;
+  }
 }
-const suites = report.testResults ?? [];
-const passed = report.numPassedTests ?? 0;
-// A test file that fails to load has no failed test in it, but counts as one failure all the same.
-const brokenFiles = suites.filter(
-  (s) => s.status === "failed" && !(s.assertionResults ?? []).some((a) => a.status === "failed"),
-).length;
-const failed = (report.numFailedTests ?? 0) + brokenFiles;
-const skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
 console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(failed === 0 && passed > 0 ? 0 : 1);

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { main } from "../src/main.js";
@@ -7,13 +10,15 @@ import { captureIo } from "./capture-io.js";
 const REAL = (f: string) => fileURLToPath(new URL(`../../../scenarios/real/${f}`, import.meta.url));
 const TRANSCRIPT = (f: string) => fileURLToPath(new URL(`../../../scenarios/real/transcripts/${f}`, import.meta.url));
 
-const APX = `name: apx-absent
+// A guest XSETBV that clears XCR0.APX: under xcr0ApxDisable=clear R16–R31 are zeroed, so KVM's copy is too
+const APX = `name: apx-xsetbv-off
 model: { cpu: dmr }
 steps:
   - set-cpuid
   - set-xcrs: 0x800e7
   - set-xsave: { xstateBv: 0x80003, apx: [0x1111, 0x2222] }
-  - set-xsave: { xstateBv: 0x3 }
+  - run: { program: xsetbv, xcr0: 0xe7 }
+  - set-xcrs: 0x800e7
   - get-xsave2
 `;
 
@@ -30,28 +35,28 @@ describe("kvmx diff", () => {
     expect(io.stderr()).toMatch(/bad\.yaml:2:15: xcr0 must be a u64/);
   });
 
-  it("against a model with the other setXsaveApxAbsent choice: prints the one difference and exits 1", async () => {
+  it("against a model with the other xcr0ApxDisable choice: prints the one difference and exits 1", async () => {
     const io = captureIo({ "/tmp/apx.yaml": APX });
-    expect(await main(["diff", "/tmp/apx.yaml", "--against-model", "setXsaveApxAbsent=init-zeros"], io)).toBe(1);
+    expect(await main(["diff", "/tmp/apx.yaml", "--against-model", "xcr0ApxDisable=clear"], io)).toBe(1);
     const out = io.stdout();
-    expect(out).toMatch(/step 4 get-xsave2 \(\/tmp\/apx\.yaml:8:5\) xsave\.APX/);
+    expect(out).toMatch(/step 5 get-xsave2 \(\/tmp\/apx\.yaml:9:5\) xsave\.APX/);
     expect(out).toMatch(/model +0x1111,0x2222,0x0/);
     expect(out).toMatch(/1 scenario\(s\), 1 difference\(s\): 0 explained by host quirks, 0 pending model bug\(s\), 1 unexplained/);
   });
 
   it("--json carries schemaVersion 2, one report per scenario with the differences, and the quirk table used", async () => {
     const io = captureIo({ "/tmp/apx.yaml": APX });
-    expect(await main(["diff", "/tmp/apx.yaml", "--json", "--against-model", "setXsaveApxAbsent=init-zeros"], io)).toBe(1);
+    expect(await main(["diff", "/tmp/apx.yaml", "--json", "--against-model", "xcr0ApxDisable=clear"], io)).toBe(1);
     const j = JSON.parse(io.stdout());
     expect(j).toMatchObject({ schemaVersion: 2, unexplained: 1, pending: 0, hostQuirks: [] });
     expect(j.reports).toHaveLength(1);
-    expect(j.reports[0]).toMatchObject({ scenario: "apx-absent", left: "model", right: "model(setXsaveApxAbsent=init-zeros)", unexplained: 1 });
-    expect(j.reports[0].differences[0]).toMatchObject({ step: 4, kind: "get-xsave2", key: "xsave.APX" });
+    expect(j.reports[0]).toMatchObject({ scenario: "apx-xsetbv-off", left: "model", right: "model(xcr0ApxDisable=clear)", unexplained: 1 });
+    expect(j.reports[0].differences[0]).toMatchObject({ step: 5, kind: "get-xsave2", key: "xsave.APX" });
   });
 
   it("a scenario the assumption does not touch: no differences, exit 0", async () => {
     const io = captureIo();
-    expect(await main(["diff", REAL("guest-programs.yaml"), "--against-model", "setXsaveApxAbsent=init-zeros"], io)).toBe(0);
+    expect(await main(["diff", REAL("guest-programs.yaml"), "--against-model", "xcr0ApxDisable=clear"], io)).toBe(0);
     expect(io.stdout()).toMatch(/no differences/);
   });
 
@@ -95,9 +100,12 @@ describe("kvmx diff", () => {
     expect(io.stdout()).toMatch(/^1 scenario\(s\)/m);
     const missing = captureIo();
     expect(await main(["diff", "--replay", TRANSCRIPT("6.1-max.json"), "/tmp/other.yaml"], { ...missing, readInput: async () => Buffer.from("steps: [get-regs]\n") })).toBe(65);
-    const bad = captureIo({ "/tmp/t.json": "{\"schemaVersion\": 9}" });
-    expect(await main(["diff", "--replay", "/tmp/t.json"], bad)).toBe(65);
-    expect(bad.stderr()).toMatch(/\/tmp\/t\.json: not a kvmx transcript: schemaVersion must be 1/);
+    // --replay files are checked on disk before the command runs, so this one is a real file
+    const file = join(mkdtempSync(join(tmpdir(), "kvmx-diff-")), "t.json");
+    writeFileSync(file, "{\"schemaVersion\": 9}");
+    const bad = captureIo();
+    expect(await main(["diff", "--replay", file], bad)).toBe(65);
+    expect(bad.stderr()).toMatch(/t\.json: not a kvmx transcript: schemaVersion must be 1/);
   });
 
   it("rejects an unknown assumption with exit 65", async () => {

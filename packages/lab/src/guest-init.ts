@@ -54,9 +54,16 @@ else
 fi
 stty -F /dev/ttyS1 raw -echo
 stty -F /dev/ttyS2 raw -echo
+# the command writes into pipes, as under a non-interactive caller; cat copies them to the ports
+mkdir -p /run && mkfifo /run/stdout /run/stderr
+cat /run/stdout >/dev/ttyS1 &
+out_pid=$!
+cat /run/stderr >/dev/ttyS2 &
+err_pid=$!
 say "ready $(up)"
-chroot /mnt/root /bin/sh ${GUEST_CONTROL_DIR}/${CONTROL_FILES.script} </dev/null >/dev/ttyS1 2>/dev/ttyS2
+chroot /mnt/root /bin/sh ${GUEST_CONTROL_DIR}/${CONTROL_FILES.script} </dev/null >/run/stdout 2>/run/stderr
 code=$?
+wait $out_pid $err_pid
 echo $code > /mnt/ctl/${CONTROL_FILES.exitCode}
 sync
 stop "exit $code $(up)"

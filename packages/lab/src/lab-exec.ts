@@ -25,6 +25,8 @@ export interface LabExecOptions {
   readonly smp?: number;
   /** A host folder mounted writable at the same path inside the lab (results come back through it). */
   readonly outDir?: string;
+  /** Extra words for the lab kernel's command line (e.g. "rcupdate.rcu_expedited=1"). */
+  readonly kernelArgs?: readonly string[];
   /** From QEMU's start to the command's start (default 180 s). */
   readonly bootTimeoutMs?: number;
   /** For the command itself (default 3600 s). */
@@ -121,6 +123,9 @@ export async function labExec(o: LabExecOptions): Promise<LabExecResult> {
   if (o.argv.length === 0) throw new LabError("no command to run in the lab", "pass one after --, e.g. kvmx lab exec -- uname -a", "usage");
   const cpu = o.cpu ?? "max";
   if (!CPU_MODEL.test(cpu)) throw new LabError(`--cpu ${JSON.stringify(cpu)} is not a QEMU CPU model`, "e.g. max, qemu64,+svm,+npt or EPYC-Rome", "bad-input");
+  for (const a of o.kernelArgs ?? []) {
+    if (!/^[A-Za-z0-9_.,=:/+-]+$/.test(a)) throw new LabError(`kernel argument ${JSON.stringify(a)} has characters a kernel command line cannot carry`, undefined, "bad-input");
+  }
   if (o.outDir !== undefined && !isAbsolute(o.outDir)) throw new LabError(`the output folder must be an absolute path: ${o.outDir}`, undefined, "usage");
   const qemu = requireTool("qemu-system-x86_64");
   const progress = o.progress ?? silent;
@@ -184,6 +189,7 @@ export async function labExec(o: LabExecOptions): Promise<LabExecResult> {
       initramfs: images.initramfs,
       controlDir,
       ...(o.outDir !== undefined ? { outDir: o.outDir } : {}),
+      ...(o.kernelArgs ? { kernelArgs: o.kernelArgs } : {}),
       sockets,
     });
     progress(`booting ${kernel.version} (-cpu ${cpu})`);

@@ -17,6 +17,8 @@ export interface QemuBoot {
   readonly initramfs: string;
   readonly controlDir: string;
   readonly outDir?: string;
+  /** Extra kernel command-line words (after the lab's own). */
+  readonly kernelArgs?: readonly string[];
   readonly sockets: { readonly console: string; readonly stdout: string; readonly stderr: string };
 }
 
@@ -57,7 +59,7 @@ export function qemuArgs(b: QemuBoot): string[] {
     "-initrd",
     b.initramfs,
     "-append",
-    "console=ttyS0 panic=-1 quiet",
+    ["console=ttyS0 panic=-1 quiet", ...(b.kernelArgs ?? [])].join(" "),
     ...share("/", MOUNT_TAG.hostRoot, true),
     ...share(b.controlDir, MOUNT_TAG.control, false),
     ...(b.outDir ? share(b.outDir, MOUNT_TAG.output, false) : []),

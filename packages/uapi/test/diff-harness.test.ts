@@ -22,8 +22,8 @@ const model = (cpu = "kvm-pvm", options = {}) => new ModelKvm({ backend: vmxBack
 describe("scenario files", () => {
   it("scenarios/real holds the documented set and every file parses", () => {
     expect(realFiles.sort()).toEqual([
-      "cpuid-caps.yaml", "cpuid-xcrs-order.yaml", "fpu.yaml", "guest-programs.yaml", "host-quirks.yaml", "mxcsr.yaml", "regs-sync.yaml",
-      "reset-state.yaml", "sregs.yaml", "vcpu-events.yaml", "xcr0-set-xcrs.yaml", "xsave-rules.yaml",
+      "cpuid-caps.yaml", "cpuid-xcrs-order.yaml", "fpu.yaml", "guest-programs.yaml", "host-quirks.yaml", "mxcsr.yaml", "real-mode.yaml",
+      "regs-sync.yaml", "reset-state.yaml", "sregs.yaml", "vcpu-events.yaml", "xcr0-set-xcrs.yaml", "xsave-rules.yaml",
     ]);
     for (const f of realFiles) expect(parseRealScenario(readFileSync(REAL_DIR + f, "utf8"), f).steps.length).toBeGreaterThan(3);
   });

@@ -135,3 +135,21 @@ describe("sync regs area", () => {
     expect(run[1]).toBe(1);
   });
 });
+
+describe("io exit data and the mapping's lifetime (found in the lab: a test read an OUT exit's data after closing the VM and crashed the process)", () => {
+  it("OUT data is a copy that outlives the kvm_run buffer; IN data is a view the VMM answers through", () => {
+    const run = new Uint8Array(3 * 4096);
+    new DataView(run.buffer).setUint32(8, 2, true); // KVM_EXIT_IO
+    const reader = new KvmRunReader(run);
+    encodeStructInto("kvm_run_io", { direction: 1, size: 1, port: 0x10, count: 1, data_offset: 4096n }, run, KVM_RUN_EXIT_UNION_OFFSET);
+    run[4096] = 0x42;
+    const out = reader.exit();
+    run[4096] = 0;
+    expect(out).toMatchObject({ kind: "io", direction: "out", data: Uint8Array.of(0x42) });
+    encodeStructInto("kvm_run_io", { direction: 0, size: 1, port: 0x10, count: 1, data_offset: 4096n }, run, KVM_RUN_EXIT_UNION_OFFSET);
+    const inExit = reader.exit();
+    if (inExit.kind !== "io") throw new Error("expected an io exit");
+    inExit.data[0] = 0x99;
+    expect(run[4096]).toBe(0x99);
+  });
+});

@@ -42,7 +42,7 @@ const GPR_INDEX: Readonly<Record<string, number>> = Object.fromEntries(
 );
 
 /** The guest program a step names (src/guest programs, so both kernels run the same bytes). */
-export function programFor(spec: ProgramSpec): GuestProgram {
+export function programFor(spec: Exclude<ProgramSpec, { program: "real-mode" }>): GuestProgram {
   switch (spec.program) {
     case "xsetbv":
       return xsetbvProgram(spec.xcr0);
@@ -171,8 +171,25 @@ function setCpuid(kvm: Kvm, vcpu: Vcpu, xcr0Mask: bigint | undefined): void {
   vcpu.setCpuid2(entries);
 }
 
+/**
+ * A real-mode program: its code at 0x1000, its other bytes, IVT entries (segment 0) in the first KiB;
+ * CS, DS, ES, SS = 0 (real-mode segments as the vCPU reports them), IP 0x1000, SP 0x7000.
+ */
+function loadRealMode(rig: Rig, spec: Extract<ProgramSpec, { program: "real-mode" }>): void {
+  const { mem, vcpu } = rig;
+  mem.bytes.fill(0, 0, 0x8000);
+  mem.write(0x1000n, spec.code);
+  for (const c of spec.at) mem.write(BigInt(c.gpa), c.bytes);
+  for (const e of spec.ivt) mem.write(BigInt(e.vector * 4), Uint8Array.of(e.offset & 0xff, e.offset >> 8, 0, 0));
+  const s = vcpu.getSregs();
+  const zero = <T extends { selector: number; base: bigint }>(seg: T): T => ({ ...seg, selector: 0, base: 0n });
+  vcpu.setSregs({ ...s, cr0: s.cr0 & ~1n, cs: zero(s.cs), ds: zero(s.ds), es: zero(s.es), ss: zero(s.ss), idt: { ...s.idt, base: 0n, limit: 0x3ff } });
+  vcpu.setRegs({ ...vcpu.getRegs(), rip: 0x1000n, rsp: 0x7000n, rflags: 2n });
+}
+
 function runProgram(rig: Rig, spec: ProgramSpec, maxExits: number, out: Record<string, string>): void {
-  loadGuestProgram(rig.vm, rig.vcpu, programFor(spec), rig.mem);
+  if (spec.program === "real-mode") loadRealMode(rig, spec);
+  else loadGuestProgram(rig.vm, rig.vcpu, programFor(spec), rig.mem);
   for (let i = 0; i < maxExits; i++) {
     const e = rig.vcpu.run();
     out[`exit.${i}`] = describeExit(e);

@@ -26,7 +26,16 @@ export type ProgramSpec =
   | { readonly program: "mov"; readonly regs: Readonly<Record<string, bigint>>; readonly cpl: 0 | 3 }
   | { readonly program: "fault"; readonly fault: "ud2" | "egpr-mov"; readonly cpl: 0 | 3 }
   | { readonly program: "cpuid-loop"; readonly iterations: bigint }
-  | { readonly program: "cpuid"; readonly leaf: number; readonly subleaf: number };
+  | { readonly program: "cpuid"; readonly leaf: number; readonly subleaf: number }
+  | {
+      readonly program: "real-mode";
+      /** Bytes run in real mode from 0000:1000 (SS:SP 0000:7000). */
+      readonly code: Uint8Array;
+      /** More bytes at guest-physical addresses (handlers, data). */
+      readonly at: readonly { readonly gpa: number; readonly bytes: Uint8Array }[];
+      /** IVT entries: vector → handler offset in segment 0. */
+      readonly ivt: readonly { readonly vector: number; readonly offset: number }[];
+    };
 
 export type RealStep = { readonly at: SourceLocation } & (
   | { readonly kind: "set-cpuid"; readonly xcr0Mask?: bigint }
@@ -141,7 +150,7 @@ const GPR_PROGRAM_REGS = [
 ];
 
 function programOf(src: YamlSource, v: unknown, path: YamlPath): { spec: ProgramSpec; maxExits: number } {
-  const m = expectMap(src, v, path, ["program", "xcr0", "cpl", "regs", "fault", "iterations", "leaf", "subleaf", "maxExits"], "run");
+  const m = expectMap(src, v, path, ["program", "xcr0", "cpl", "regs", "fault", "iterations", "leaf", "subleaf", "maxExits", "code", "at", "ivt"], "run");
   const maxExits = m.maxExits === undefined ? 4 : small(src, m.maxExits, [...path, "maxExits"], "maxExits", 64);
   if (maxExits < 1) src.fail("maxExits must be at least 1", [...path, "maxExits"]);
   const only = (keys: readonly string[]) => {
@@ -160,7 +169,7 @@ function programOf(src: YamlSource, v: unknown, path: YamlPath): { spec: Program
     case "fault": {
       only(["fault", "cpl"]);
       if (m.fault !== "ud2" && m.fault !== "egpr-mov") src.fail(`fault must be "ud2" or "egpr-mov"`, [...path, "fault"]);
-      // CPL 3 by default: on kvm_pvm hosts CPL0 code is emulated (FACTS.md §8), CPL3 faults come from the CPU
+      // CPL 3 by default: on kvm_pvm hosts CPL0 code is emulated (docs/facts.md#quirk-emulated-cpl0), CPL3 faults come from the CPU
       return { spec: { program: "fault", fault: m.fault, cpl: m.cpl === undefined ? 3 : cplOf(src, m.cpl, [...path, "cpl"]) }, maxExits };
     }
     case "cpuid-loop":
@@ -176,8 +185,28 @@ function programOf(src: YamlSource, v: unknown, path: YamlPath): { spec: Program
         },
         maxExits,
       };
+    case "real-mode": {
+      only(["code", "at", "ivt"]);
+      const hexAt = (x: unknown, at: YamlPath, max: number): Uint8Array => {
+        if (typeof x !== "string" || !/^([0-9a-fA-F]{2})+$/.test(x) || x.length / 2 > max) src.fail(`hex bytes expected, at most ${max}`, at);
+        return Uint8Array.from(Buffer.from(x as string, "hex"));
+      };
+      const code = hexAt(m.code, [...path, "code"], 0x1000);
+      const atMap = m.at === undefined ? {} : expectMap(src, m.at, [...path, "at"], Object.keys((m.at as object) ?? {}), "at");
+      const chunks = Object.entries(atMap).map(([k, x]) => {
+        const gpa = small(src, k, [...path, "at", k], "address", 0x1f_0000);
+        if (gpa < 0x400 || (gpa < 0x2000 && gpa + 1 > 0x1000)) src.fail("an address below 0x400 (the IVT) or inside the code page 0x1000..0x1fff", [...path, "at", k], true);
+        return { gpa, bytes: hexAt(x, [...path, "at", k], 0x1000) };
+      });
+      const ivtMap = m.ivt === undefined ? {} : expectMap(src, m.ivt, [...path, "ivt"], Object.keys((m.ivt as object) ?? {}), "ivt");
+      const ivt = Object.entries(ivtMap).map(([k, x]) => ({
+        vector: small(src, k, [...path, "ivt", k], "vector", 255),
+        offset: small(src, x, [...path, "ivt", k], "handler offset", 0xffff),
+      }));
+      return { spec: { program: "real-mode", code, at: chunks, ivt }, maxExits };
+    }
     default:
-      return src.fail(`program must be one of xsetbv, xgetbv, mov, fault, cpuid-loop, cpuid; got ${JSON.stringify(m.program)}`, [...path, "program"]);
+      return src.fail(`program must be one of xsetbv, xgetbv, mov, fault, cpuid-loop, cpuid, real-mode; got ${JSON.stringify(m.program)}`, [...path, "program"]);
   }
 }
 

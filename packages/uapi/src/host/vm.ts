@@ -4,7 +4,7 @@ import { KvmError } from "../errors.js";
 import { encodeStruct } from "../structs/codec.js";
 import { closeAll } from "./close-all.js";
 import { KvmFd } from "./fd-ioctl.js";
-import { MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE, type Libc } from "./libc.js";
+import { MAP_ANONYMOUS, MAP_NORESERVE, MAP_SHARED, PROT_READ, PROT_WRITE, type Libc } from "./libc.js";
 import { Mapping } from "./mapping.js";
 import { HostVcpu } from "./vcpu.js";
 
@@ -73,7 +73,9 @@ export class HostVm implements Vm {
     if (!Number.isSafeInteger(size) || size <= 0 || size % PAGE !== 0 || guestPhysAddr % BigInt(PAGE) !== 0n) {
       throw new KvmError(`guest memory: size ${size} and address 0x${guestPhysAddr.toString(16)} must be page multiples`, 22, "bad-input");
     }
-    const mapping = Mapping.map(this.libc, `guest memory slot ${slot}`, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1);
+    // shared anonymous memory: a VMA of its own (shmem), never merged with a neighbouring private
+    // mapping, so a process can see exactly which mappings are guest memory (/proc/self/maps)
+    const mapping = Mapping.map(this.libc, `guest memory slot ${slot}`, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1);
     try {
       const region = encodeStruct("kvm_userspace_memory_region", {
         slot,

@@ -7,14 +7,14 @@ import { translate } from "./guest-paging.js";
  * Exception delivery in 64-bit mode (SDM Vol. 3 §6.14): the IDT gate of the vector, a stack switch
  * to TSS.RSP0 when the privilege level drops to 0, the 16-byte aligned frame SS, RSP, RFLAGS, CS,
  * RIP [, error code], IF cleared for interrupt gates. A fault while delivering escalates to #DF, and
- * one while delivering #DF is a triple fault (KVM_EXIT_SHUTDOWN). Outside 64-bit mode the model does
- * not deliver (KVM_EXIT_INTERNAL_ERROR says so).
+ * one while delivering #DF is a triple fault (KVM_EXIT_SHUTDOWN). Real mode goes through the IVT
+ * (deliverReal); 16/32-bit protected mode is not delivered (KVM_EXIT_INTERNAL_ERROR says so).
  */
 export const VECTOR = { DE: 0, UD: 6, DF: 8, TS: 10, NP: 11, SS: 12, GP: 13, PF: 14 } as const;
 export type Vector = number;
 
 const HAS_ERROR_CODE = new Set([8, 10, 11, 12, 13, 14, 17, 21]);
-const RFLAGS = { TF: 1n << 8n, IF: 1n << 9n, NT: 1n << 14n, RF: 1n << 16n, VM: 1n << 17n } as const;
+const RFLAGS = { TF: 1n << 8n, IF: 1n << 9n, NT: 1n << 14n, RF: 1n << 16n, VM: 1n << 17n, AC: 1n << 18n } as const;
 
 type Delivery = { ok: true } | { ok: false; stop: GuestStop };
 
@@ -113,10 +113,45 @@ function deliverOnce(t: GuestRunTarget, cpu: PhysicalCpu, vector: Vector, errorC
   return undefined;
 }
 
+/**
+ * Real mode (SDM Vol. 3 §21.1.4): the IVT entry vector*4 of the IDTR's table holds offset:segment;
+ * FLAGS, CS and IP are pushed as words on SS:SP, IF, TF and AC cleared, CS:IP loaded; no error code.
+ * An entry beyond the IDTR limit is #GP, then #DF, then a triple fault.
+ */
+function deliverReal(t: GuestRunTarget, cpu: PhysicalCpu, vector: Vector): DeliveryFault | undefined {
+  const s = t.sregs;
+  if (vector * 4 + 3 > s.idt.limit) return new DeliveryFault(`vector ${vector} beyond the IVT limit`);
+  const entry = sysRead(t, s.idt.base + BigInt(vector * 4), 4);
+  if (entry instanceof DeliveryFault) return entry;
+  let sp = Number(cpu.gpr(4) & 0xffffn);
+  for (const word of [Number(cpu.rflags & 0xffffn), s.cs.selector, Number(cpu.rip & 0xffffn)]) {
+    sp = (sp - 2) & 0xffff;
+    for (let k = 0; k < 2; k++) {
+      const lin = s.ss.base + BigInt((sp + k) & 0xffff);
+      if (!t.mem.writeByte(lin & 0xffff_ffffn, (word >> (8 * k)) & 0xff)) return new DeliveryFault(`stack write at 0x${lin.toString(16)} failed`);
+    }
+  }
+  cpu.setGpr(4, (cpu.gpr(4) & ~0xffffn) | BigInt(sp), cpu.gprTag(4));
+  cpu.rflags &= ~(RFLAGS.IF | RFLAGS.TF | RFLAGS.AC);
+  const selector = u16(entry, 2);
+  cpu.rip = BigInt(u16(entry, 0));
+  t.sregs = { ...t.sregs, cs: { ...t.sregs.cs, selector, base: BigInt(selector) << 4n } };
+  return undefined;
+}
+
 /** Delivers `vector` to the guest (with #DF and triple-fault escalation); CR2 is set for #PF. */
 export function deliverException(t: GuestRunTarget, cpu: PhysicalCpu, vector: Vector, errorCode?: number, cr2?: bigint): Delivery {
+  if (cpu.mode === "real") {
+    const first = deliverReal(t, cpu, vector);
+    if (!first) return { ok: true };
+    const gp = deliverReal(t, cpu, VECTOR.GP);
+    if (!gp) return { ok: true };
+    const df = deliverReal(t, cpu, VECTOR.DF);
+    if (!df) return { ok: true };
+    return { ok: false, stop: { kind: "shutdown", reason: `triple fault in real mode: vector ${vector} (${first.why}), #GP (${gp.why}), #DF (${df.why})` } };
+  }
   if (cpu.mode !== "long64") {
-    return { ok: false, stop: { kind: "internal-error", suberror: 1, reason: `delivering vector ${vector} outside 64-bit mode is not modelled` } };
+    return { ok: false, stop: { kind: "internal-error", suberror: 1, reason: `delivering vector ${vector} in ${cpu.mode} mode is not modelled` } };
   }
   if (cr2 !== undefined) t.sregs = { ...t.sregs, cr2 };
   const first = deliverOnce(t, cpu, vector, errorCode);

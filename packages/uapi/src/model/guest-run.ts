@@ -239,7 +239,8 @@ export function runGuest(t: GuestRunTarget): GuestStop {
         if (s) return s;
         continue;
       }
-      const extra = decodeExtra(f.bytes, cpu.mode);
+      // the code segment's D bit picks 16- or 32-bit operands outside real and 64-bit mode
+      const extra = decodeExtra(f.bytes, cpu.mode, cpu.mode === "long64" || (cpu.mode !== "real" && t.sregs.cs.db === 1));
       if (!extra) {
         return stop({
           kind: "internal-error",
@@ -247,9 +248,13 @@ export function runGuest(t: GuestRunTarget): GuestStop {
           reason: `instruction at RIP 0x${cpu.rip.toString(16)} is outside the model's subset: ${err.message}`,
         });
       }
-      if (executeExtra(cpu, extra) === "UD") {
+      const done = executeExtra(cpu, extra);
+      if (done === "UD") {
         const s = raise(VECTOR.UD);
         if (s) return s;
+      } else if (done !== "ok") {
+        // an OUT of 2 or 4 bytes: the same exit as OUT AL (no I/O permission check: CPL 0 code only)
+        return stop({ kind: "io", port: done.port, size: done.size, data: done.data, length: extra.length });
       }
       continue;
     }

@@ -38,8 +38,9 @@ export type KvmExit =
       port: number;
       count: number;
       /**
-       * size*count bytes at data_offset inside the kvm_run mapping: for OUT what the guest wrote, for
-       * IN where the VMM puts the answer before the next KVM_RUN. Valid until then.
+       * size*count bytes at data_offset of the kvm_run mapping. OUT: a copy of what the guest wrote
+       * (it stays readable after the vCPU is closed). IN: a view of the mapping where the VMM puts
+       * the answer before the next KVM_RUN, valid until then and never after close.
        */
       data: Uint8Array;
     }
@@ -115,14 +116,18 @@ export class KvmRunReader {
       this.#ioLen = len;
       this.#ioData = this.#run.subarray(lo, lo + len);
     }
+    const in_ = direction === KVM_EXIT_IO_IN;
     return {
       kind: "io",
       exitReason,
-      direction: direction === KVM_EXIT_IO_IN ? "in" : "out",
+      direction: in_ ? "in" : "out",
       size,
       port: dv.getUint16(IO_PORT, true),
       count,
-      data: this.#ioData,
+      // IN: the VMM answers by writing into the mapping, so data is a view (valid until the next
+      // KVM_RUN or close); OUT: a copy, so the value outlives the mapping (reading a view of an
+      // unmapped kvm_run would crash the process)
+      data: in_ ? this.#ioData : this.#ioData.slice(),
     };
   }
 }
