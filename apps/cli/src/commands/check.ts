@@ -39,6 +39,7 @@ import {
   reportFailed,
   reportIncomplete,
   cellBounded,
+  findingValuationText,
   runMatrix,
   serveCheckWorker,
   verdictGrid,
@@ -374,9 +375,7 @@ export function renderHuman(report: CheckReport, colour: boolean): string {
   for (const f of report.findings) {
     const x = f.explanation;
     const designs = [...new Set(f.cells.map((id) => report.cells.find((cell) => cellId(cell) === id)?.design ?? id))];
-    const when = f.everyValuation
-      ? (report.sweep ? "every assumption valuation swept" : "the default assumptions")
-      : f.assumptions.map((a) => (Object.keys(a).length === 0 ? "the defaults" : fmtValuation(a))).join("; ");
+    const when = findingValuationText(f, report);
     out.push("", `${c.bold(f.id)} ${x ? c.bold(x.title) : f.message} — ${f.observedAt.map((o) => c.red(o)).join(", ")}`);
     if (x) {
       out.push(`  KVM:          ${x.kvm} (${x.function})`, `  Architecture: ${x.architecture}`, `  Severity:     ${x.severity}`, `  Sources:      ${x.sources.join(", ")}`);

@@ -7,7 +7,7 @@
  */
 import { eventKey } from "../engine/event-key.js";
 import { cellId } from "../matrix/cell.js";
-import type { CellResult, CounterexampleReport, Finding, FindingExplanation } from "./check-report.js";
+import type { CellResult, CheckReport, CounterexampleReport, Finding, FindingExplanation } from "./check-report.js";
 
 interface ExplanationEntry extends FindingExplanation {
   /** Whether a finding is this one: its invariant, site and minimised event kinds. */
@@ -105,4 +105,20 @@ export function collectFindings(cells: CellResult[], egprHomeOf: (design: string
     if (ids.length > 0) cell.findings = [...new Set(ids)];
   }
   return [...byKey.values()];
+}
+
+/**
+ * Under which assumption valuations a finding occurs, in words: "every valuation swept", "the
+ * defaults", "every valuation but egprInitValue=zeros", or the list (whichever is shorter).
+ */
+export function findingValuationText(f: Finding, report: CheckReport): string {
+  const fmt = (a: Record<string, string>) => (Object.keys(a).length === 0 ? "the defaults" : Object.entries(a).map(([k, v]) => `${k}=${v}`).join(" & "));
+  const swept = report.cells.find((c) => c.assumptionVerdicts)?.assumptionVerdicts?.map((v) => v.assumptions);
+  if (!swept) return "the default assumptions";
+  const key = (a: Record<string, string>) => JSON.stringify(Object.entries(a).sort());
+  const met = new Set(f.assumptions.map(key));
+  const absent = swept.filter((a) => !met.has(key(a)));
+  if (absent.length === 0) return "every assumption valuation swept";
+  if (absent.length < f.assumptions.length) return `every valuation but ${absent.map(fmt).join(", ")}`;
+  return f.assumptions.map(fmt).join("; ");
 }

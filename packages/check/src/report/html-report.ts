@@ -6,6 +6,7 @@ import type { CellResult, CheckReport, CounterexampleReport, Finding } from "./c
 import { eventLabel } from "./chrome-trace.js";
 import { COSTED_HOST, costRows, costTableCells } from "./cost-table.js";
 import { escapeHtml } from "./escape-html.js";
+import { findingValuationText } from "./findings.js";
 import { tagColour, timelineSvg } from "./timeline-svg.js";
 import { verdictGrid, verdictText } from "./verdict-grid.js";
 
@@ -16,6 +17,9 @@ export const VERDICT_COLOURS = {
   "n/a": { bg: "#e3e3e3", fg: "#555555" },
   "not-exercised": { bg: "#eef2d0", fg: "#55600f" },
 } as const;
+
+/** A safe verdict that some swept assumption valuation breaks ("safe unless …"). */
+export const CONDITIONAL_COLOUR = { bg: "#fff1c2", fg: "#6b4a00" } as const;
 
 /**
  * One self-contained HTML page (no external scripts, styles or fonts): the verdict matrix, each
@@ -64,7 +68,7 @@ export function renderHtmlReport(report: CheckReport, opts: { title?: string; we
   // Findings: what every design of an EGPR home shares, once each.
   h.push(`<h2>Findings</h2>`);
   if (report.findings.length === 0) h.push(`<p>None: no violation came from code every design shares.</p>`);
-  for (const f of report.findings) h.push(findingSection(f));
+  for (const f of report.findings) h.push(findingSection(f, report));
   // Counterexamples.
   h.push(`<h2>Counterexamples</h2>`);
   if (ces.length === 0) h.push(`<p>None: no explored cell has a violation${report.complete ? "" : " (within the bounds above)"}.</p>`);
@@ -95,19 +99,17 @@ export function renderHtmlReport(report: CheckReport, opts: { title?: string; we
   return h.join("\n");
 }
 
-function findingSection(f: Finding): string {
+function findingSection(f: Finding, report: CheckReport): string {
+  const when = findingValuationText(f, report);
   const ce = f.counterexample;
   const x = f.explanation;
-  const when = f.everyValuation
-    ? [f.assumptions.length > 1 ? "every assumption valuation swept" : "the default assumptions"]
-    : f.assumptions.map((a) => (Object.keys(a).length === 0 ? "the default assumptions" : Object.entries(a).map(([k, v]) => `${k}=${v}`).join(" & ")));
   const h: string[] = [];
   h.push(`<section class="ce finding" id="finding-${escapeHtml(f.id)}"><h3>${escapeHtml(f.id)}: ${escapeHtml(x?.title ?? f.message)} <span class="inv">${escapeHtml(f.observedAt.join(", "))}</span></h3>`);
   if (x) {
     h.push(`<dl><dt>KVM</dt><dd>${escapeHtml(x.kvm)} <code>${escapeHtml(x.function)}</code></dd><dt>Architecture</dt><dd>${escapeHtml(x.architecture)}</dd>`);
     h.push(`<dt>Severity</dt><dd>${escapeHtml(x.severity)}</dd><dt>Sources</dt><dd>${x.sources.map((s) => `<code>${escapeHtml(s)}</code>`).join(" ")}</dd></dl>`);
   } else h.push(`<p>${escapeHtml(f.message)}${f.site ? ` <code>@ ${escapeHtml(f.site)}</code>` : ""}</p>`);
-  h.push(`<p>Shared by every design keeping R16–R31 in ${escapeHtml(f.egprHome ?? "the same place")}; met in ${f.cells.length} cell${f.cells.length === 1 ? "" : "s"} under ${escapeHtml(when.join("; "))}.</p><ol class="events">`);
+  h.push(`<p>Shared by every design keeping R16–R31 in ${escapeHtml(f.egprHome ?? "the same place")}; met in ${f.cells.length} cell${f.cells.length === 1 ? "" : "s"} under ${escapeHtml(when)}.</p><ol class="events">`);
   ce.events.forEach((e, i) => h.push(`<li${i === ce.failingStep ? ` class="failing"` : ""}><code>${escapeHtml(eventLabel(e))}</code>${i === ce.failingStep ? " ← breaks" : ""}</li>`));
   h.push(`</ol>${replay(ce, `finding-${f.id}`)}<div class="scroll">${timelineSvg(ce)}</div>`);
   h.push(`<details><summary>cells</summary><p>${f.cells.map((c) => `<code>${escapeHtml(c)}</code>`).join(" ")}</p></details></section>`);
@@ -116,7 +118,7 @@ function findingSection(f: Finding): string {
 
 function matrixCell(c: CellResult | undefined): string {
   if (!c) return `<td></td>`;
-  const col = VERDICT_COLOURS[c.verdict];
+  const col = c.verdict === "safe" && c.condition ? CONDITIONAL_COLOUR : VERDICT_COLOURS[c.verdict];
   const search = c.complete ? "complete" : `bounded (${c.stoppedBy ?? "depth"}) at ${c.depthReached} events`;
   const tip = c.verdict === "n/a" ? (c.reason ?? "") : `${c.states} states, ${c.transitions} transitions, ${search}`;
   const found = c.findings?.length ? `<br><small>${c.findings.map((id) => `<a href="#finding-${escapeHtml(id)}">${escapeHtml(id)}</a>`).join(" ")}</small>` : "";
