@@ -12,7 +12,8 @@ import { KVM_SYNC_X86_REGS } from "../src/sync-regs.js";
  * The behaviour every implementation of the Kvm/Vm/Vcpu API must show — the real /dev/kvm binding
  * and the simulated device over the model alike ("one API, two kernels"). A test file calls
  * `kvmConformance(label, open, skipReason)`; with a skip reason the suite is skipped (and the caller
- * prints why). Expectations are upstream KVM's (FACTS.md §6) plus this machine's as measured (§8).
+ * prints why). Expectations are upstream KVM's (docs/facts.md#xsave-uapi) plus this machine's as measured
+ * (docs/facts.md#kvm-pvm-host).
  */
 export function kvmConformance(label: string, open: () => Kvm, skipReason: string | undefined, host?: () => HostDescription): void {
   describe.skipIf(skipReason !== undefined)(`${label}: Kvm/Vm/Vcpu conformance`, () => {
@@ -22,7 +23,7 @@ export function kvmConformance(label: string, open: () => Kvm, skipReason: strin
   });
   afterAll(() => kvm?.close());
 
-  /** A fresh VM + vCPU 0 with the host's supported CPUID (FACTS.md §8: without SET_CPUID2 only XCR0=1 is accepted). */
+  /** A fresh VM + vCPU 0 with the host's supported CPUID (docs/facts.md#supported-xcr0: without SET_CPUID2 only XCR0=1 is accepted). */
   function withVcpu<T>(f: (vm: Vm, vcpu: Vcpu) => T): T {
     const vm = kvm.createVm();
     try {
@@ -91,7 +92,7 @@ export function kvmConformance(label: string, open: () => Kvm, skipReason: strin
     });
   });
 
-  it("XCRS: accepts 0x3, rejects 0x2 (no FP) with EINVAL as bad input, leaving XCR0 unchanged (FACTS.md §6)", () => {
+  it("XCRS: accepts 0x3, rejects 0x2 (no FP) with EINVAL as bad input, leaving XCR0 unchanged (docs/facts.md#kvm-xcrs)", () => {
     withVcpu((_vm, vcpu) => {
       vcpu.setXcrs({ flags: 0, xcrs: [{ xcr: 0, reserved: 0, value: 0x3n }] });
       expect(vcpu.getXcrs()).toEqual({ flags: 0, xcrs: [{ xcr: 0, reserved: 0, value: 0x3n }] });
@@ -115,7 +116,7 @@ export function kvmConformance(label: string, open: () => Kvm, skipReason: strin
       expect(vcpu.getXsave()).toEqual(img);
       expect(vcpu.getXsave2().byteLength).toBe(vm.checkExtension("XSAVE2"));
       const bad = img.slice();
-      bad[512 + 8] = 1; // XCOMP_BV ≠ 0 → EINVAL (FACTS.md §6)
+      bad[512 + 8] = 1; // XCOMP_BV ≠ 0 → EINVAL (docs/facts.md#kvm-set-xsave)
       expect(() => vcpu.setXsave(bad)).toThrow(KvmError);
     });
   });
@@ -143,7 +144,7 @@ export function kvmConformance(label: string, open: () => Kvm, skipReason: strin
   });
 
   it.each(["ud2", "egpr-mov"] as const)("deliberate fault %s reaches the IDT stub, which reports #UD (6)", (kind) => {
-    // egpr-mov: the host has no APX (FACTS.md §8), so REX2 is #UD
+    // egpr-mov: the host has no APX (docs/facts.md#kvm-pvm-host), so REX2 is #UD
     const { exit } = runProgram(faultProgram(kind));
     expect(exit).toMatchObject({ kind: "io", port: GUEST_VECTOR_PORT });
     if (exit.kind === "io") expect([...exit.data]).toEqual([6]);
