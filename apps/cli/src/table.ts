@@ -72,14 +72,15 @@ export function renderTable(spec: TableSpec): string {
   const wrapped = wrappedWidths(cells, natural, max);
   if (wrapped) return draw(spec.head, spec.rows, wrapped, rowRules);
 
-  // Split: the key columns (wrapped as far as they go), then as many of the others as fit, part after part.
+  // Split: the key columns (wrapped as far as they go), then as many of the others as fit wrapped,
+  // part after part; each part is then drawn as wide as it may be.
   const keys = Math.min(spec.keyColumns ?? 1, spec.head.length - 1);
   const keyIdx = Array.from({ length: keys }, (_, c) => c);
   const floor = floorWidths(cells, natural);
   const parts: number[][] = [];
   let current: number[] = [];
   for (let c = keys; c < spec.head.length; c++) {
-    const trial = [...keyIdx.map((i) => floor[i]!), ...[...current, c].map((i) => natural[i]!)];
+    const trial = [...keyIdx, ...current, c].map((i) => floor[i]!);
     if (current.length > 0 && tableWidth(trial) > max) {
       parts.push(current);
       current = [];

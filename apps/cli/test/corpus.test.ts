@@ -1,6 +1,7 @@
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, cpSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "vitest";
 import { main } from "../src/main.js";
 import { captureIo } from "./capture-io.js";
@@ -34,7 +35,7 @@ describe("kvmx corpus", () => {
 
   test("an entry whose post-fix variant still has the bug exits 1 and says why; a bad entry file exits 65 at its line", async () => {
     const root = mkdtempSync(join(tmpdir(), "kvmx-corpus-"));
-    cpSync(join(process.cwd(), "corpus", "pkru-cr4-pke"), join(root, "pkru-cr4-pke"), { recursive: true });
+    cpSync(fileURLToPath(new URL("../../../corpus/pkru-cr4-pke", import.meta.url)), join(root, "pkru-cr4-pke"), { recursive: true });
     const entry = join(root, "pkru-cr4-pke", "entry.yaml");
     writeFileSync(entry, readFileSync(entry, "utf8").replace("postFix: post-fix.yaml", "postFix: pre-fix.yaml"));
     const io = captureIo();

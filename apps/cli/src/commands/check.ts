@@ -22,8 +22,6 @@ import {
 import {
   cellId,
   chromeTrace,
-  costRows,
-  costTableCells,
   COSTED_HOST,
   DEFAULT_WEIGHTS,
   eventLabel,
@@ -52,12 +50,14 @@ import {
   type MatrixProgress,
 } from "@kvmx/check";
 import { Option, type Command } from "commander";
-import Table from "cli-table3";
 import ora from "ora";
 import pc from "picocolors";
 import { parse as parseYaml } from "yaml";
 import { CommandExit, ExitCode } from "../exit-codes.js";
-import { toJson, type Io } from "../io.js";
+import { stdoutColour, toJson, type Io } from "../io.js";
+import { renderCostTable } from "../cost-table.js";
+import { renderTable } from "../table.js";
+import { ASSUMPTION_CHOICES, BACKEND_CHOICES, choicesHint, DESIGN_CHOICES, EVENT_KIND_CHOICES } from "../choices.js";
 import { BACKENDS, DEFAULT_CHECK_BACKENDS } from "../backends.js";
 
 
@@ -94,8 +94,8 @@ export function register(program: Command, io: Io): void {
         "Exit status: 0 every cell complete and safe, 1 a violation (the default matrix includes designs that are unsafe by " +
         "construction), 3 no violation found but some cell's search was bounded.",
     )
-    .option("--design <name|file...>", "built-in design names or design files (YAML/JSON); default: all built-ins")
-    .option("--backend <name...>", "backends to run on; default: all but the hypothetical svm-apx")
+    .option("--design <name|file...>", `built-in designs, ${choicesHint(DESIGN_CHOICES)}, or design files (YAML/JSON); default: all built-ins`)
+    .option("--backend <name...>", `backends, ${choicesHint(BACKEND_CHOICES)}; default: all but the hypothetical svm-apx`)
     .option("--depth <n>", "explore event sequences of at most n events (default: until no new state appears)")
     .option("--max-states <n>", "stop a cell's search after this many distinct states (its verdict is then bounded)")
     .option("--max-seconds <s>", "stop a cell's search after this many seconds (its verdict is then bounded)")
@@ -107,8 +107,8 @@ export function register(program: Command, io: Io): void {
     .option("--workers <n>", "worker threads (0 or 1: in this thread); default: one per core")
     .option("--weights <file>", "cycle weights for the cost estimate (JSON/YAML)")
     .option("--all-invariants", "keep exploring after a violation and report the shortest counterexample of every invariant")
-    .option("--exclude <event-kinds...>", "leave these event kinds out of the explored alphabet (e.g. migrate nmi)")
-    .option("--option <name=value...>", "pin a model assumption to one alternative (kvmx check --option setXsaveApxAbsent=init-zeros); `kvmx assumptions` lists them")
+    .option("--exclude <event-kinds...>", `leave these event kinds out of the explored alphabet (e.g. migrate nmi): ${choicesHint(EVENT_KIND_CHOICES)}`)
+    .option("--option <name=value...>", `pin a model assumption to one alternative (--option setXsaveApxAbsent=init-zeros); name ${choicesHint(ASSUMPTION_CHOICES)}; \`kvmx assumptions\` gives the values and sources`)
     .addOption(
       new Option("--sweep <mode>", "assumption valuations every cell is checked under: each (the defaults and every single deviation), all (every combination), default (the defaults only)")
         .choices(SWEEP_MODES)
@@ -121,7 +121,7 @@ export function register(program: Command, io: Io): void {
       if (opts.traceOut) await writeTraces(io, report, opts.traceOut);
       if (opts.html) await writeFile(resolve(io.cwd, opts.html), renderHtmlReport(report, { title: "kvmx check", weights }));
       if (opts.json) io.out(toJson(report));
-      else io.out(renderHuman(report, io.stderrIsTty));
+      else io.out(renderHuman(report, stdoutColour(io)));
       if (reportFailed(report)) throw new CommandExit(ExitCode.checkFailed);
       if (reportIncomplete(report)) throw new CommandExit(ExitCode.incomplete);
     });
@@ -328,15 +328,9 @@ export function renderHuman(report: CheckReport, colour: boolean): string {
   for (const backend of report.backends) {
     const cols = grid.columns.map((col, i) => ({ ...col, i })).filter((col) => col.backend === backend);
     if (cols.length === 0) continue;
-    const table = new Table({
-      head: [c.bold(backend), ...cols.map((col) => profileTag(col.profile))],
-      style: { head: [], border: [] },
-      chars: COMPACT,
-    });
-    for (const row of grid.rows) {
-      table.push([row.design, ...cols.map((col) => paint(c, row.cells[col.i]))]);
-    }
-    out.push(table.toString());
+    const head = [c.bold(backend), ...cols.map((col) => profileTag(col.profile))];
+    const rows = grid.rows.map((row) => [row.design, ...cols.map((col) => paint(c, row.cells[col.i]))]);
+    out.push(renderTable({ head, rows }));
   }
   out.push(c.dim("H- host CPU without APX · H+ APX CPU, today's kernel · Hk APX CPU, -mapxf kernel · g+/g- guest CPUID with/without APX"));
   // Counterexamples; identical ones (same design, invariant, valuation and events) grouped across backends and profiles.
@@ -412,20 +406,6 @@ function paint(c: ReturnType<typeof pc.createColors>, cell: CellResult | undefin
   if (cell.verdict === "safe") return cell.condition ? c.yellow(text) : c.green(text);
   if (cell.verdict === "violation") return c.red(text);
   return c.dim(text);
-}
-
-/** No rule between body rows: the tables stay as tall as their content. */
-const COMPACT = { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" };
-
-/** The cost table (also `kvmx cost`), or "" when nothing was priced. */
-export function renderCostTable(report: CheckReport, colour: boolean): string {
-  const rows = costRows(report);
-  if (rows.length === 0) return "";
-  const c = colour ? pc : pc.createColors(false);
-  const { head, body } = costTableCells(rows);
-  const table = new Table({ head: head.map((h) => c.bold(h)), style: { head: [], border: [] }, chars: COMPACT });
-  for (const r of body) table.push(r);
-  return table.toString();
 }
 
 /**

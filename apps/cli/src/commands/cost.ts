@@ -1,23 +1,10 @@
-import { costRows, costTableCells, DEFAULT_WEIGHTS, runMatrix, type CheckReport, type CostWeights } from "@kvmx/check";
+import { costRows, DEFAULT_WEIGHTS, runMatrix, type CheckReport, type CostWeights } from "@kvmx/check";
 import type { Command } from "commander";
-import pc from "picocolors";
 import { DEFAULT_CHECK_BACKENDS } from "../backends.js";
 import { BACKEND_CHOICES, choicesHint, DESIGN_CHOICES } from "../choices.js";
 import { stdoutColour, toJson, type Io } from "../io.js";
-import { renderTable } from "../table.js";
+import { renderCostTable } from "../cost-table.js";
 import { buildCheckProvider, loadDesignFiles, readWeightsFile } from "./check.js";
-
-/**
- * The cost table within 100 columns: too wide for one, it splits into parts that repeat the design,
- * backend, guest and trip columns. `kvmx check` prints the same table under its verdicts.
- */
-export function renderCostTable(report: CheckReport, colour: boolean): string {
-  const rows = costRows(report);
-  if (rows.length === 0) return "";
-  const c = colour ? pc : pc.createColors(false);
-  const { head, body } = costTableCells(rows);
-  return renderTable({ head: head.map((h) => c.bold(h)), rows: body, keyColumns: 4 });
-}
 
 /**
  * The version of `kvmx cost --json` (host, rows, weights): its own, not the check report's

@@ -110,9 +110,15 @@ const summaryLine = (s: ReturnType<typeof summary>, n: number): string =>
 /** Model side against a transcript: each recorded scenario (or those of `only`) replayed on a model configured from it. */
 function replay(t: Transcript, only: readonly string[] | undefined, io: Io): DiffReport[] {
   const quirks = QUIRKS_BY_HOST_KIND[t.host.hostKind];
-  const chosen = only ? t.scenarios.filter((s) => only.some((f) => resolve(io.cwd, f) === resolve(io.cwd, s.file) || f === s.name)) : t.scenarios;
+  // A recorded file is named relative to where it was recorded (the checkout's root): a path names it
+  // when it resolves to it from here or ends with it (run from another folder), or by scenario name.
+  const names = (f: string, s: Transcript["scenarios"][number]): boolean => {
+    const abs = resolve(io.cwd, f);
+    return abs === resolve(io.cwd, s.file) || abs.endsWith(`/${s.file.replace(/^\.\//, "")}`) || f === s.name;
+  };
+  const chosen = only ? t.scenarios.filter((s) => only.some((f) => names(f, s))) : t.scenarios;
   if (only && chosen.length < only.length) {
-    const missing = only.filter((f) => !t.scenarios.some((s) => resolve(io.cwd, f) === resolve(io.cwd, s.file) || f === s.name));
+    const missing = only.filter((f) => !t.scenarios.some((s) => names(f, s)));
     throw new InputError(`not in the transcript: ${missing.join(", ")} (it has ${t.scenarios.map((s) => s.file).join(", ")})`);
   }
   return chosen.map((r) => {
