@@ -1,7 +1,8 @@
 import { KvmxError, ModelBugError, type ErrorCategory } from "@kvmx/core";
 import { Worker } from "node:worker_threads";
 import { SCHEMA_VERSION, cellBounded, type CellResult, type CheckReport } from "../report/check-report.js";
-import { enumerateCells, type CellSpec } from "./cell.js";
+import { cellId, enumerateCells, type CellSpec } from "./cell.js";
+import { guestKind, hostKind, type GuestKind, type HostKind } from "./profiles.js";
 import type { CheckProvider } from "./provider.js";
 import { runCell, type CellOptions } from "./run-cell.js";
 import type { ExploreProgress } from "../engine/explore.js";
@@ -12,6 +13,11 @@ export interface MatrixOptions extends Omit<CellOptions, "onProgress"> {
   /** Only these designs / backends (default: all the provider has), in the provider's order. */
   designs?: readonly string[];
   backends?: readonly string[];
+  /** Only these host / guest starts (default: every one); cells of the others are not explored at all. */
+  hosts?: readonly HostKind[];
+  guests?: readonly GuestKind[];
+  /** Only the cells with these ids (cellId), intersected with the other filters. */
+  cells?: readonly string[];
   shard?: Shard;
   /**
    * 0 or 1: explore in this thread (what tests do: a worker cannot load TypeScript sources).
@@ -54,10 +60,8 @@ export const WORKER_KIND = "kvmx-check-worker";
 /** Checks every requested cell of the matrix (or one shard of it) and assembles the report. */
 export async function runMatrix(provider: CheckProvider, opts: MatrixOptions): Promise<CheckReport> {
   const t0 = performance.now();
-  const designs = pick(provider.designs, opts.designs, "design");
-  const backends = pick(provider.backends, opts.backends, "backend");
-  const cells = selectShard(enumerateCells(designs, backends), opts.shard);
-  const { designs: _d, backends: _b, shard: _s, workers: _w, worker: _ws, onProgress: _p, ...cellOpts } = opts;
+  const { designs, backends, cells } = selectCells(provider, opts);
+  const { designs: _d, backends: _b, hosts: _h, guests: _g, cells: _c, shard: _s, workers: _w, worker: _ws, onProgress: _p, ...cellOpts } = opts;
   const workers = opts.workers ?? 0;
   const results =
     workers >= 2 && opts.worker && cells.length > 1
@@ -80,6 +84,32 @@ export async function runMatrix(provider: CheckProvider, opts: MatrixOptions): P
   };
   if (opts.shard) report.shard = { ...opts.shard };
   return report;
+}
+
+export type CellSelection = Pick<MatrixOptions, "designs" | "backends" | "hosts" | "guests" | "cells" | "shard">;
+
+/**
+ * The cells runMatrix checks for these options, in canonical order (the shard is taken last, so
+ * `--shard` slices what the other filters leave). Unknown designs or backends are a usage error;
+ * cell ids are matched as given (see unknownCellIds).
+ */
+export function selectCells(provider: CheckProvider, opts: CellSelection): { designs: string[]; backends: string[]; cells: CellSpec[] } {
+  const designs = pick(provider.designs, opts.designs, "design");
+  const backends = pick(provider.backends, opts.backends, "backend");
+  const ids = opts.cells && opts.cells.length > 0 ? new Set(opts.cells) : undefined;
+  const all = enumerateCells(designs, backends).filter(
+    (c) =>
+      (!opts.hosts?.length || opts.hosts.includes(hostKind(c.host))) &&
+      (!opts.guests?.length || opts.guests.includes(guestKind(c.guest))) &&
+      (!ids || ids.has(cellId(c))),
+  );
+  return { designs, backends, cells: selectShard(all, opts.shard) };
+}
+
+/** The ids among `ids` that name no cell of the provider's whole matrix (every design and backend). */
+export function unknownCellIds(provider: CheckProvider, ids: readonly string[]): string[] {
+  const known = new Set(enumerateCells(provider.designs, provider.backends).map(cellId));
+  return ids.filter((id) => !known.has(id));
 }
 
 function pick(all: readonly string[], wanted: readonly string[] | undefined, what: string): string[] {
