@@ -38,7 +38,20 @@ import {
   reportIncomplete,
   cellBounded,
   findingValuationText,
+  guestKind,
+  GUEST_KIND_NAMES,
+  GUEST_KINDS,
+  hostKind,
+  HOST_KIND_NAMES,
+  HOST_KINDS,
+  renderJunit,
+  renderTap,
   runMatrix,
+  selectCells,
+  unknownCellIds,
+  type CellSelection,
+  type GuestKind,
+  type HostKind,
   serveCheckWorker,
   verdictGrid,
   verdictText,
@@ -59,6 +72,7 @@ import { renderCostTable } from "../cost-table.js";
 import { renderTable } from "../table.js";
 import { ASSUMPTION_CHOICES, BACKEND_CHOICES, choicesHint, DESIGN_CHOICES, EVENT_KIND_CHOICES } from "../choices.js";
 import { BACKENDS, DEFAULT_CHECK_BACKENDS } from "../backends.js";
+import { counterexampleStates } from "../counterexample-states.js";
 
 
 // Worker threads load this very module (the built main.js) and serve cells; see runMatrix.
@@ -82,7 +96,20 @@ interface CheckOptions {
   option?: string[];
   sweep?: string;
   findings?: boolean;
+  list?: boolean;
+  cell?: string[];
+  host?: string[];
+  guest?: string[];
+  format?: CheckFormat;
+  cost?: boolean;
+  verbose?: boolean;
 }
+
+const FORMATS = ["text", "tap", "junit"] as const;
+type CheckFormat = (typeof FORMATS)[number];
+/** `--host` takes the kind names and the matrix header's tags (H-, H+, Hk). */
+const HOST_CHOICES = [...HOST_KIND_NAMES, ...HOST_KIND_NAMES.map((k) => HOST_KINDS[k].tag)];
+const hostKindOf = (text: string): HostKind => HOST_KIND_NAMES.find((k) => k === text || HOST_KINDS[k].tag === text)!;
 
 export function register(program: Command, io: Io): void {
   program
@@ -115,46 +142,124 @@ export function register(program: Command, io: Io): void {
         .default("each"),
     )
     .option("--no-findings", "report every violation as the design's, without separating out findings (code every design of an EGPR home shares)")
+    .option("--list", "print the cells the other options select (id, design, backend, host/guest start; with --json an array) and stop, exploring nothing")
+    .option(
+      "--cell <id...>",
+      "check only these cells, by the ids `kvmx check --list` prints; intersected with --design, --backend, --host and --guest " +
+        "(without --backend every backend's cells can be named, svm-apx too)",
+    )
+    .addOption(
+      new Option("--host <kind...>", `only these host starts: ${HOST_KIND_NAMES.map((k) => `${k} (${HOST_KINDS[k].tag}, ${HOST_KINDS[k].description})`).join(", ")}; default: all`)
+        .choices(HOST_CHOICES),
+    )
+    .addOption(
+      new Option("--guest <kind...>", `only these guest starts: ${GUEST_KIND_NAMES.map((k) => `${k} (${GUEST_KINDS[k].tag}, ${GUEST_KINDS[k].description})`).join(", ")}; default: both`)
+        .choices(GUEST_KIND_NAMES),
+    )
+    .addOption(
+      new Option(
+        "--format <format>",
+        "output format: text (the matrix; the default), tap (TAP version 13, a test per cell: a violation is `not ok`, n/a `# SKIP`, " +
+          "a bounded search `not ok … # TODO`, which TAP consumers do not count as a failure), junit (JUnit XML, a <testsuite> per backend: " +
+          "a violation is a <failure>, n/a and bounded cells <skipped/>); not with --json",
+      ).choices(FORMATS),
+    )
+    .option("--no-cost", "leave out the cost per round trip (not measured, not printed)")
+    .option("--verbose", "text output: under each counterexample, the state after every event (live and guest XCR0, whose values are in R16–R31, R16, regs_avail/dirty)")
     .action(async (opts: CheckOptions) => {
+      checkOutputOptions(opts);
       const weights = opts.weights ? await readWeightsFile(io, opts.weights) : DEFAULT_WEIGHTS;
+      if (opts.list) {
+        io.out(await listCells(io, opts));
+        return;
+      }
       const report = opts.merge ? await mergeFiles(io, opts) : await check(io, opts, weights);
       if (opts.traceOut) await writeTraces(io, report, opts.traceOut);
       if (opts.html) await writeFile(resolve(io.cwd, opts.html), renderHtmlReport(report, { title: "kvmx check", weights }));
       if (opts.json) io.out(toJson(report));
-      else io.out(renderHuman(report, stdoutColour(io)));
+      else if (opts.format === "tap") io.out(renderTap(report));
+      else if (opts.format === "junit") io.out(renderJunit(report, { name: "kvmx check" }));
+      else io.out(renderHuman(report, stdoutColour(io), { cost: opts.cost !== false, ...(opts.verbose ? { states: counterexampleStates } : {}) }));
       if (reportFailed(report)) throw new CommandExit(ExitCode.checkFailed);
       if (reportIncomplete(report)) throw new CommandExit(ExitCode.incomplete);
     });
 }
 
-async function check(io: Io, opts: CheckOptions, weights: CostWeights): Promise<CheckReport> {
-  const depth = opts.depth !== undefined ? positiveInt(opts.depth, "--depth", 1) : undefined;
+/** Combinations of output options that cannot both hold. */
+function checkOutputOptions(opts: CheckOptions): void {
+  if (opts.format && opts.json) throw new KvmxError("--format and --json are two output formats; give one", "usage");
+  if (opts.verbose && (opts.json || (opts.format && opts.format !== "text"))) {
+    throw new KvmxError("--verbose adds the states to the text output; it takes no --json or --format tap/junit (JSON has the events and traces)", "usage");
+  }
+  if (opts.list && (opts.merge || (opts.format && opts.format !== "text"))) throw new KvmxError("--list prints the cells as text or --json; it takes no --merge or --format", "usage");
+}
+
+/** The cells the options select, after checking every --cell id names one. */
+function selection(opts: CheckOptions, provider: CheckProvider, init: CheckProviderInit): CellSelection {
   const designArgs = opts.design ?? [];
-  const init: CheckProviderInit = {
-    designFiles: await loadDesignFiles(io, designArgs),
+  const cells = opts.cell ?? [];
+  const unknown = unknownCellIds(provider, cells);
+  if (unknown.length > 0) {
+    throw new KvmxError(`--cell: unknown cell${unknown.length > 1 ? "s" : ""} ${unknown.map((x) => `"${x}"`).join(", ")} (\`kvmx check --list\` lists them, \`--list --backend svm-apx\` the hypothetical backend's; a design file's cells need --design FILE)`, "usage");
+  }
+  const sel: CellSelection = {
+    ...(designArgs.length > 0 ? { designs: resolveDesignNames(designArgs, init) } : {}),
+    // A named cell may be on any backend; otherwise the default matrix leaves out the hypothetical ones.
+    ...(opts.backend ? { backends: opts.backend } : cells.length > 0 ? {} : { backends: DEFAULT_CHECK_BACKENDS }),
+    ...(opts.host ? { hosts: [...new Set(opts.host.map(hostKindOf))] } : {}),
+    ...(opts.guest ? { guests: opts.guest as GuestKind[] } : {}),
+    ...(cells.length > 0 ? { cells } : {}),
+  };
+  if (selectCells(provider, sel).cells.length === 0 && (cells.length > 0 || opts.host || opts.guest)) {
+    throw new KvmxError("no cell matches every filter (--cell is intersected with --design, --backend, --host and --guest; `kvmx check --list` shows what they select)", "usage");
+  }
+  return { ...sel, ...(opts.shard ? { shard: parseShard(opts.shard) } : {}) };
+}
+
+/** `--list`: the selected cells, one a line (id, design, backend, start), or a JSON array. */
+async function listCells(io: Io, opts: CheckOptions): Promise<string> {
+  const init = await providerInit(io, opts);
+  const provider = providerFor(init);
+  const { cells } = selectCells(provider, selection(opts, provider, init));
+  const rows = cells.map((c) => ({ id: cellId(c), design: c.design, backend: c.backend, host: hostKind(c.host), guest: guestKind(c.guest), profile: profileLabel(c) }));
+  if (opts.json) return toJson(rows);
+  const w = (k: "id" | "design" | "backend") => Math.max(0, ...rows.map((r) => r[k].length));
+  return rows.map((r) => `${r.id.padEnd(w("id"))}  ${r.design.padEnd(w("design"))}  ${r.backend.padEnd(w("backend"))}  ${r.profile}`).join("\n") + (rows.length ? "\n" : "");
+}
+
+async function providerInit(io: Io, opts: CheckOptions): Promise<CheckProviderInit> {
+  return {
+    designFiles: await loadDesignFiles(io, opts.design ?? []),
     exclude: eventKinds(opts.exclude ?? []),
     options: modelOptions(opts.option ?? []),
     sweep: sweepMode(opts.sweep ?? "each"),
     findings: opts.findings !== false,
   };
-  let provider: CheckProvider;
+}
+
+function providerFor(init: CheckProviderInit): CheckProvider {
   try {
-    provider = buildCheckProvider(init);
+    return buildCheckProvider(init);
   } catch (err) {
     // Too many valuations for one search (--sweep all): say which flag fixes it.
     if (err instanceof RangeError) throw new KvmxError(`--sweep ${init.sweep}: ${err.message}`, "usage");
     throw err;
   }
-  const designs = designArgs.length > 0 ? resolveDesignNames(designArgs, init) : undefined;
-  const progress = startProgress(io, !opts.json);
+}
+
+async function check(io: Io, opts: CheckOptions, weights: CostWeights): Promise<CheckReport> {
+  const depth = opts.depth !== undefined ? positiveInt(opts.depth, "--depth", 1) : undefined;
+  const init = await providerInit(io, opts);
+  const provider = providerFor(init);
+  const sel = selection(opts, provider, init);
+  const progress = startProgress(io, !opts.json && !(opts.format && opts.format !== "text"));
   try {
     return await runMatrix(provider, {
       ...(depth !== undefined ? { depth } : {}),
       collect: opts.allInvariants ? "per-invariant" : "first",
       weights,
-      ...(designs ? { designs } : {}),
-      backends: opts.backend ?? DEFAULT_CHECK_BACKENDS,
-      ...(opts.shard ? { shard: parseShard(opts.shard) } : {}),
+      ...(opts.cost === false ? { cost: false } : {}),
+      ...sel,
       ...(opts.maxStates ? { maxStates: positiveInt(opts.maxStates, "--max-states", 1) } : {}),
       ...(opts.maxSeconds ? { maxSeconds: positiveInt(opts.maxSeconds, "--max-seconds", 1) } : {}),
       ...workerOptions(opts, init),
@@ -179,8 +284,8 @@ function resolveDesignNames(args: readonly string[], init: CheckProviderInit): s
 }
 
 async function mergeFiles(io: Io, opts: CheckOptions): Promise<CheckReport> {
-  if (opts.shard || opts.design || opts.backend) {
-    throw new KvmxError("--merge combines existing results; it takes no --shard, --design or --backend", "usage");
+  if (opts.shard || opts.design || opts.backend || opts.cell || opts.host || opts.guest) {
+    throw new KvmxError("--merge combines existing results; it takes no --shard, --design, --backend, --cell, --host or --guest", "usage");
   }
   const parts = [];
   for (const file of opts.merge ?? []) parts.push({ report: readReport((await io.readInput(file)).toString("utf8"), file), file });
@@ -320,7 +425,14 @@ export function positiveInt(text: string, flag: string, min: number): number {
 // ---------------------------------------------------------------------------------------------
 // Human output
 
-export function renderHuman(report: CheckReport, colour: boolean): string {
+export interface HumanOptions {
+  /** Print the cost table (default true). */
+  cost?: boolean;
+  /** --verbose: the lines that show the state after each event of a counterexample (one list per event). */
+  states?: (ce: CounterexampleReport) => string[][];
+}
+
+export function renderHuman(report: CheckReport, colour: boolean, opts: HumanOptions = {}): string {
   const c = colour ? pc : pc.createColors(false);
   const out: string[] = [];
   const grid = verdictGrid(report);
@@ -350,11 +462,14 @@ export function renderHuman(report: CheckReport, colour: boolean): string {
   }
   const where = (cells: readonly CellResult[]) =>
     [...new Set(cells.map((x) => x.backend))].map((b) => `${b} [${cells.filter((x) => x.backend === b).map((x) => profileTag(x)).join(", ")}]`).join(", ");
-  const events = (ce: NonNullable<CellResult["counterexample"]>) =>
+  const events = (ce: NonNullable<CellResult["counterexample"]>) => {
+    const states = opts.states?.(ce);
     ce.events.forEach((e, i) => {
       const line = `  ${i + 1}. ${eventLabel(e)}`;
       out.push(i === ce.failingStep ? c.red(`${line}   ← breaks${ce.site ? ` at ${ce.site}` : ""}`) : line);
+      for (const s of states?.[i] ?? []) out.push(c.dim(`       ${s}`));
     });
+  };
   if (groups.size > 0) out.push("", c.bold("Counterexamples (shortest, minimised):"));
   for (const { cells, ce, under } of groups.values()) {
     out.push(
@@ -379,7 +494,7 @@ export function renderHuman(report: CheckReport, colour: boolean): string {
     events(f.counterexample);
     if (f.counterexample.scenarioFile) out.push(c.dim(`  replay: kvmx run ${f.counterexample.scenarioFile}`));
   }
-  const cost = renderCostTable(report, colour);
+  const cost = opts.cost === false ? "" : renderCostTable(report, colour);
   if (cost) out.push("", c.bold(`Cost per round trip (host: APX CPU, ${COSTED_HOST.kernelApx ? "-mapxf" : "today's"} kernel):`), cost);
   const states = report.cells.reduce((n, x) => n + x.states, 0);
   const transitions = report.cells.reduce((n, x) => n + x.transitions, 0);
