@@ -16,9 +16,7 @@ const outDir = join(root, ".vitest", "readme-examples");
  * READMEs whose blocks are known not to run yet, with the reason. Their blocks must fail (`it.fails`),
  * so the day they run, this test says so and the entry goes.
  */
-const PENDING: Record<string, string> = {
-  "packages/check/README.md": "its blocks are fragments (no imports, free variables), not modules yet",
-};
+const PENDING: Record<string, string> = {};
 
 /**
  * Blocks that boot the QEMU lab (15–45 s under TCG on 2 cores, on top of the lab's own boot tests) run
