@@ -210,6 +210,7 @@ function measureKvmRun(kvm: Kvm): string[] {
 }
 
 // Vitest's bench mode runs only file-level hooks reliably, so every summary number is measured here.
+// In the QEMU lab (software-emulated CPU) this takes minutes, hence the generous hook timeout.
 afterAll(() => {
   const lines = [measureCodecs()];
   try {
@@ -227,4 +228,4 @@ afterAll(() => {
     if (cLoop.dir) rmSync(cLoop.dir, { recursive: true, force: true });
   }
   console.log(["", "@kvmx/uapi bench summary:", ...lines.map((l) => `  ${l}`), ""].join("\n"));
-});
+}, 900_000);
