@@ -36,7 +36,12 @@ export interface VcpuIoctlCtx extends RegCacheCtx {
   readonly protectedState: boolean;
 }
 
-const MXCSR_MASK = 0xffff;
+/**
+ * The host's MXCSR mask (mxcsr_feature_mask): KVM_SET_XSAVE rejects MXCSR bits outside it, and it is
+ * the MXCSR_MASK field of init_fpstate (an FXSAVE of the init state), which GET reports while neither
+ * SSE nor YMM is in XSTATE_BV (docs/facts.md#kvm-get-xsave).
+ */
+const MXCSR_FEATURE_MASK = 0xffff;
 const PKRU_MASK = XFEATURE_MASK.PKRU;
 /** MXCSR and MXCSR_MASK live in the legacy area but belong to SSE *and* YMM (copy_uabi_to_xstate, __copy_xstate_to_uabi_buf). */
 const MXCSR_FEATURES = XFEATURE_MASK.SSE | XFEATURE_MASK.YMM;
@@ -165,7 +170,7 @@ function uabiGeometry(ctx: VcpuIoctlCtx): UabiGeometry {
 /**
  * KVM_GET_XSAVE (size 4096) / KVM_GET_XSAVE2 (size from kvmXsave2Size): a standard-format image.
  * XSTATE_BV = in-use features ∩ (guest-supported | FP | SSE); absent components zero-filled; absent
- * FP/SSE legacy fields from the init state (MXCSR keyed on SSE|YMM); XCOMP_BV and reserved header
+ * FP/SSE legacy fields from the init state (MXCSR and MXCSR_MASK keyed on SSE|YMM); XCOMP_BV and reserved header
  * bytes 0; legacy bytes 464..471 = host user xfeatures (xstate_fx_sw_bytes); PKRU from KVM's value;
  * component 19 synthesised from the EGPR home. Also returns the EGPR tags (for the leak monitor).
  */
@@ -193,9 +198,12 @@ export function kvmGetXsave(ctx: VcpuIoctlCtx, size: number = KVM_XSAVE_SIZE): U
     image.fcw = FCW_INIT;
   }
   if ((bv & XFEATURE_MASK.SSE) === 0n) image.bytes.fill(0, 160, 416);
-  // MXCSR comes from the fpstate when SSE *or* YMM is in the header, else from init_fpstate.
-  if ((bv & MXCSR_FEATURES) === 0n) image.mxcsr = MXCSR_INIT;
-  image.mxcsrMask = MXCSR_MASK;
+  // MXCSR and MXCSR_MASK (8 bytes) come from the fpstate when SSE *or* YMM is in the header — as
+  // KVM_SET_XSAVE copied them from the image (copy_uabi_to_xstate) — else from init_fpstate.
+  if ((bv & MXCSR_FEATURES) === 0n || !rest.bytes.length) {
+    image.mxcsr = MXCSR_INIT;
+    image.mxcsrMask = MXCSR_FEATURE_MASK;
+  }
   // Bytes 416..511 are never the fpstate's: padding zero, sw_reserved from xstate_fx_sw_bytes.
   writeFxSwBytes(image, ctx.hostXcr0);
   if (view.egpr) view.egpr.ids.forEach((id, k) => image.setApxRegister(k, val(id)));
@@ -260,7 +268,7 @@ export function parseXsaveUpdate(ctx: VcpuIoctlCtx, bytes: Uint8Array): UapiResu
   for (let i = 528; i < 576; i++) if (bytes[i] !== 0) return fail("EINVAL", `reserved header byte ${i} is not 0`);
   if ((xstateBv & (XFEATURE_MASK_FPSSE | XFEATURE_MASK.YMM)) !== 0n) {
     const mxcsr = dv.getUint32(24, true);
-    if ((mxcsr & ~MXCSR_MASK) !== 0) return fail("EINVAL", `MXCSR 0x${mxcsr.toString(16)} has reserved bits`);
+    if ((mxcsr & ~MXCSR_FEATURE_MASK) !== 0) return fail("EINVAL", `MXCSR 0x${mxcsr.toString(16)} has reserved bits`);
   }
   const layout = xsaveLayout(ctx.profile, uabiFeatures(ctx), "standard");
   const apxEntry = layout.components.find((c) => c.index === XFEATURE.APX);

@@ -233,17 +233,19 @@ describe("KVM_GET_XSAVE legacy area as __copy_xstate_to_uabi_buf writes it", () 
   });
 
   test.each([
-    ["FP|YMM (no SSE): MXCSR from the fpstate", 0x5n, 0x1fa0],
-    ["SSE: MXCSR from the fpstate", 0x3n, 0x1fa0],
-    ["FP only: MXCSR from init_fpstate", 0x1n, 0x1f80],
-  ] as const)("MXCSR is copied when SSE or YMM is in the header — %s", (_name, bv, want) => {
+    ["FP|YMM (no SSE): from the fpstate", 0x5n, [0x1fa0, 0x7fff]],
+    ["SSE: from the fpstate", 0x3n, [0x1fa0, 0x7fff]],
+    ["YMM alone: from the fpstate", 0x4n, [0x1fa0, 0x7fff]],
+    ["SSE alone: from the fpstate", 0x2n, [0x1fa0, 0x7fff]],
+    ["FP only: from init_fpstate", 0x1n, [0x1f80, 0xffff]],
+    ["nothing: from init_fpstate", 0x0n, [0x1f80, 0xffff]],
+  ] as const)("MXCSR and MXCSR_MASK are the ones KVM_SET_XSAVE put there while SSE or YMM is in the header — %s", (_name, bv, want) => {
     const { ctx } = ctxFor();
-    const img = imageWith(ctx, (_b, dv) => { dv.setBigUint64(512, bv, true); dv.setUint32(24, 0x1fa0, true); });
+    const img = imageWith(ctx, (_b, dv) => { dv.setBigUint64(512, bv, true); dv.setUint32(24, 0x1fa0, true); dv.setUint32(28, 0x7fff, true); });
     expect(kvmSetXsave(ctx, img, 16).ok).toBe(true);
     const back = kvmGetXsave(ctx, kvmXsave2Size(ctx));
     if (!back.ok) throw new Error(back.reason);
-    expect(back.value.image.mxcsr).toBe(want);
-    expect(back.value.image.mxcsrMask).toBe(0xffff);
+    expect([back.value.image.mxcsr, back.value.image.mxcsrMask]).toEqual(want);
   });
 
   test("SET checks MXCSR reserved bits when FP, SSE or YMM is present, not otherwise", () => {

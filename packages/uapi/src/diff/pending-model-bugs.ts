@@ -27,14 +27,6 @@ export const PENDING_MODEL_BUGS: readonly PendingModelBug[] = [
     },
   },
   {
-    name: "get-xsave-mxcsr-mask-fixed",
-    differs:
-      "KVM_GET_XSAVE reports MXCSR_MASK 0xffff whatever KVM_SET_XSAVE put there; the kernel copies MXCSR_MASK from the image into the fpstate (with FP, or with SSE/YMM alone) and reports the fpstate's when SSE or YMM is in XSTATE_BV",
-    kernelFunction: "copy_uabi_to_xstate (xsave->i387.mxcsr_mask = mxcsr[1]) and __copy_xstate_to_uabi_buf (MXCSR_AND_FLAGS_SIZE from the fpstate)",
-    fixIn: "packages/core/src/kvm/uapi-ops.ts (kvmGetXsave, kvmSetXsave)",
-    explains: (c) => (c.step.kind === "get-xsave" || c.step.kind === "get-xsave2") && c.key.endsWith(".mxcsr_mask") && c.model === "0xffff",
-  },
-  {
     name: "host-without-xsave",
     differs:
       "On a host without XSAVE, KVM_GET_XCRS reports no XCR (nr_xcrs 0), KVM_SET_XCRS is EINVAL, and KVM_GET/SET_XSAVE carry the FXSAVE area as it is (MXCSR_MASK and the legacy fields included, checked against the host's MXCSR mask) with XSTATE_BV = FP|SSE; the model's vCPU operations always behave as on an XSAVE host",
