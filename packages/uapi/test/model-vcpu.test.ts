@@ -165,7 +165,7 @@ describe("KVM_SET_XSAVE / KVM_GET_XSAVE(2) (kvm-pvm)", () => {
 });
 
 describe("PKRU and the kvm_xsave binary layer", () => {
-  it("PKRU comes from KVM's value: SET with XSTATE_BV[9] changes it, SET without it leaves it (zen, docs/facts.md#kvm-get-xsave, docs/facts.md#kvm-set-xsave)", () => {
+  it("PKRU comes from KVM's value: SET with XSTATE_BV[9] changes it and puts the bit in the header, SET without it leaves the value and clears the bit (zen, docs/facts.md#kvm-get-xsave, docs/facts.md#kvm-set-xsave)", () => {
     const zen = new ModelKvm({ backend: vmxBackend, cpu: "zen" });
     const v = vcpuOf(zen);
     const PKRU = 2688;
@@ -176,7 +176,9 @@ describe("PKRU and the kvm_xsave binary layer", () => {
     expect(pkruOf(v.getXsave())).toBe(0x5555_0004);
     expect(new DataView(v.getXsave().buffer).getBigUint64(512, true) & 0x200n).toBe(0x200n);
     v.setXsave(image({ xstateBv: 0x3n }));
-    expect(pkruOf(v.getXsave())).toBe(0x5555_0004);
+    expect(new DataView(v.getXsave().buffer).getBigUint64(512, true) & 0x200n).toBe(0n);
+    expect(pkruOf(v.getXsave())).toBe(0); // absent from the header: zero-filled
+    expect(v.vcpu.pkru).toBe(0x5555_0004);
   });
 
   test.prop([fc.subarray([2n, 0xe0n]), fc.uint8Array({ minLength: 256, maxLength: 256 })], { numRuns: 50 })(

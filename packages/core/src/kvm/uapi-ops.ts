@@ -113,9 +113,10 @@ export interface XsaveView {
 }
 
 /**
- * KVM_GET_XSAVE's semantics: XSTATE_BV = in-use features ∩ (guest-supported | FP | SSE); component 19
- * synthesised from the EGPR home (regs[] designs always report it, the fpstate design when its buffer
- * holds it); PKRU from KVM's value. `size` is the caller's buffer (-EINVAL when the layout does not fit).
+ * KVM_GET_XSAVE's semantics: XSTATE_BV = the fpstate header's xfeatures ∩ (guest-supported | FP | SSE)
+ * — PKRU only once KVM_SET_XSAVE set it, not on a fresh vCPU; component 19 synthesised from the EGPR
+ * home (regs[] designs always report it, the fpstate design when its buffer holds it); PKRU from KVM's
+ * value. The save at the end of KVM_RUN, which can put PKRU (and FP/SSE/…) in the header, is not modelled. `size` is the caller's buffer (-EINVAL when the layout does not fit).
  */
 export function kvmGetXsaveView(ctx: VcpuIoctlCtx, size: number = KVM_XSAVE_SIZE): UapiResult<XsaveView> {
   if (ctx.protectedState) return fail("EINVAL", "protected guest state");
@@ -124,7 +125,8 @@ export function kvmGetXsaveView(ctx: VcpuIoctlCtx, size: number = KVM_XSAVE_SIZE
   const v = ctx.vcpu;
   const rest = restTable[v.fpstate.restId]!;
   const mask = vcpuGuestSupportedXcr0(v, ctx.supportedXcr0) | XFEATURE_MASK_FPSSE;
-  let xstateBv = (rest.xstateBv | (v.fpstate.xstateBv & ~XFEATURE_MASK.APX)) & mask & ~XFEATURE_MASK.APX & ~PKRU_MASK;
+  // The fpstate header's xfeatures: PKRU among them only once KVM_SET_XSAVE put it there.
+  let xstateBv = (rest.xstateBv | (v.fpstate.xstateBv & ~XFEATURE_MASK.APX)) & mask & ~XFEATURE_MASK.APX;
   let egpr: XsaveView["egpr"];
   if ((mask & XFEATURE_MASK.APX) !== 0n && g.hasApx) {
     const e = egprsInUapi(ctx);
@@ -133,10 +135,11 @@ export function kvmGetXsaveView(ctx: VcpuIoctlCtx, size: number = KVM_XSAVE_SIZE
       egpr = { ids: e.ids, tags: e.tags };
     }
   }
+  // The PKRU component carries KVM's value, not the buffer's (__copy_xstate_to_uabi_buf's pkru_val).
   let pkru: number | undefined;
-  if ((mask & PKRU_MASK) !== 0n && g.hasPkru) {
-    xstateBv |= PKRU_MASK;
-    pkru = v.pkru;
+  if ((xstateBv & PKRU_MASK) !== 0n) {
+    if (g.hasPkru) pkru = v.pkru;
+    else xstateBv &= ~PKRU_MASK;
   }
   return ok({ xstateBv, restId: v.fpstate.restId, egpr, pkru });
 }
@@ -281,7 +284,8 @@ export function parseXsaveUpdate(ctx: VcpuIoctlCtx, bytes: Uint8Array): UapiResu
   }
   // Bytes 416..511 (padding, sw_reserved) and the header never reach the fpstate (copy_uabi_to_xstate).
   rest.fill(0, FX_PADDING_OFFSET, XSAVE_EXTENDED_OFFSET);
-  const restBv = xstateBv & ~(XFEATURE_MASK.APX | PKRU_MASK);
+  // The header keeps the PKRU bit (copy_uabi_to_xstate); its value goes to KVM's pkru, not the rest.
+  const restBv = xstateBv & ~XFEATURE_MASK.APX;
   const restId = restBv === 0n && rest.every((b, i) => i >= 512 || b === 0) ? 0 : internRest(rest, restBv);
   const pkru = pkruEntry && (xstateBv & PKRU_MASK) !== 0n ? dv.getUint32(pkruEntry.offset, true) : undefined;
   const apx =

@@ -61,7 +61,7 @@ describe("KVM_GET_XSAVE / KVM_GET_XSAVE2", () => {
     expect(img.xstateBv & XFEATURE_MASK.APX).toBe(XFEATURE_MASK.APX); // regs[] design: always reported
     expect(img.apxRegisters()![0]).toBe(0x1616n);
     expect(img.apxRegisters()![15]).toBe(0x3131n);
-    expect(img.xstateBv & XFEATURE_MASK.PKRU).toBe(XFEATURE_MASK.PKRU); // from KVM's pkru
+    expect(img.xstateBv & XFEATURE_MASK.PKRU).toBe(0n); // not in a fresh vCPU's fpstate header
   });
 
   test("fpstate home: XSTATE_BV[19] only when the fpstate holds component 19", () => {
@@ -146,6 +146,25 @@ describe("KVM_SET_XSAVE", () => {
     expect(vcpu.pkru).toBe(0x55);
     expect(kvmSetXsave(ctx, imageWith(ctx, (_b, dv) => { dv.setBigUint64(512, 3n | XFEATURE_MASK.PKRU, true); dv.setUint32(2688, 0x77, true); }), 16).ok).toBe(true);
     expect(vcpu.pkru).toBe(0x77);
+  });
+
+  test("XSTATE_BV[9] (PKRU) comes from the fpstate header: clear on a fresh vCPU, set only by a KVM_SET_XSAVE that sets it", () => {
+    const { ctx, vcpu } = ctxFor();
+    expect(ctx.supportedXcr0 & XFEATURE_MASK.PKRU).not.toBe(0n); // the guest may use PKRU
+    vcpu.pkru = 0x55;
+    const bvOf = () => {
+      const r = kvmGetXsave(ctx, kvmXsave2Size(ctx));
+      if (!r.ok) throw new Error(r.reason);
+      return { bv: r.value.image.xstateBv & ~XFEATURE_MASK.APX, pkru: new DataView(r.value.image.bytes.buffer).getUint32(2688, true) };
+    };
+    expect(bvOf()).toEqual({ bv: 0n, pkru: 0 });
+    expect(kvmSetXsave(ctx, imageWith(ctx, (_b, dv) => { dv.setBigUint64(512, 3n | XFEATURE_MASK.PKRU, true); dv.setUint32(2688, 0x77, true); }), 16).ok).toBe(true);
+    expect(bvOf()).toEqual({ bv: 3n | XFEATURE_MASK.PKRU, pkru: 0x77 });
+    vcpu.pkru = 0x99; // KVM's value, not the buffer's
+    expect(bvOf()).toEqual({ bv: 3n | XFEATURE_MASK.PKRU, pkru: 0x99 });
+    expect(kvmSetXsave(ctx, imageWith(ctx, (_b, dv) => dv.setBigUint64(512, 3n, true)), 16).ok).toBe(true);
+    expect(bvOf()).toEqual({ bv: 3n, pkru: 0 });
+    expect(vcpu.pkru).toBe(0x99);
   });
 
   test("SET-then-GET round-trips the non-APX bytes userspace set", () => {

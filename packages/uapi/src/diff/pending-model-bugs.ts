@@ -13,20 +13,6 @@ const u64 = (s: string | undefined): bigint | undefined => (s !== undefined && /
  */
 export const PENDING_MODEL_BUGS: readonly PendingModelBug[] = [
   {
-    name: "get-xsave-pkru-always-present",
-    differs:
-      "KVM_GET_XSAVE/XSAVE2 set XSTATE_BV[9] (PKRU) whenever the guest may use PKRU; the kernel copies the bit from the fpstate header, which a fresh vCPU does not have until KVM_SET_XSAVE sets it (or the fpstate is saved with PKRU in use)",
-    kernelFunction: "__copy_xstate_to_uabi_buf (header.xfeatures = the fpstate header's xfeatures & user_xfeatures & guest-supported)",
-    fixIn: "packages/core/src/kvm/uapi-ops.ts (kvmGetXsave)",
-    explains: (c) => {
-      if ((c.step.kind !== "get-xsave" && c.step.kind !== "get-xsave2") || !c.key.endsWith(".xstate_bv")) return false;
-      const m = u64(c.model);
-      const k = u64(c.kernel);
-      // exactly the PKRU bit, set by the model only
-      return m !== undefined && k !== undefined && (k & PKRU) === 0n && m === (k | PKRU);
-    },
-  },
-  {
     name: "host-without-xsave",
     differs:
       "On a host without XSAVE, KVM_GET_XCRS reports no XCR (nr_xcrs 0), KVM_SET_XCRS is EINVAL, and KVM_GET/SET_XSAVE carry the FXSAVE area as it is (MXCSR_MASK and the legacy fields included, checked against the host's MXCSR mask) with XSTATE_BV = FP|SSE; the model's vCPU operations always behave as on an XSAVE host",
