@@ -10,7 +10,7 @@ import { KVM_XSAVE_SIZE, XSAVE_EXTENDED_OFFSET } from "../cpu/xsave-components.j
 import { XFEATURE, XFEATURE_MASK, XFEATURE_MASK_FPSSE } from "../cpu/xfeatures.js";
 import { Tag, type ProvenanceTag } from "../cpu/provenance.js";
 import { val, vid } from "../cpu/values.js";
-import type { CpuProfile } from "../cpu/cpu-profiles.js";
+import { profileHas, type CpuProfile } from "../cpu/cpu-profiles.js";
 import type { ModelOptions } from "../model-options.js";
 import { gprRead, gprWrite, ripRead, ripWrite, rspRead, rspWrite, type RegCacheCtx } from "./register-cache.js";
 import { vcpuGuestSupportedXcr0, kvmSetXcr } from "./xcr.js";
@@ -61,6 +61,18 @@ function writeFxSwBytes(image: XsaveImage, hostXcr0: bigint): void {
   // The host kernel's XCR0 is exactly fpu_user_cfg.max_features (fpu__init_cpu_xstate loads it).
   new DataView(image.bytes.buffer, image.bytes.byteOffset).setBigUint64(FX_SW_BYTES_OFFSET, hostXcr0, true);
 }
+
+/**
+ * boot_cpu_has(X86_FEATURE_XSAVE) for the host: CPUID.1:ECX.XSAVE of the profile (KVM_GET_SUPPORTED_CPUID
+ * passes the host's bit through). Without it KVM has no XCRs and KVM_GET/SET_XSAVE carry the FXSAVE
+ * area as it is (docs/facts.md#kvm-xcrs, docs/facts.md#kvm-get-xsave).
+ */
+export function hostHasXsave(profile: CpuProfile): boolean {
+  let has = hostXsave.get(profile);
+  if (has === undefined) hostXsave.set(profile, (has = profileHas(profile, "XSAVE")));
+  return has;
+}
+const hostXsave = new WeakMap<CpuProfile, boolean>();
 
 /** The uABI image features: supported XCR0 without supervisor bits, plus FP|SSE. */
 const uabiFeatures = (ctx: VcpuIoctlCtx): bigint => (ctx.supportedXcr0 | XFEATURE_MASK_FPSSE) & ~ctx.profile.supportedXss;
@@ -123,6 +135,8 @@ export function kvmGetXsaveView(ctx: VcpuIoctlCtx, size: number = KVM_XSAVE_SIZE
   const g = uabiGeometry(ctx);
   if (g.size > size) return fail("EINVAL", `uABI XSAVE size ${g.size} exceeds the ${size}-byte buffer (use KVM_GET_XSAVE2)`);
   const v = ctx.vcpu;
+  // Without XSAVE the image is the FXSAVE area with a header saying FP|SSE (fpu_copy_guest_fpstate_to_uabi).
+  if (!hostHasXsave(ctx.profile)) return ok({ xstateBv: XFEATURE_MASK_FPSSE, restId: v.fpstate.restId, egpr: undefined, pkru: undefined });
   const rest = restTable[v.fpstate.restId]!;
   const mask = vcpuGuestSupportedXcr0(v, ctx.supportedXcr0) | XFEATURE_MASK_FPSSE;
   // The fpstate header's xfeatures: PKRU among them only once KVM_SET_XSAVE put it there.
@@ -185,6 +199,11 @@ export function kvmGetXsave(ctx: VcpuIoctlCtx, size: number = KVM_XSAVE_SIZE): U
   const image = new XsaveImage(new Uint8Array(size), layout, ctx.profile.name);
   const rest = restTable[view.restId]!;
   const bv = view.xstateBv;
+  if (!hostHasXsave(ctx.profile)) {
+    writeFxsaveArea(image, rest.bytes);
+    image.xstateBv = bv;
+    return ok({ image, egprTags: new Array<number>(16).fill(Tag.init) });
+  }
   // Built fresh: the legacy area and present components come from the fpstate; header, absent
   // components and every gap between components are zero (copy_xstate_to_uabi_buf's fill_gap).
   if (rest.bytes.length) {
@@ -214,6 +233,20 @@ export function kvmGetXsave(ctx: VcpuIoctlCtx, size: number = KVM_XSAVE_SIZE): U
   image.xstateBv = bv;
   image.xcompBv = 0n;
   return ok({ image, egprTags: view.egpr?.tags ?? new Array<number>(16).fill(Tag.init) });
+}
+
+/**
+ * A host without XSAVE: the guest fpstate is a bare FXSAVE area, copied to and from userspace as it
+ * is — every legacy byte, MXCSR_MASK and bytes 416..511 included. A fresh vCPU's holds FCW 0x37f and
+ * MXCSR 0x1f80, the rest zero (fpstate_init_fxstate: no MXCSR_MASK).
+ */
+function writeFxsaveArea(image: XsaveImage, fxsave: Uint8Array): void {
+  if (fxsave.length) {
+    image.bytes.set(fxsave.subarray(0, FX_SW_BYTES_END));
+    return;
+  }
+  image.fcw = FCW_INIT;
+  image.mxcsr = MXCSR_INIT;
 }
 
 /**
@@ -263,6 +296,7 @@ export function parseXsaveUpdate(ctx: VcpuIoctlCtx, bytes: Uint8Array): UapiResu
   if (bytes.length < XSAVE_EXTENDED_OFFSET) return fail("EFAULT", `image of ${bytes.length} bytes is shorter than the header`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const xstateBv = dv.getBigUint64(512, true);
+  if (!hostHasXsave(ctx.profile)) return parseFxsaveUpdate(bytes, dv, xstateBv);
   const xcompBv = dv.getBigUint64(520, true);
   if ((xstateBv & ~(ctx.supportedXcr0 | XFEATURE_MASK_FPSSE)) !== 0n) {
     return fail("EINVAL", `XSTATE_BV 0x${xstateBv.toString(16)} has bits outside KVM-supported XCR0 0x${ctx.supportedXcr0.toString(16)}`);
@@ -293,6 +327,19 @@ export function parseXsaveUpdate(ctx: VcpuIoctlCtx, bytes: Uint8Array): UapiResu
       ? Array.from({ length: 16 }, (_, k) => dv.getBigUint64(apxEntry.offset + 8 * k, true))
       : undefined;
   return ok({ xstateBv, restId, pkru, apx });
+}
+
+/**
+ * KVM_SET_XSAVE on a host without XSAVE (fpu_copy_uabi_to_guest_fpstate): -EINVAL if XSTATE_BV has a
+ * bit beyond FP|SSE or MXCSR has reserved bits, whatever XSTATE_BV says; XCOMP_BV and the reserved
+ * header bytes are not looked at; then the FXSAVE area (bytes 0..511) is taken as it is.
+ */
+function parseFxsaveUpdate(bytes: Uint8Array, dv: DataView, xstateBv: bigint): UapiResult<XsaveUpdate> {
+  if ((xstateBv & ~XFEATURE_MASK_FPSSE) !== 0n) return fail("EINVAL", `XSTATE_BV 0x${xstateBv.toString(16)} has bits beyond FP|SSE on a host without XSAVE`);
+  const mxcsr = dv.getUint32(24, true);
+  if ((mxcsr & ~MXCSR_FEATURE_MASK) !== 0) return fail("EINVAL", `MXCSR 0x${mxcsr.toString(16)} has reserved bits`);
+  const restId = internRest(bytes.slice(0, FX_SW_BYTES_END), XFEATURE_MASK_FPSSE);
+  return ok({ xstateBv: XFEATURE_MASK_FPSSE, restId, pkru: undefined, apx: undefined });
 }
 
 /**
@@ -367,15 +414,20 @@ export interface KvmXcrs {
 /** KVM_MAX_XCRS. */
 export const KVM_MAX_XCRS = 16;
 
-/** KVM_GET_XCRS: nr_xcrs = 1, flags 0, {xcr 0, value XCR0}. */
+/** KVM_GET_XCRS: nr_xcrs = 1, flags 0, {xcr 0, value XCR0}; no XCR (nr_xcrs 0) on a host without XSAVE. */
 export function kvmGetXcrs(ctx: VcpuIoctlCtx): UapiResult<KvmXcrs> {
   if (ctx.protectedState) return fail("EINVAL", "protected guest state");
+  if (!hostHasXsave(ctx.profile)) return ok({ nrXcrs: 0, flags: 0, xcrs: [] });
   return ok({ nrXcrs: 1, flags: 0, xcrs: [{ xcr: 0, value: ctx.vcpu.xcr0 }] });
 }
 
-/** KVM_SET_XCRS: -EINVAL if nr_xcrs > 16 or flags ≠ 0; the first xcr==0 entry goes through __kvm_set_xcr. */
+/**
+ * KVM_SET_XCRS: -EINVAL on a host without XSAVE, if nr_xcrs > 16 or flags ≠ 0; the first xcr==0
+ * entry goes through __kvm_set_xcr.
+ */
 export function kvmSetXcrs(ctx: VcpuIoctlCtx, x: KvmXcrs): UapiResult<void> {
   if (ctx.protectedState) return fail("EINVAL", "protected guest state");
+  if (!hostHasXsave(ctx.profile)) return fail("EINVAL", "the host has no XSAVE, so no XCRs");
   if (x.nrXcrs > KVM_MAX_XCRS) return fail("EINVAL", `nr_xcrs ${x.nrXcrs} > ${KVM_MAX_XCRS}`);
   if (x.flags !== 0) return fail("EINVAL", `flags ${x.flags} ≠ 0`);
   for (const e of x.xcrs.slice(0, x.nrXcrs)) {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { cpuProfile } from "../../src/cpu/cpu-profiles.js";
+import { cpuProfile, profileFromCpuid } from "../../src/cpu/cpu-profiles.js";
 import { XFEATURE_MASK } from "../../src/cpu/xfeatures.js";
 import { KVM_SUPPORTED_XCR0 } from "../../src/cpu/xcr0-rules.js";
 import { createVcpu } from "../../src/kvm/vcpu.js";
@@ -11,8 +11,20 @@ import {
 import { markAvailable } from "../../src/kvm/register-cache.js";
 import type { EgprHome } from "../../src/kvm/designs.js";
 
+/**
+ * A host CPU without XSAVE, as QEMU's qemu64 model is: zen's CPUID with CPUID.1:ECX.XSAVE/OSXSAVE/AVX
+ * clear and a leaf 0xD that enumerates nothing (KVM_GET_SUPPORTED_CPUID of such a host).
+ */
+const noXsaveHost = () => {
+  const XSAVE_OSXSAVE_AVX = (1 << 26) | (1 << 27) | (1 << 28);
+  const cpuid = cpuProfile("zen").cpuid
+    .filter((e) => e.function !== 0xd || e.index === 0)
+    .map((e) => (e.function === 1 ? { ...e, ecx: (e.ecx & ~XSAVE_OSXSAVE_AVX) >>> 0 } : e.function === 0xd ? { ...e, eax: 0, ebx: 576, ecx: 576, edx: 0 } : e));
+  return profileFromCpuid(cpuid, { name: "no-xsave" });
+};
+
 function ctxFor(opts: { home?: EgprHome; options?: Partial<ModelOptions>; protectedState?: boolean; profile?: string } = {}) {
-  const profile = cpuProfile(opts.profile ?? "dmr");
+  const profile = opts.profile === "no-xsave" ? noXsaveHost() : cpuProfile(opts.profile ?? "dmr");
   const supported = profile.supportedXcr0 & KVM_SUPPORTED_XCR0;
   const home = opts.home ?? "regs";
   const vcpu = createVcpu({ id: 0, design: "t", egprsInRegs: home === "regs", fpstateHasApx: home === "fpstate", cpuid: { xcr0Mask: supported, apx: true } });
@@ -273,5 +285,44 @@ describe("KVM_GET_XSAVE legacy area as __copy_xstate_to_uabi_buf writes it", () 
       const img = imageWith(ctx, (_b, dv) => { dv.setBigUint64(512, bv, true); dv.setUint32(24, 0x10000, true); });
       expect(kvmSetXsave(ctx, img, 16).ok, `XSTATE_BV 0x${bv.toString(16)}`).toBe(ok);
     }
+  });
+});
+
+describe("a host without XSAVE (kvm_vcpu_ioctl_x86_get/set_xcrs, fpu_copy_guest_fpstate_to_uabi, fpu_copy_uabi_to_guest_fpstate)", () => {
+  test("KVM_GET_XCRS reports no XCR (nr_xcrs 0); KVM_SET_XCRS is EINVAL even for XCR0 = FP", () => {
+    const { ctx, vcpu } = ctxFor({ profile: "no-xsave" });
+    expect(ctx.supportedXcr0).toBe(0n);
+    const g = kvmGetXcrs(ctx);
+    expect(g.ok && g.value).toEqual({ nrXcrs: 0, flags: 0, xcrs: [] });
+    const r = kvmSetXcrs(ctx, { nrXcrs: 1, flags: 0, xcrs: [{ xcr: 0, value: 1n }] });
+    expect(r.ok ? "ok" : r.errno).toBe("EINVAL");
+    expect(vcpu.xcr0).toBe(1n);
+  });
+
+  test("a fresh vCPU's KVM_GET_XSAVE is its FXSAVE area (FCW 0x37f, MXCSR 0x1f80, MXCSR_MASK 0) with XSTATE_BV = FP|SSE", () => {
+    const { ctx } = ctxFor({ profile: "no-xsave" });
+    const r = kvmGetXsave(ctx);
+    if (!r.ok) throw new Error(r.reason);
+    const img = r.value.image;
+    expect([img.xstateBv, img.fcw, img.mxcsr, img.mxcsrMask]).toEqual([3n, 0x37f, 0x1f80, 0]);
+    expect(img.bytes.subarray(416, 512).every((b) => b === 0)).toBe(true); // no xstate_fx_sw_bytes
+    expect(kvmXsave2Size(ctx)).toBe(4096);
+  });
+
+  test("KVM_SET_XSAVE takes the FXSAVE area as it is; EINVAL for XSTATE_BV beyond FP|SSE or MXCSR reserved bits (whatever XSTATE_BV says); XCOMP_BV and reserved header bytes unchecked", () => {
+    const { ctx } = ctxFor({ profile: "no-xsave" });
+    const e = (edit: (b: Uint8Array, dv: DataView) => void) => {
+      const r = kvmSetXsave(ctx, imageWith(ctx, edit), 16);
+      return r.ok ? "ok" : r.errno;
+    };
+    expect(e((_b, dv) => dv.setBigUint64(512, 4n, true))).toBe("EINVAL");
+    expect(e((_b, dv) => { dv.setBigUint64(512, 0n, true); dv.setUint32(24, 0x10000, true); })).toBe("EINVAL");
+    expect(e((b, dv) => { dv.setBigUint64(520, 0x8000000000000003n, true); b[530] = 1; })).toBe("ok");
+    expect(e((b, dv) => { dv.setBigUint64(512, 0n, true); dv.setUint32(24, 0x9fc0, true); dv.setUint32(28, 0xffbf, true); b[32] = 0x12; b[160] = 0x34; b[470] = 0x5a; })).toBe("ok");
+    const back = kvmGetXsave(ctx);
+    if (!back.ok) throw new Error(back.reason);
+    const img = back.value.image;
+    expect([img.xstateBv, img.mxcsr, img.mxcsrMask, img.bytes[32], img.bytes[160], img.bytes[470]]).toEqual([3n, 0x9fc0, 0xffbf, 0x12, 0x34, 0x5a]);
+    expect(img.bytes.subarray(520, 576).every((b) => b === 0)).toBe(true);
   });
 });

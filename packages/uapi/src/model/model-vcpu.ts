@@ -2,6 +2,7 @@ import {
   createVcpu,
   CPUID_FEATURE,
   cpuidLookup,
+  hostHasXsave,
   kvmCheckSyncRegs,
   kvmGetRegs,
   kvmGetXcrs,
@@ -15,6 +16,7 @@ import {
   type UapiResult,
   type VcpuIoctlCtx,
   type VcpuState,
+  XFEATURE_MASK_FPSSE,
 } from "@kvmx/core";
 import type { KvmDebugregs, KvmFpu, KvmRegs, KvmSregs, KvmVcpuEvents, SyncRegsAccess, Vcpu, VcpuGetIoctl } from "../api.js";
 import { ERRNO, type ErrnoName } from "../errno.js";
@@ -283,8 +285,10 @@ export class ModelVcpu implements Vcpu, GuestRunTarget {
     // KVM reads KVM_CAP_XSAVE2 bytes (the host binding pads the same way)
     const buf = new Uint8Array(Math.max(image.byteLength, this.xsave2Size));
     buf.set(image);
-    this.#unwrap("KVM_SET_XSAVE", kvmSetXsave(this.ioctlCtx(), buf, Tag.guest(this.id)));
-    this.fxsave.setFromXsave(buf, new DataView(buf.buffer).getBigUint64(512, true));
+    const ctx = this.ioctlCtx();
+    this.#unwrap("KVM_SET_XSAVE", kvmSetXsave(ctx, buf, Tag.guest(this.id)));
+    // without XSAVE the whole FXSAVE area is taken, whatever XSTATE_BV says
+    this.fxsave.setFromXsave(buf, hostHasXsave(ctx.profile) ? new DataView(buf.buffer).getBigUint64(512, true) : XFEATURE_MASK_FPSSE);
   }
 
   getXcrs(): KvmXcrs {
