@@ -128,7 +128,8 @@ export interface XsaveView {
  * KVM_GET_XSAVE's semantics: XSTATE_BV = the fpstate header's xfeatures ∩ (guest-supported | FP | SSE)
  * — PKRU only once KVM_SET_XSAVE set it, not on a fresh vCPU; component 19 synthesised from the EGPR
  * home (regs[] designs always report it, the fpstate design when its buffer holds it); PKRU from KVM's
- * value. The save at the end of KVM_RUN, which can put PKRU (and FP/SSE/…) in the header, is not modelled. `size` is the caller's buffer (-EINVAL when the layout does not fit).
+ * value. `size` is the caller's buffer (-EINVAL when the layout does not fit). Not modelled: the save
+ * when KVM_RUN puts the guest FPU, which can add PKRU (and FP, SSE, …) to the header.
  */
 export function kvmGetXsaveView(ctx: VcpuIoctlCtx, size: number = KVM_XSAVE_SIZE): UapiResult<XsaveView> {
   if (ctx.protectedState) return fail("EINVAL", "protected guest state");
@@ -186,9 +187,9 @@ function uabiGeometry(ctx: VcpuIoctlCtx): UabiGeometry {
 
 /**
  * KVM_GET_XSAVE (size 4096) / KVM_GET_XSAVE2 (size from kvmXsave2Size): a standard-format image.
- * XSTATE_BV = in-use features ∩ (guest-supported | FP | SSE); absent components zero-filled; absent
- * FP/SSE legacy fields from the init state (MXCSR and MXCSR_MASK keyed on SSE|YMM); XCOMP_BV and reserved header
- * bytes 0; legacy bytes 464..471 = host user xfeatures (xstate_fx_sw_bytes); PKRU from KVM's value;
+ * XSTATE_BV = the fpstate header's xfeatures ∩ (guest-supported | FP | SSE); absent components
+ * zero-filled; absent FP/SSE legacy fields from the init state (MXCSR and MXCSR_MASK keyed on SSE|YMM);
+ * XCOMP_BV and reserved header bytes 0; legacy bytes 464..471 = host user xfeatures (xstate_fx_sw_bytes); PKRU from KVM's value;
  * component 19 synthesised from the EGPR home. Also returns the EGPR tags (for the leak monitor).
  */
 export function kvmGetXsave(ctx: VcpuIoctlCtx, size: number = KVM_XSAVE_SIZE): UapiResult<{ image: XsaveImage; egprTags: ProvenanceTag[] }> {
