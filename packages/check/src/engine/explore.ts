@@ -1,5 +1,6 @@
 import { KvmxError, ModelBugError, type Explorable, type InvariantName, type Violation } from "@kvmx/core";
 import { eventKey } from "./event-key.js";
+import { Frontier } from "./frontier.js";
 import { hashKey, type Hash64 } from "./state-hash.js";
 import { VisitedTable } from "./visited-table.js";
 
@@ -149,7 +150,8 @@ export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOp
     for (let n = id; n !== rootId && n >= 0; n = visited.parentOf(n)) out.push(nodeEvent[n]!);
     return out.reverse();
   };
-  let frontier: { state: S; id: number }[] = [{ state: start, id: rootId }];
+  let frontier = new Frontier<S>(model);
+  frontier.push(start, rootId);
   const statesPerDepth = [1];
   let transitions = 0;
   let depthReached = 0;
@@ -180,12 +182,13 @@ export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOp
       pending = frontier.length;
       break;
     }
-    const next: { state: S; id: number }[] = [];
+    const next = new Frontier<S>(model);
     const before = visited.size;
     for (let f = 0; f < frontier.length; f++) {
-      const { state, id } = frontier[f]!;
+      const id = frontier.id(f);
       const mine = visited.valuationsOf(id);
       if ((mine & live) === 0) continue;
+      const state = frontier.take(f);
       const events = model.events(state);
       if (events.length > MAX_EVENTS_PER_STATE) {
         throw new ModelBugError(`model offers ${events.length} events in one state; the checker stores event indices in 16 bits`);
@@ -211,7 +214,7 @@ export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOp
           const child = visited.insert(hash(result.state), id, i, group & live, classBit(event));
           if (child < 0) continue;
           nodeEvent[child] = event;
-          next.push({ state: result.state, id: child });
+          next.push(result.state, child);
           if (visited.size >= maxStates) {
             stoppedBy = "max-states";
             pending = frontier.length - f - 1 + next.length;
@@ -220,7 +223,6 @@ export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOp
         }
         if (live === 0) break search;
       }
-      frontier[f] = undefined as unknown as { state: S; id: number }; // let the expanded state go
       if (++sinceCheck >= 64) {
         sinceCheck = 0;
         const now = performance.now();

@@ -155,4 +155,10 @@ export interface Explorable<S, E> {
    * States with equal keys must get equal fingerprints; the checker uses it when present.
    */
   fingerprint?(state: S, out: { hi: number; lo: number }): { hi: number; lo: number };
+  /**
+   * Optional, together: the state as 32-bit integer words, and a state from such words (a copy the
+   * model owns). The checker then keeps the states waiting to be expanded packed in shared buffers.
+   */
+  pack?(state: S): ArrayLike<number>;
+  unpack?(words: Int32Array): S;
 }

@@ -14,7 +14,7 @@ import type { ApplyResult, Explorable, TraceStep } from "./explorable.js";
 import { builtinDesign, type Design } from "./designs.js";
 import type { KvmxEvent } from "./events.js";
 import type { VendorOps } from "./vendor-ops.js";
-import { emptyMachineState, fingerprint, MachineLayout, stateKey, type MachineState } from "./machine-state.js";
+import { emptyMachineState, fingerprint, MachineLayout, MachineState, stateKey } from "./machine-state.js";
 import { VcpuBlockLayout, type VcpuDesignInfo, type VcpuState } from "./vcpu.js";
 import { regLayout } from "./regs.js";
 import { BUILTIN_DESIGNS } from "./designs.js";
@@ -229,6 +229,8 @@ export function createMachine(config: MachineConfig): Machine {
     events: (state: MachineState) => eventAlphabet(cfg, state, machine.nmiSites()),
     key: stateKey,
     fingerprint,
+    pack: (state: MachineState) => state.a,
+    unpack: (words: Int32Array) => new MachineState(cfg.layout, Array.from(words)),
   };
   return machine;
 }
