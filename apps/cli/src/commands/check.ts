@@ -252,6 +252,15 @@ async function check(io: Io, opts: CheckOptions, weights: CostWeights): Promise<
   const init = await providerInit(io, opts);
   const provider = providerFor(init);
   const sel = selection(opts, provider, init);
+  if (depth === undefined && !opts.maxStates && !opts.maxSeconds) {
+    const large = selectCells(provider, sel).cells.filter((c) => LARGE_CELL_BACKENDS.includes(c.backend) && (c.host.cpuApx || c.guest.apx));
+    if (large.length > 0) {
+      io.err(
+        `kvmx check: ${large.length} nested-VMX/TDX cell${large.length === 1 ? "" : "s"} with APX will be explored to the fixpoint with no budget; ` +
+          "the largest take minutes each (one about 15 min and 1 GB on 2 cores). --max-seconds N bounds each cell (its verdict then says safe≤N).\n",
+      );
+    }
+  }
   const progress = startProgress(io, !opts.json && !(opts.format && opts.format !== "text"));
   try {
     return await runMatrix(provider, {
@@ -269,6 +278,9 @@ async function check(io: Io, opts: CheckOptions, weights: CostWeights): Promise<
     progress.stop();
   }
 }
+
+/** Backends whose APX cells have hundreds of thousands of states (docs/model.md#speed). */
+const LARGE_CELL_BACKENDS: readonly string[] = ["vmx-nested", "tdx"];
 
 /** Worker threads need built JavaScript (a worker cannot load TypeScript sources, as under vitest). */
 function workerOptions(opts: CheckOptions, init: CheckProviderInit) {
