@@ -75,10 +75,12 @@ export function runCell(provider: CheckProvider, cell: CellSpec, opts: CellOptio
     if (condition) result.condition = condition;
   }
   // Findings: violations of code every design of this EGPR home shares, one per kind, under any valuation.
+  // A kind is the invariant, the site and the event kinds on the path: two causes that break the same
+  // invariant at the same site (INIT zeroing regs[], or XCR0.APX 1→0 under another assumption) stay apart.
   const findings = new Map<string, FindingInstance>();
   for (const x of r.variants) {
     for (const f of x.findings) {
-      const key = `${f.invariant}@${f.violation.site ?? ""}`;
+      const key = `${f.invariant}@${f.violation.site ?? ""}|${eventKinds(f.events)}`;
       const seen = findings.get(key);
       const assumptions = subject.model.variability?.describe(x.variant) ?? {};
       if (seen) {
@@ -93,6 +95,10 @@ export function runCell(provider: CheckProvider, cell: CellSpec, opts: CellOptio
   result.elapsedMs = performance.now() - t0;
   return result;
 }
+
+/** The distinct kinds of a path's events, sorted ("get-xsave,init,set-xsave"). */
+const eventKinds = (events: readonly unknown[]): string =>
+  [...new Set(events.map((e) => (typeof e === "object" && e !== null && "kind" in e ? String(e.kind) : "?")))].sort().join(",");
 
 /** One finding as a cell met it: its (minimised) counterexample and the valuations it occurs under. */
 export interface FindingInstance {

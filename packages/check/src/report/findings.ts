@@ -10,9 +10,17 @@ import { cellId } from "../matrix/cell.js";
 import type { CellResult, CheckReport, CounterexampleReport, Finding, FindingExplanation } from "./check-report.js";
 
 interface ExplanationEntry extends FindingExplanation {
-  /** Whether a finding is this one: its invariant, site and minimised event kinds. */
-  matches(f: { invariant: string; site?: string; kinds: readonly string[]; backend: string }): boolean;
+  /**
+   * Whether a finding is this one: its invariant, site, minimised event kinds, and the assumption
+   * valuations it occurs under (departures from the defaults; {} is the defaults).
+   */
+  matches(f: { invariant: string; site?: string; kinds: readonly string[]; backend: string; assumptions: readonly Record<string, string>[] }): boolean;
 }
+
+/** Some valuation it occurs under sets this assumption to this value. */
+const under = (f: { assumptions: readonly Record<string, string>[] }, name: string, value: string): boolean =>
+  f.assumptions.some((a) => a[name] === value);
+const seenByUapiOrGuest = (f: { invariant: string }): boolean => f.invariant === "uapi-truth" || f.invariant === "guest-integrity";
 
 export const EXPLANATIONS: readonly ExplanationEntry[] = [
   {
@@ -30,7 +38,46 @@ export const EXPLANATIONS: readonly ExplanationEntry[] = [
       "registers — but a guest that parks state in R16–R31 across INIT (firmware, a hypervisor in L1) would lose it",
     doc: "docs/findings/init-zeroes-egprs.md",
     // Seen through KVM_GET_XSAVE/migration (uapi-truth) or by the guest itself (guest-integrity).
-    matches: (f) => (f.invariant === "uapi-truth" || f.invariant === "guest-integrity") && f.kinds.includes("init"),
+    matches: (f) => seenByUapiOrGuest(f) && f.kinds.includes("init"),
+  },
+  {
+    title: "RESET zeroes R16–R31 that KVM keeps in regs[] (matters only if RESET is to keep them)",
+    kvm: "kvm_vcpu_reset() clears the whole vcpu->arch.regs[] array on RESET; with R16–R31 in regs[] they read 0 afterwards.",
+    architecture:
+      "After RESET, XSAVE-managed state is in its init state, and the APX spec has R16–R31 follow the XSTATE conventions: " +
+      "zeros, which is what KVM gives. It differs only under the other reading the model keeps open, that RESET leaves " +
+      "R16–R31 as they were (egprResetValue=unchanged).",
+    function: "arch/x86/kvm/x86.c kvm_vcpu_reset (init_event = false)",
+    sources: ["docs/facts.md#apx-init-reset", "docs/facts.md#kvm-reg-enum"],
+    severity: "none under the SDM's RESET state; reported because the model cannot rule the other reading out",
+    matches: (f) => seenByUapiOrGuest(f) && f.kinds.includes("reset"),
+  },
+  {
+    title: "Clearing XCR0.APX leaves R16–R31 in regs[] (matters only if the hardware zeroes them)",
+    kvm:
+      "KVM_SET_XCRS and an intercepted guest XSETBV (__kvm_set_xcr) record the new XCR0 and nothing else; with R16–R31 in " +
+      "regs[], nothing zeroes them when XCR0.APX goes from 1 to 0, so KVM_GET_XSAVE, a migration and the guest after it " +
+      "re-enables APX see the old values.",
+    architecture:
+      "Unsettled: the APX specification as quoted keeps the registers (inaccessible) while XCR0.APX is clear, which is what " +
+      "KVM gives; if the hardware instead zeroes them (xcr0ApxDisable=clear), KVM would have to zero regs[16..31] itself.",
+    function: "arch/x86/kvm/x86.c __kvm_set_xcr (from KVM_SET_XCRS and handle_xsetbv)",
+    sources: ["docs/facts.md#apx-xcr0-disable", "docs/facts.md#xcr0-rules"],
+    severity: "none under the specification's reading; stale values become visible to the guest and to migration if clearing XCR0.APX zeroes R16–R31",
+    matches: (f) => seenByUapiOrGuest(f) && under(f, "xcr0ApxDisable", "clear") && (f.kinds.includes("set-xcrs") || f.kinds.includes("guest-xsetbv")),
+  },
+  {
+    title: "KVM_SET_XSAVE without XSTATE_BV[19] leaves R16–R31 as they were (matters only if userspace expects zeros)",
+    kvm:
+      "With R16–R31 in regs[], KVM_SET_XSAVE copies component 19 into regs[16..31] only when XSTATE_BV[19] is set (the " +
+      "series as queued); an image without it leaves them as they were.",
+    architecture:
+      "XRSTOR, and KVM_SET_XSAVE for every other component (copy_uabi_to_xstate), put an absent component in its init " +
+      "state: zeros. Which of the two userspace may rely on is unsettled (setXsaveApxAbsent).",
+    function: "arch/x86/kvm/x86.c kvm_vcpu_ioctl_x86_set_xsave (APX series v4)",
+    sources: ["docs/facts.md#apx-uapi-set-absent"],
+    severity: "low: only a VMM that restores an image without component 19 and expects zeros notices; a migration stream carries the component",
+    matches: (f) => f.invariant === "uapi-truth" && under(f, "setXsaveApxAbsent", "init-zeros") && f.kinds.includes("set-xsave"),
   },
   {
     title: "A -mapxf host runs C code under the guest's XCR0",
@@ -63,7 +110,9 @@ export function collectFindings(cells: CellResult[], egprHomeOf: (design: string
     for (const inst of instances) {
       const ce = inst.report;
       const home = egprHomeOf(cell.design);
-      const explanation = EXPLANATIONS.find((x) => x.matches({ invariant: ce.invariant, ...(ce.site ? { site: ce.site } : {}), kinds: kinds(ce), backend: cell.backend }));
+      const explanation = EXPLANATIONS.find((x) =>
+        x.matches({ invariant: ce.invariant, ...(ce.site ? { site: ce.site } : {}), kinds: kinds(ce), backend: cell.backend, assumptions: inst.assumptions }),
+      );
       // One finding per explained cause (however many places observe it), else per invariant, site and event kinds.
       const key = explanation ? `${home}|${explanation.title}` : `${home}|${ce.invariant}|${ce.site ?? ""}|${kinds(ce).join(",")}`;
       let f = byKey.get(key);
