@@ -253,11 +253,13 @@ async function check(io: Io, opts: CheckOptions, weights: CostWeights): Promise<
   const provider = providerFor(init);
   const sel = selection(opts, provider, init);
   if (depth === undefined && !opts.maxStates && !opts.maxSeconds) {
-    const large = selectCells(provider, sel).cells.filter((c) => LARGE_CELL_BACKENDS.includes(c.backend) && (c.host.cpuApx || c.guest.apx));
+    const large = selectCells(provider, sel).cells.filter(
+      (c) => LARGE_CELL_BACKENDS.includes(c.backend) && (c.host.cpuApx || c.guest.apx) && provider.notApplicable(c) === undefined,
+    );
     if (large.length > 0) {
       io.err(
         `kvmx check: ${large.length} nested-VMX/TDX cell${large.length === 1 ? "" : "s"} with APX will be explored to the fixpoint with no budget; ` +
-          "the largest take minutes each (one about 15 min and 1 GB on 2 cores). --max-seconds N bounds each cell (its verdict then says safe≤N).\n",
+          "the largest take minutes each (about 14 min and 1.3 GB on 2 cores). --max-seconds N bounds each cell (its verdict then says safe≤N).\n",
       );
     }
   }
