@@ -108,7 +108,7 @@ describe("kvmx check", () => {
     const human = await run(["check", "--design", "fpstate", "--backend", "vmx", "--shard", "1/6", "--max-states", "20", "--workers", "0"]);
     expect(human.code).toBe(3);
     expect(human.out).toContain(`safe≤${c.depthReached}`);
-    expect(human.out).toMatch(/\nbounded: 1 [^:\n(]*not explored to the fixpoint: 1 cells, 0 with a violation\b/);
+    expect(human.out).toMatch(/\nbounded: 1 [^:\n(]*not explored to the fixpoint: 1 cell, 0 with a violation\b/);
   });
 
   it("exits 1 with a violation; JSON follows the schema and carries the counterexample", async () => {

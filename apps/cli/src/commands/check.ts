@@ -522,7 +522,7 @@ export function renderHuman(report: CheckReport, colour: boolean, opts: HumanOpt
   const swept = report.sweep ? `assumptions swept (${report.sweep.mode}: ${report.sweep.assumptions.length}), ${conditional} verdict${conditional === 1 ? "" : "s"} conditional` : "default assumptions only";
   out.push(
     "",
-    `${scope}: ${report.cells.length} cells, ${failed} with a violation, ${report.findings.length} finding${report.findings.length === 1 ? "" : "s"}; ${swept}; ${states.toLocaleString("en")} states, ` +
+    `${scope}: ${report.cells.length} cell${report.cells.length === 1 ? "" : "s"}, ${failed} with a violation, ${report.findings.length} finding${report.findings.length === 1 ? "" : "s"}; ${swept}; ${states.toLocaleString("en")} states, ` +
       `${transitions.toLocaleString("en")} transitions in ${(report.elapsedMs / 1000).toFixed(2)} s (${report.statesPerSecond.toLocaleString("en")} states/s)` +
       (report.shard ? `; shard ${report.shard.index}/${report.shard.count}` : ""),
   );
