@@ -19,3 +19,7 @@ function canonical(v: unknown): unknown {
   }
   return v;
 }
+
+/** An event's kind ("set-xsave", "init", …): its `kind` field, or its key for events without one. */
+export const eventKind = (event: unknown): string =>
+  typeof event === "object" && event !== null && "kind" in event ? String(event.kind) : eventKey(event);

@@ -1,6 +1,7 @@
 import type { InvariantName } from "@kvmx/core";
 import { measureCost } from "../cost/cost-probe.js";
 import type { CostWeights } from "../cost/weights.js";
+import { eventKind } from "../engine/event-key.js";
 import { explore, type Counterexample, type ExploreProgress } from "../engine/explore.js";
 import { minimiseEvents } from "../engine/minimise.js";
 import { replay } from "../engine/replay.js";
@@ -97,8 +98,7 @@ export function runCell(provider: CheckProvider, cell: CellSpec, opts: CellOptio
 }
 
 /** The distinct kinds of a path's events, sorted ("get-xsave,init,set-xsave"). */
-const eventKinds = (events: readonly unknown[]): string =>
-  [...new Set(events.map((e) => (typeof e === "object" && e !== null && "kind" in e ? String(e.kind) : "?")))].sort().join(",");
+const eventKinds = (events: readonly unknown[]): string => [...new Set(events.map(eventKind))].sort().join(",");
 
 /** One finding as a cell met it: its (minimised) counterexample and the valuations it occurs under. */
 export interface FindingInstance {

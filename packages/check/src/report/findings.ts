@@ -5,7 +5,7 @@
  * KVM developer needs when the project has written one up (EXPLANATIONS — words for a finding the
  * exploration found, never a source of verdicts).
  */
-import { eventKey } from "../engine/event-key.js";
+import { eventKind } from "../engine/event-key.js";
 import { cellId } from "../matrix/cell.js";
 import type { CellResult, CheckReport, CounterexampleReport, Finding, FindingExplanation } from "./check-report.js";
 
@@ -93,7 +93,7 @@ export const EXPLANATIONS: readonly ExplanationEntry[] = [
 ];
 
 /** Event kinds of a counterexample, in order. */
-const kinds = (ce: CounterexampleReport): string[] => ce.events.map((e) => String((e as { kind?: unknown }).kind ?? eventKey(e)));
+const kinds = (ce: CounterexampleReport): string[] => ce.events.map(eventKind);
 
 /**
  * Gathers the cells' finding instances into the report's findings (one per invariant, site and
