@@ -38,7 +38,8 @@ function line(cell: CellSpec, depth: number): string {
   const head = `${cell.design} ${cell.backend} ${tag(cell)}`;
   if (provider.notApplicable(cell)) return `${head} n/a`;
   const s = provider.subject(cell);
-  const r = explore(s.model, s.start, { depth, collect: "first" });
+  // The model the checker explores (with host NMIs folded in -mapxf cells); counterexamples minimise on the full one.
+  const r = explore(s.explore ?? s.model, s.start, { depth, collect: "first" });
   if (r.verdict === "safe") return `${head} safe`;
   const ce = r.counterexamples[0]!;
   return `${head} violation ${ce.invariant} ${minimiseEvents(s.model, s.start, ce.events, ce.invariant).length}`;

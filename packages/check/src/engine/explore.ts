@@ -130,8 +130,8 @@ export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOp
   const eventClass = opts.eventClass ?? (() => 0);
   const designFree = opts.designFree ?? (() => false);
   const classBit = (e: E) => (1 << eventClass(e)) | (designFree(e) ? 0 : RAN_DESIGN);
-  const classifyKey = (id: number, e: E, v: Violation) => {
-    const classes = visited.classesOf(id) | classBit(e);
+  const classifyKey = (id: number, e: E, v: Violation, before?: E) => {
+    const classes = visited.classesOf(id) | classBit(e) | (before === undefined ? 0 : classBit(before));
     return `${v.invariant}@${v.site ?? ""}|${eventClass(e)}|${classes & RAN_DESIGN ? classes : "design-free"}`;
   };
   const visited = new VisitedTable();
@@ -160,12 +160,14 @@ export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOp
   let sinceCheck = 0;
 
   /** One valuation's violation at node `id` + `event`: classified once per key, recorded, maybe ends the valuation. */
-  const onViolation = (v: number, id: number, event: E, violation: Violation): void => {
-    const key = classifyKey(id, event, violation);
+  const onViolation = (v: number, id: number, event: E, violation: Violation, before?: E): void => {
+    const key = classifyKey(id, event, violation, before);
     const known = classified[v]!.get(key);
     if (known === "finding") return;
     if (known === "violation" && (collect === "first" || found[v]!.has(violation.invariant))) return;
-    const ce: Counterexample<E> = { events: [...eventsTo(id), event], invariant: violation.invariant, violation };
+    const path = eventsTo(id);
+    if (before !== undefined) path.push(before);
+    const ce: Counterexample<E> = { events: [...path, event], invariant: violation.invariant, violation };
     const kind = known ?? (opts.classify ? opts.classify(ce, v) : "violation");
     classified[v]!.set(key, kind);
     if (kind === "finding") {
@@ -176,7 +178,22 @@ export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOp
     if (collect === "first") live &= ~(1 << v);
   };
 
+  /**
+   * Violations of folded events (ApplyResult.folded) met while expanding a level: their paths are one
+   * event longer (the folded event put back), so they are reported with the next level's violations,
+   * which keeps counterexamples shortest. Only those within the depth bound are kept.
+   */
+  let deferred: { id: number; event: E; before: E; violation: Violation; group: number }[] = [];
+  const reportDeferred = (): void => {
+    for (const d of deferred) {
+      for (let g = d.group & live; g !== 0; g &= g - 1) onViolation(31 - Math.clz32(g & -g), d.id, d.event, d.violation, d.before);
+    }
+    deferred = [];
+  };
+
   search: for (let level = 0; frontier.length > 0 && live !== 0; level++) {
+    reportDeferred();
+    if (live === 0) break;
     if (level >= maxDepth) {
       stoppedBy = "depth";
       pending = frontier.length;
@@ -203,6 +220,11 @@ export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOp
           // Every valuation that agrees with v on the assumptions this run read ran the same way.
           const group = agreeing(v, result.consulted ?? 0) & rem;
           rem &= ~group;
+          if (result.folded !== undefined && level + 2 <= maxDepth) {
+            for (const f of result.folded) {
+              for (const viol of collect === "first" ? f.violations.slice(0, 1) : f.violations) deferred.push({ id, event, before: f.before, violation: viol, group });
+            }
+          }
           if (result.violations.length > 0) {
             // "first": one violation per valuation (its others show up when it is replayed).
             for (let g = group; g !== 0; g &= g - 1) {
@@ -239,6 +261,8 @@ export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOp
     if (next.length > 0) statesPerDepth.push(visited.size - before);
     frontier = next;
   }
+  // Folded violations of the last level expanded (or of the level a budget cut short): definite either way.
+  reportDeferred();
   opts.onProgress?.({ states: visited.size, transitions, depth: depthReached, frontier: pending, elapsedMs: performance.now() - t0 });
   const shortest = <T extends { events: unknown[] }>(xs: Iterable<T>): T[] => [...xs].sort((a, b) => a.events.length - b.events.length);
   const variants: VariantResult<E>[] = found.map((m, v) => ({

@@ -40,6 +40,12 @@ export interface MachineProviderOptions {
   /** Attribute violations to the design or to code every design of its EGPR home shares (default true). */
   findings?: boolean;
   alphabet?: MachineConfig["alphabet"];
+  /**
+   * Explore -mapxf cells with host NMIs folded into the events that run the vCPU (default true): the
+   * same verdicts from far fewer states (docs/model.md#host-nmi-folding). False explores an `nmi`
+   * event per NMI-open host site, as a scenario can.
+   */
+  foldHostNmis?: boolean;
 }
 
 const APX_BIT = 1n << 19n;
@@ -68,8 +74,9 @@ export function machineProvider(o: MachineProviderOptions): CheckProvider {
   const peerRuns = new Map<string, PeerRun[]>();
   const cellKey = (cell: CellSpec) => `${cell.design}|${cell.backend}|${cell.host.cpuApx}|${cell.host.kernelApx}|${cell.guest.apx}`;
   const assumptions = new AssumptionSpace(o.options ?? {}, o.sweep ?? "each");
-  const machineFor = (cell: CellSpec): Machine => {
-    const key = cellKey(cell);
+  /** `folded`: the machine the search runs on, which folds host NMIs (core's AlphabetOptions.hostNmi). */
+  const machineFor = (cell: CellSpec, folded = false): Machine => {
+    const key = `${cellKey(cell)}${folded ? "|folded" : ""}`;
     let m = machines.get(key);
     if (!m) {
       const backend = backendOf(cell.backend);
@@ -80,7 +87,7 @@ export function machineProvider(o: MachineProviderOptions): CheckProvider {
         guest: { apx: cell.guest.apx },
         designs,
         assumptions,
-        ...(o.alphabet ? { alphabet: o.alphabet } : {}),
+        ...(o.alphabet || folded ? { alphabet: { ...o.alphabet, ...(folded ? { hostNmi: "folded" as const } : {}) } } : {}),
       });
       machines.set(key, m);
     }
@@ -153,8 +160,10 @@ export function machineProvider(o: MachineProviderOptions): CheckProvider {
     const start = m.initialState();
     const d = m.config.design;
     const vcpu = start.vcpus[0];
+    const folded = o.foldHostNmis === false ? m : machineFor(cell, true);
     const subject: CheckSubject<MachineState, KvmxEvent> = {
       model: m,
+      ...(folded.config.foldHostNmis ? { explore: folded } : {}),
       start,
       scenario: (events, expect, variant = 0) => machineScenario(cell, m, events, expect.violations, variant),
       costProbes: () => costProbes(m, start, cell),

@@ -7,6 +7,12 @@ import type { CellSpec } from "./cell.js";
  */
 export interface CheckSubject<S = unknown, E = unknown> {
   model: Explorable<S, E>;
+  /**
+   * The model the search runs on, when it is not `model`: the same states and events, but it folds
+   * some events into others (ApplyResult.folded) so it reaches fewer states. Counterexamples are
+   * minimised, replayed and priced with `model`, which offers every event.
+   */
+  explore?: Explorable<S, E>;
   /** The start state: vCPU created, host and guest profile applied. */
   start: S;
   /**

@@ -31,7 +31,7 @@ export function runCell(provider: CheckProvider, cell: CellSpec, opts: CellOptio
   }
   const subject = provider.subject(cell);
   const classify = subject.classify?.bind(subject);
-  const r = explore(subject.model, subject.start, {
+  const r = explore(subject.explore ?? subject.model, subject.start, {
     collect: opts.collect ?? "first",
     ...(classify ? { classify: (ce: Counterexample<unknown>, v: number) => classify(ce.events, ce.invariant, v) } : {}),
     ...(subject.eventClass ? { eventClass: subject.eventClass.bind(subject) } : {}),

@@ -33,6 +33,15 @@ export interface AlphabetOptions {
    * NMI-open sites; or a list of site ids.
    */
   nmiSites?: "observable" | "all" | readonly string[];
+  /**
+   * How NMIs at host sites are explored when the host NMI handler is observable (nmiSites
+   * "observable", a -mapxf kernel): "events" (default) offers an `nmi` event per NMI-open host site;
+   * "folded" offers only the guest-time NMI and checks, in every event that runs the vCPU, the handler
+   * at every NMI-open host site it passes. Sound because that handler changes nothing the model keeps
+   * unless it breaks apxf-c-needs-apx (docs/model.md#host-nmi-folding); such a violation comes back as
+   * a folded one (ApplyResult.folded) whose path has the `nmi` event put back.
+   */
+  hostNmi?: "events" | "folded";
   /** Designs a migration may move to (default: the machine's own design). */
   migrateTo?: readonly string[];
   /** XCR0 values guest XSETBV / SET_XCRS use (default: guest-supported XCR0 with and without APX). */
@@ -54,7 +63,7 @@ const RUNS_VCPU: ReadonlySet<string> = new Set<CoreEventKind>([
 const CORE_KINDS: ReadonlySet<string> = new Set<string>([...RUNS_VCPU, "nmi", "get-xsave", "set-xsave", "get-regs", "set-regs", "set-xcrs", "migrate", "reset", "init"]);
 
 /** Whether `e` may follow an armed NMI (it runs the vCPU, or it is a backend's event, which may). */
-const mayFollowNmi = (e: KvmxEvent): boolean => RUNS_VCPU.has(e.kind) || !CORE_KINDS.has(e.kind);
+export const mayFollowNmi = (e: KvmxEvent): boolean => RUNS_VCPU.has(e.kind) || !CORE_KINDS.has(e.kind);
 
 interface Alphabets {
   /** No NMI armed, one vCPU. */
@@ -86,7 +95,7 @@ function coreEvents(cfg: ResolvedConfig, nmiSites: readonly string[], withMigrat
       a.nmiSites === "all"
         ? nmiSites
         : a.nmiSites === undefined || a.nmiSites === "observable"
-          ? nmiSites.filter((s) => s === "guest" || hostNmiHandlerObservable(cfg))
+          ? nmiSites.filter((s) => s === "guest" || (hostNmiHandlerObservable(cfg) && !hostNmisFolded(cfg)))
           : a.nmiSites.filter((s) => nmiSites.includes(s));
     for (const s of offered) out.push({ kind: "nmi", site: s });
   }
@@ -120,4 +129,13 @@ export function eventAlphabet(cfg: ResolvedConfig, st: MachineState, nmiSites: r
     return out;
   }
   return vendor.length === 0 ? base : [...base, ...vendor];
+}
+
+/**
+ * Whether this machine folds host NMIs into the events that run the vCPU (AlphabetOptions.hostNmi
+ * "folded", with the observable NMI sites offered and a host NMI handler that can break something).
+ */
+export function hostNmisFolded(cfg: Pick<ResolvedConfig, "alphabet" | "kernelApx">): boolean {
+  const a = cfg.alphabet;
+  return a.hostNmi === "folded" && (a.nmiSites === undefined || a.nmiSites === "observable") && hostNmiHandlerObservable(cfg);
 }

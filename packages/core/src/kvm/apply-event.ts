@@ -11,6 +11,7 @@ import { XFEATURE, XFEATURE_MASK, hasApx } from "../cpu/xfeatures.js";
 import { kvmSetXcrCheck } from "../cpu/xcr0-rules.js";
 import { cpuidLookup, hasCpuidFeature } from "../cpu/cpuid.js";
 import type { ApplyResult, IoctlName, TraceStep } from "./explorable.js";
+import { mayFollowNmi } from "./alphabet.js";
 import type { KvmxEvent, SyncRegsRequest } from "./events.js";
 import type { MachineState } from "./machine-state.js";
 import { designByName, newVcpu, type ResolvedConfig } from "./machine.js";
@@ -156,8 +157,9 @@ function checkGuestRead(ctx: RunCtx, r: number): void {
  * Applies `e` to `st` (mutated: pass a copy). With `trace`, every step is recorded; with a trace or
  * `opts.observe`, what the event showed a guest or the VMM comes back in `observations`.
  */
-export function applyEvent(cfg: ResolvedConfig, st: MachineState, e: KvmxEvent, trace?: TraceStep[], opts?: { observe?: boolean }): ApplyResult<MachineState> {
+export function applyEvent(cfg: ResolvedConfig, st: MachineState, e: KvmxEvent, trace?: TraceStep[], opts?: { observe?: boolean }): ApplyResult<MachineState, KvmxEvent> {
   const ctx = new RunCtx(cfg, st, trace, opts?.observe);
+  ctx.foldHostNmis = cfg.foldHostNmis && mayFollowNmi(e);
   switch (e.kind) {
     case "guest-write":
     case "guest-read":
@@ -228,7 +230,9 @@ export function applyEvent(cfg: ResolvedConfig, st: MachineState, e: KvmxEvent, 
       if (!cfg.backend.applyVendorEvent) throw new InputError(`event kind "${e.kind}" is unknown to backend ${cfg.backend.name}`);
       cfg.backend.applyVendorEvent(ctx, e);
   }
-  return { state: st, violations: ctx.violations, cost: ctx.cost, designActions: ctx.designActions, observations: ctx.observations };
+  const r: ApplyResult<MachineState, KvmxEvent> = { state: st, violations: ctx.violations, cost: ctx.cost, designActions: ctx.designActions, observations: ctx.observations };
+  if (ctx.folded) r.folded = ctx.folded;
+  return r;
 }
 
 /** Records an ioctl's result (only when observing). */

@@ -109,10 +109,25 @@ export type Observation =
   /** kvm_run->s.regs as store_regs left it (KVM_SYNC_X86_REGS in kvm_valid_regs), by struct kvm_regs field. */
   | { readonly kind: "sync-regs"; readonly regs: Readonly<Record<string, bigint>> };
 
+/**
+ * Violations of an event the model folds into the one applied (an event that changes nothing the
+ * model keeps but can break an invariant, e.g. a host NMI in a -mapxf kernel): `before`, applied first,
+ * then the applied event, breaks `violations`; without them both reach the same state.
+ */
+export interface FoldedViolations<E = unknown> {
+  readonly before: E;
+  readonly violations: readonly Violation[];
+}
+
 /** What applying one event produced. */
-export interface ApplyResult<S> {
+export interface ApplyResult<S, E = never> {
   state: S;
   violations: Violation[];
+  /**
+   * Violations of folded events (FoldedViolations): the checker reports each with `before` put back
+   * into its path, one event longer, and still expands `state`. Absent: none.
+   */
+  folded?: FoldedViolations<E>[];
   cost: CostCounters;
   /** What the event showed; present only when a trace was recorded or observations were asked for. */
   observations?: Observation[];
@@ -145,7 +160,7 @@ export interface Explorable<S, E> {
    * Applies one event to a copy of `state`; when `trace` is given, every step is pushed onto it.
    * `variant` selects the assumption valuation (default 0) when the model has `variability`.
    */
-  apply(state: S, event: E, trace?: TraceStep[], variant?: number): ApplyResult<S>;
+  apply(state: S, event: E, trace?: TraceStep[], variant?: number): ApplyResult<S, E>;
   readonly variability?: Variability;
   /** The events enabled in a state (the event alphabet, filtered by what the state allows). */
   events(state: S): readonly E[];

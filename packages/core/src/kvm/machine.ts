@@ -21,7 +21,7 @@ import { BUILTIN_DESIGNS } from "./designs.js";
 import { DEFAULT_VALUES } from "./alphabet.js";
 import { FASTPATH_MSRS } from "./emulate.js";
 import { applyEvent } from "./apply-event.js";
-import { eventAlphabet, type AlphabetOptions } from "./alphabet.js";
+import { eventAlphabet, hostNmisFolded, type AlphabetOptions } from "./alphabet.js";
 import { guestCpuidEntries } from "./guest-cpuid.js";
 import { KVM_SUPPORTED_XCR0 } from "../cpu/xcr0-rules.js";
 import { resolveVariant, type ResolvedVariant, type Variant } from "./variants.js";
@@ -87,6 +87,8 @@ export interface ResolvedConfig {
   readonly pre: boolean;
   readonly designs: ReadonlyMap<string, Design>;
   readonly alphabet: AlphabetOptions;
+  /** Events that run the vCPU check the host NMI handler at every NMI-open host site (alphabet.ts hostNmisFolded). */
+  readonly foldHostNmis: boolean;
   /** The packed-state layout of this machine's states. */
   readonly layout: MachineLayout;
   /** hostXcr0 as a value id. */
@@ -168,6 +170,7 @@ export function resolveConfig(config: MachineConfig): ResolvedConfig {
     hostXcr0Id: vid(hostXcr0),
     hostFpstateMaskId: vid(hostXcr0 & ~XFEATURE_MASK.PKRU),
     features: variant?.features ?? 0,
+    foldHostNmis: hostNmisFolded({ alphabet, kernelApx: config.host.kernelApx }),
     ...(variant ? { variant } : {}),
     hostCpuidLookup: cpuidLookupMemo(hostCpu.cpuid),
     guestCpuidLookup: cpuidLookupMemo(guestCpuid),
@@ -215,7 +218,7 @@ export function createMachine(config: MachineConfig): Machine {
     config: cfg,
     initialState,
     nmiSites: () => (nmiSiteCache ??= listNmiSites(cfg)),
-    apply(state: MachineState, event: KvmxEvent, trace?: TraceStep[], variant = 0): ApplyResult<MachineState> {
+    apply(state: MachineState, event: KvmxEvent, trace?: TraceStep[], variant = 0): ApplyResult<MachineState, KvmxEvent> {
       const opts = cfg.options;
       opts.current = cfg.assumptions.valuations[variant] ?? opts.current;
       opts.consulted = 0;

@@ -12,7 +12,8 @@ import { wordId, wordTag } from "../cpu/values.js";
 import { XFEATURE_MASK } from "../cpu/xfeatures.js";
 import type { PhysicalCpu } from "../cpu/physical-cpu.js";
 import type { ModelOptions } from "../model-options.js";
-import { zeroCost, type CostCounters, type GuestLevel, type InvariantName, type Observation, type TraceStep, type Violation, type SiteKind } from "./explorable.js";
+import { zeroCost, type CostCounters, type FoldedViolations, type GuestLevel, type InvariantName, type Observation, type TraceStep, type Violation, type SiteKind } from "./explorable.js";
+import type { KvmxEvent } from "./events.js";
 import type { Design } from "./designs.js";
 import type { GuestExit } from "./guest-exit.js";
 import type { MachineState } from "./machine-state.js";
@@ -120,6 +121,10 @@ export interface GuestOp {
 export class RunCtx implements VendorCtx, VcpuIoctlCtx {
   readonly cost: CostCounters = zeroCost();
   readonly violations: Violation[] = [];
+  /** Violations of folded events (foldViolation); undefined while there are none. */
+  folded: FoldedViolations<KvmxEvent>[] | undefined;
+  /** This event checks the host NMI handler at every NMI-open host site it passes (alphabet.ts hostNmisFolded). */
+  foldHostNmis = false;
   guestExit: GuestExit | undefined = undefined;
   fastpathResult: FastpathResult = FastpathResult.NONE;
   /** The guest program of this event and how far it got. */
@@ -422,6 +427,17 @@ export class RunCtx implements VendorCtx, VcpuIoctlCtx {
     if (this.tracing) this.note(`WARN: ${message}`);
   }
 
+  /**
+   * A violation of an event folded into this one (`before`, e.g. an NMI armed for the current site):
+   * kept apart from `violations` (the run itself goes on unbroken), one per `before` site.
+   */
+  foldViolation(before: KvmxEvent, invariant: InvariantName, message: string): void {
+    this.folded ??= [];
+    const site = this.currentSite;
+    if (this.folded.some((f) => f.violations[0]!.site === site)) return;
+    this.folded.push({ before, violations: [{ invariant, message, step: this.stepIndex, site }] });
+  }
+
   violate(invariant: InvariantName, message: string): void {
     // One report per invariant and site: a broken rule tends to fire on every register at once.
     const k = `${invariant}@${this.currentSite}`;
@@ -522,8 +538,9 @@ export const hostNmiHandlerObservable = (cfg: Pick<ResolvedConfig, "kernelApx">)
 export function runHostNmiHandler(ctx: RunCtx, where: string): void {
   if (ctx.tracing) ctx.note(`host NMI handler runs at ${where}`);
   if (!ctx.kernelApx) return;
-  if (!ctx.cpu.xcr0Apx) {
-    ctx.violate("apxf-c-needs-apx", `NMI handler (C, -mapxf host) entered at ${where} with XCR0 0x${ctx.cpu.xcr0.toString(16)}: its R16–R31 save would #UD`);
+  const fault = hostNmiHandlerFault(ctx, where);
+  if (fault !== undefined) {
+    ctx.violate("apxf-c-needs-apx", fault);
     return;
   }
   // The handler saves the interrupted R16–R31, uses them, and restores them on return.
@@ -531,6 +548,25 @@ export function runHostNmiHandler(ctx: RunCtx, where: string): void {
   const saved = Array.from({ length: 16 }, (_, i) => ctx.saveGpr(16 + i));
   for (let i = 0; i < 16; i++) cpu.setGprId(16 + i, NMI_EGPR_ID[i]!, Tag.hostKernel);
   saved.forEach((s, i) => ctx.restoreGpr(16 + i, s));
+}
+
+/**
+ * What goes wrong when the host NMI handler runs here: in a -mapxf host with the live XCR0 lacking
+ * APX, its entry's R16–R31 save #UDs (the message); undefined when it runs cleanly — it then leaves
+ * every register and XCR0 as it found them (runHostNmiHandler), which host-NMI folding relies on.
+ */
+export function hostNmiHandlerFault(ctx: RunCtx, where: string): string | undefined {
+  if (!ctx.kernelApx || ctx.cpu.xcr0Apx) return undefined;
+  return `NMI handler (C, -mapxf host) entered at ${where} with XCR0 0x${ctx.cpu.xcr0.toString(16)}: its R16–R31 save would #UD`;
+}
+
+/**
+ * A folded host NMI (AlphabetOptions.hostNmi "folded") at `where`: the handler is checked as if an
+ * `nmi` event had armed it for this site; what it breaks is kept apart (RunCtx.folded), the run goes on.
+ */
+export function foldHostNmi(ctx: RunCtx, where: string): void {
+  const fault = hostNmiHandlerFault(ctx, where);
+  if (fault !== undefined) ctx.foldViolation({ kind: "nmi", site: where }, "apxf-c-needs-apx", fault);
 }
 
 /** What a -mapxf NMI handler leaves in R16–R31 while it runs ("NMI"). */

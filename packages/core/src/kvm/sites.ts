@@ -14,7 +14,7 @@ import { compileInstruction, type CompiledInstruction } from "../cpu/executor.js
 import { GPR_NAMES } from "../cpu/gpr.js";
 import { ANCHORS, actionsAt, type Anchor, type Condition, type Design, type DesignAction } from "./designs.js";
 import { HOST_KERNEL_EGPR, HOST_USER_EGPR, OTHER_TASK_EGPR } from "./host-values.js";
-import { HOST_ADDR, RunCtx, runHostNmiHandler } from "./run-context.js";
+import { foldHostNmi, HOST_ADDR, RunCtx, runHostNmiHandler } from "./run-context.js";
 import { FastpathResult, type Site } from "./vendor-ops.js";
 import { checkHostXstate, guestEnters, guestLeaves } from "./feature-hooks.js";
 
@@ -76,9 +76,11 @@ export function runPlanned(ctx: RunCtx, p: PlannedSite): void {
   if (site.exitPathOnly && ctx.vmFailed) return;
   ctx.beginStep(site.id);
   if (site.kind === "c") applyCRule(ctx, site.id);
-  if (p.nmiIndex !== 0 && ctx.st.armedNmiIndex === p.nmiIndex) {
-    ctx.st.armedNmiIndex = 0;
-    runHostNmiHandler(ctx, site.id);
+  if (p.nmiIndex !== 0) {
+    if (ctx.st.armedNmiIndex === p.nmiIndex) {
+      ctx.st.armedNmiIndex = 0;
+      runHostNmiHandler(ctx, site.id);
+    } else if (ctx.foldHostNmis) foldHostNmi(ctx, site.id);
   }
   if (p.hooks !== undefined) p.hooks(ctx);
   for (const a of p.actions) runAction(ctx, a);
