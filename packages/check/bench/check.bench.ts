@@ -71,6 +71,27 @@ describe("kvmx check", () => {
   );
 
   bench(
+    "host-NMI folding (a -mapxf cell both ways)",
+    () => {
+      if (!once("fold")) return;
+      // docs/model.md#host-nmi-folding: the same cell with an `nmi` event per host site, and folded.
+      const cell: CellSpec = { design: "hw-xcr0-switch", backend: "vmx", host: { cpuApx: true, kernelApx: true }, guest: { apx: true } };
+      const runs = [false, true].map((fold) => {
+        const provider = machineProvider({ backends: [vmxBackend], sweep: "default", foldHostNmis: fold });
+        return cpuSeconds(() => runCell(provider, cell, { cost: false, collect: "per-invariant" }));
+      });
+      const [asEvents, folded] = runs as [(typeof runs)[0], (typeof runs)[0]];
+      const same = asEvents.value.verdict === folded.value.verdict && asEvents.value.invariant === folded.value.invariant && asEvents.value.complete && folded.value.complete;
+      lines.push(
+        `host-NMI folding, hw-xcr0-switch vmx Hk g+ (defaults, every invariant): ${asEvents.value.states.toLocaleString("en")} → ${folded.value.states.toLocaleString("en")} states ` +
+          `(${(asEvents.value.states / folded.value.states).toFixed(1)}× fewer), ${asEvents.cpu.toFixed(1)} → ${folded.cpu.toFixed(1)} CPU-s ` +
+          `(${(asEvents.cpu / folded.cpu).toFixed(1)}× faster); ${same ? "same verdict, both complete" : "RESULTS DIFFER"}`,
+      );
+    },
+    { iterations: 1, warmupIterations: 0, time: 0, warmupTime: 0 },
+  );
+
+  bench(
     "built kvmx check --json, default matrix (worker threads)",
     () => {
       if (!once("cli")) return;
