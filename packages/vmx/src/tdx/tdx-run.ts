@@ -163,8 +163,11 @@ function tdExit(ctx: VendorCtx): void {
   const reasonId = isCall ? REASON_TDCALL_ID : e.kind === "nmi" ? REASON_NMI_ID : REASON_INTR_ID;
   v.vendorSetId(VMCS_FIELD.VM_EXIT_REASON, reasonId);
   v.vendorSetId(VF["td.vmcall_len"], isCall ? numId(call.length) : 0);
-  v.vendorSetId(VF["td.vmcall_kind"], hc !== 0 ? KIND.hypercall : e.kind === "cpuid" ? KIND.cpuid : isCall && call.resultReg >= 0 ? KIND.resultReg : KIND.none);
-  if (isCall && call.resultReg >= 0) v.vendorSetId(VF["td.vmcall_result_reg"], numId(call.resultReg));
+  const kind = hc !== 0 ? KIND.hypercall : e.kind === "cpuid" ? KIND.cpuid : isCall && call.resultReg >= 0 ? KIND.resultReg : KIND.none;
+  v.vendorSetId(VF["td.vmcall_kind"], kind);
+  // Read only when vmcall_kind says "result register", which this exit sets together with it: 0
+  // otherwise, so a stale register number never tells two states apart.
+  v.vendorSetId(VF["td.vmcall_result_reg"], kind === KIND.resultReg ? numId(call.resultReg) : 0);
   if (ctx.tracing) ctx.note(
     `${isCall ? `TDVMCALL ${call.r10 !== 0 ? `hypercall ${val(call.r10)}` : `leaf ${val(call.args[R.R11]!)}`}` : `exit reason ${val(reasonId)}`}; XCR0 left at ${hex(cpu.xcr0)} (from XFAM)`,
   );
