@@ -147,6 +147,8 @@ export function resolveConfig(config: MachineConfig): ResolvedConfig {
     { xcr0Mask: supportedXcr0FromCpuid(guestLookup), apx: guestApx },
     [...new Set([...MODEL_MSRS, ...(config.msrs ?? [])])],
     config.backend.vendorFields ?? [],
+    false,
+    config.variant !== undefined,
   );
   const alphabet = config.alphabet ?? {};
   const layout = new MachineLayout(block, allNmiSiteIds(config.backend, pre), (alphabet.values ?? DEFAULT_VALUES).map((v) => BigInt(v)));

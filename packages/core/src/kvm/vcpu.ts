@@ -43,6 +43,11 @@ export class VcpuBlockLayout {
     readonly vendorFields: readonly VendorField[],
     /** Standalone vCPUs (the simulated /dev/kvm) keep MSRs outside this list in a map; a Machine's may not. */
     readonly openMsrs = false,
+    /**
+     * Compare "rip" vendor fields exactly (vendor-fields.ts): for a machine whose KVM code a variant
+     * edits (it may break the RIP write-back the reduction relies on). Always with a PRE layout.
+     */
+    compareRips = false,
   ) {
     let at = V.SIZE;
     const kinds: SlotKind[] = [...VCPU_FIXED_KINDS];
@@ -50,6 +55,8 @@ export class VcpuBlockLayout {
       this.msrSlot.set(m, at++);
       kinds.push(SlotKind.value1);
     }
+    // vendor-fields.ts "rip": left out of the fingerprint unless compared on purpose or some vCPU uses PRE.
+    const anyPre = compareRips || designs.some((d) => d.layout.pre);
     let maxId = -1;
     for (const f of vendorFields) maxId = Math.max(maxId, f);
     this.vendorSlot = new Array<number>(maxId + 1).fill(-1);
@@ -57,7 +64,12 @@ export class VcpuBlockLayout {
       if (this.vendorSlot[f] !== -1) continue;
       this.vendorSlot[f] = at++;
       const kind = vendorFieldSpec(f).kind;
-      kinds.push(kind === "value" ? SlotKind.value : kind === "tag" ? SlotKind.tag : kind === "exit-info" ? SlotKind.ignored : SlotKind.control);
+      kinds.push(
+        kind === "value" ? SlotKind.value
+        : kind === "tag" ? SlotKind.tag
+        : kind === "exit-info" || (kind === "rip" && !anyPre) ? SlotKind.ignored
+        : SlotKind.control,
+      );
     }
     this.size = at;
     this.kinds = kinds;

@@ -11,10 +11,16 @@
  *  - "exit-info": written by every VM-exit before anything reads it (exit reason, qualification,
  *    instruction length/information, the guest RIP/RSP the exit saved) — meaningless between events,
  *    so it is left out of the fingerprint.
+ *  - "rip": a guest RIP kept for a later entry (vmcs12's, a parked VMCS's, the TDVPS's). In the POST
+ *    register layout it is left out of the fingerprint: the guest's programs do not depend on where
+ *    they sit, every event's first guest entry starts at its code, and a RIP only ever meets a RIP
+ *    derived from it in the same event (the resume check of sites.ts runGuest); so its value decides
+ *    nothing across events (docs/model.md#rip-values). In PRE, where KVM_GET_REGS can read it into
+ *    regs[] (RIP beyond the u32 bitmaps), it is compared exactly.
  */
 import { ModelBugError } from "../errors.js";
 
-export type VendorFieldKind = "control" | "value" | "tag" | "exit-info";
+export type VendorFieldKind = "control" | "value" | "tag" | "exit-info" | "rip";
 
 export interface VendorFieldSpec {
   readonly id: number;

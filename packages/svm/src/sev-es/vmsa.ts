@@ -21,11 +21,13 @@ export const VMSA_GPR = defineGprFields("vmsa.gpr", gprRange(0, 32));
 export const HSA_GPR = defineGprFields("hsa.gpr", gprRange(16, 32));
 
 /**
- * The VMSA's other fields and the host save area's XCR0/XSS/PKRU. All controls: VMRUN reads the VMSA
- * as the last #VMEXIT left it, and "launched" says whether KVM may still write it.
+ * The VMSA's other fields and the host save area's XCR0/XSS/PKRU. Controls: VMRUN reads the VMSA
+ * as the last #VMEXIT left it, and "launched" says whether KVM may still write it. The RIP is a "rip"
+ * field (core's vendor-fields.ts): every event's first guest entry starts the guest's program at its
+ * code, so the RIP the last #VMEXIT saved decides nothing across events.
  */
 export const VMSA_FIELD = defineVendorFields({
-  "vmsa.rip": "control",
+  "vmsa.rip": "rip",
   "vmsa.xcr0": "control",
   "vmsa.xss": "control",
   "vmsa.pkru": "control",

@@ -20,9 +20,10 @@ const FIELDS = Object.keys(VMCS) as VmcsField[];
  * exit information has been read, and the next VM-entry/exit rewrites HOST_RSP and the exit
  * information before anything reads them. GUEST_RIP is the exception: when RIP cannot be marked
  * available (PRE with R16–R31 in regs[]: RIP is regs[32], beyond the u32 bitmaps) every kvm_rip_read
- * goes to cache_reg, so KVM_GET_REGS in a later event reads the GUEST_RIP a switch brought in.
+ * goes to cache_reg, so KVM_GET_REGS in a later event reads the GUEST_RIP a switch brought in — a
+ * "rip" field (core's vendor-fields.ts): compared exactly in PRE, left out in POST.
  */
-const parkedKind = (f: VmcsField): VendorFieldKind => (f === "GUEST_RIP" ? "control" : vendorFieldSpec(VMCS_FIELD[f]).kind);
+const parkedKind = (f: VmcsField): VendorFieldKind => (f === "GUEST_RIP" ? "rip" : vendorFieldSpec(VMCS_FIELD[f]).kind);
 
 function parkedFields(vmcs: LoadedVmcs): Readonly<Record<VmcsField, VendorField>> {
   const ids = defineVendorFields(Object.fromEntries(FIELDS.map((f) => [`${vmcs}.${f}`, parkedKind(f)])) as Record<string, VendorFieldKind>);

@@ -37,14 +37,16 @@ export const VMCS12_EXTENDED_INSTRUCTION_INFO_OFFSET = VMCS12_FIELDS.extended_in
 
 /**
  * What each vmcs12 field holds, for the checker's state fingerprint. L2's and L1's RSP are register
- * values; RIP, RFLAGS and the CRs are read back at the next nested VM-entry/exit (possibly in a later
- * event), so they are compared exactly; the exit information is written by every nested VM-exit and
- * read by nothing afterwards in the model (L1 never looks), so it means nothing between events.
+ * values; RFLAGS and the CRs are read back at the next nested VM-entry/exit (possibly in a later
+ * event), so they are compared exactly; L2's and L1's RIP are read back too, but a RIP decides
+ * nothing across events (core's vendor-fields.ts "rip"); the exit information is written by every
+ * nested VM-exit and read by nothing afterwards in the model (L1 never looks), so it means nothing
+ * between events.
  */
 const VMCS12_KIND: Record<Vmcs12Field, VendorFieldKind> = {
   launch_state: "control",
   guest_rsp: "value",
-  guest_rip: "control",
+  guest_rip: "rip",
   guest_rflags: "control",
   guest_cr0: "control",
   guest_cr3: "control",
@@ -57,7 +59,7 @@ const VMCS12_KIND: Record<Vmcs12Field, VendorFieldKind> = {
   host_cr3: "control",
   host_cr4: "control",
   host_rsp: "value",
-  host_rip: "control",
+  host_rip: "rip",
   vm_exit_reason: "exit-info",
   exit_qualification: "exit-info",
   vm_exit_instruction_len: "exit-info",

@@ -26,13 +26,13 @@ export const TDVPS_GPR_TAG: readonly VendorField[] = ids(declaredGprs, gprTagNam
 
 /**
  * The TD's RIP, XCR0 and XSS in the TDVPS (read back at the next TD entry, possibly in a later event);
- * XFAM and whether TD init happened (TDH.MNG.INIT / TDH.VP.INIT). The RIP is exit information as
- * VMX's GUEST_RIP is: the next TD entry loads it, but the first entry of every event starts the
- * guest's program at its code (core's runGuest) and later entries of the event follow the RIP this
- * event's exits saved, so between events it means nothing and the fingerprint leaves it out.
+ * XFAM and whether TD init happened (TDH.MNG.INIT / TDH.VP.INIT). The RIP is a "rip" field (core's
+ * vendor-fields.ts): the next TD entry loads it, but the first entry of every event starts the guest's
+ * program at its code (core's runGuest) and later entries of the event follow the RIP this event's
+ * exits saved, so between events it decides nothing.
  */
 export const TD_FIELD = defineVendorFields({
-  "tdvps.rip": "exit-info",
+  "tdvps.rip": "rip",
   "tdvps.xcr0": "control",
   "tdvps.xss": "control",
   "td.xfam": "control",
