@@ -55,6 +55,16 @@ describe("host NMIs folded into the events that run the vCPU (-mapxf hosts)", ()
     expect(b.r.states).toBeLessThan(a.r.states / 3);
   });
 
+  it("folds nothing when NMIs are left out of the alphabet", () => {
+    const m = createMachine({
+      backend: vmxBackend, design: "early-xcr0-asm", host: { cpu: cpuProfile("dmr"), kernelApx: true }, guest: { apx: false },
+      alphabet: { ...ALPHABET, exclude: [...ALPHABET.exclude, "nmi"], hostNmi: "folded" },
+    });
+    expect(m.config.foldHostNmis).toBe(false);
+    const r = explore(m, m.initialState(), { collect: "per-invariant" });
+    expect(r.counterexamples.some((c) => c.events.some((e) => e.kind === "nmi"))).toBe(false);
+  });
+
   it("puts the NMI back into a counterexample, which then replays on the model that offers every event", () => {
     const explicit = machine(false, "early-xcr0-asm");
     const folded = machine(true, "early-xcr0-asm");

@@ -137,5 +137,6 @@ export function eventAlphabet(cfg: ResolvedConfig, st: MachineState, nmiSites: r
  */
 export function hostNmisFolded(cfg: Pick<ResolvedConfig, "alphabet" | "kernelApx">): boolean {
   const a = cfg.alphabet;
-  return a.hostNmi === "folded" && (a.nmiSites === undefined || a.nmiSites === "observable") && hostNmiHandlerObservable(cfg);
+  const nmisOffered = (a.include ? a.include.includes("nmi") : true) && !(a.exclude ?? []).includes("nmi");
+  return a.hostNmi === "folded" && nmisOffered && (a.nmiSites === undefined || a.nmiSites === "observable") && hostNmiHandlerObservable(cfg);
 }
