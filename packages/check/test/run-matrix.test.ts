@@ -143,3 +143,13 @@ describe("readReport", () => {
     expect(typeof step.xcr0).toBe("bigint");
   });
 });
+
+describe("what the provider keeps per cell", () => {
+  it("is released once each explored cell is done", async () => {
+    const released: string[] = [];
+    const provider = { ...toyProvider(), release: (c: Parameters<NonNullable<ReturnType<typeof toyProvider>["release"]>>[0]) => void released.push(cellId(c)) };
+    const report = await runMatrix(provider, { depth: 3, cost: false });
+    const explored = report.cells.filter((c) => c.verdict !== "n/a").map((c) => cellId(c));
+    expect(released).toEqual(explored);
+  });
+});

@@ -98,6 +98,10 @@ export function machineProvider(o: MachineProviderOptions): CheckProvider {
     backends: o.backends.map((b) => b.name),
     notApplicable,
     subject,
+    release: (cell) => {
+      const prefix = `${cellKey(cell)}|`;
+      for (const k of [...peerRuns.keys()]) if (k.startsWith(prefix)) peerRuns.delete(k);
+    },
     egprHome: (name) => designs.find((d) => d.name === name)?.egprHome,
     ...(assumptions.size > 1 ? { sweep: { mode: (o.sweep ?? "each") as "each" | "all", assumptions: [...assumptions.swept] } } : {}),
   };

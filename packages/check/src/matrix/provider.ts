@@ -65,6 +65,11 @@ export interface CheckProvider {
    */
   notApplicable(cell: CellSpec): string | undefined;
   subject(cell: CellSpec): CheckSubject;
+  /**
+   * Drops what the provider kept while the cell was checked (e.g. the peers' runs of the findings
+   * rule); runCell calls it when the cell is done, so a long matrix does not hold every cell's.
+   */
+  release?(cell: CellSpec): void;
   /** Where a design keeps R16–R31 (findings are grouped by it). */
   egprHome?(design: string): string | undefined;
   /** The assumption sweep every cell ran under (absent: the defaults only). */

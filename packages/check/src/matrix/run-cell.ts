@@ -93,6 +93,7 @@ export function runCell(provider: CheckProvider, cell: CellSpec, opts: CellOptio
   }
   if (findings.size > 0) result.findingInstances = [...findings.values()];
   if (opts.cost !== false) result.cost = measureCost(subject, opts.weights);
+  provider.release?.(cell);
   result.elapsedMs = performance.now() - t0;
   return result;
 }
