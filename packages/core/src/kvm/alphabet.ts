@@ -76,7 +76,7 @@ const cache = new WeakMap<ResolvedConfig, Alphabets>();
 /** The core events of a machine, in a fixed order (built once). */
 function coreEvents(cfg: ResolvedConfig, nmiSites: readonly string[], withMigrate: boolean): KvmxEvent[] {
   const a = cfg.alphabet;
-  const on = (k: CoreEventKind): boolean => (a.include ? a.include.includes(k) : true) && !(a.exclude ?? []).includes(k);
+  const on = (k: CoreEventKind): boolean => kindOffered(a, k);
   const values = a.values ?? DEFAULT_VALUES;
   const egprs = a.egprs ?? ["r16", "r31"];
   const supported = vcpuGuestSupportedXcr0({ cpuid: cfg.layout.vcpuBlock.cpuid }, cfg.supportedXcr0);
@@ -95,7 +95,7 @@ function coreEvents(cfg: ResolvedConfig, nmiSites: readonly string[], withMigrat
       a.nmiSites === "all"
         ? nmiSites
         : a.nmiSites === undefined || a.nmiSites === "observable"
-          ? nmiSites.filter((s) => s === "guest" || (hostNmiHandlerObservable(cfg) && !hostNmisFolded(cfg)))
+          ? nmiSites.filter((s) => s === "guest" || (hostNmiHandlerObservable(cfg) && !cfg.foldHostNmis))
           : a.nmiSites.filter((s) => nmiSites.includes(s));
     for (const s of offered) out.push({ kind: "nmi", site: s });
   }
@@ -137,6 +137,10 @@ export function eventAlphabet(cfg: ResolvedConfig, st: MachineState, nmiSites: r
  */
 export function hostNmisFolded(cfg: Pick<ResolvedConfig, "alphabet" | "kernelApx">): boolean {
   const a = cfg.alphabet;
-  const nmisOffered = (a.include ? a.include.includes("nmi") : true) && !(a.exclude ?? []).includes("nmi");
-  return a.hostNmi === "folded" && nmisOffered && (a.nmiSites === undefined || a.nmiSites === "observable") && hostNmiHandlerObservable(cfg);
+  return a.hostNmi === "folded" && kindOffered(a, "nmi") && (a.nmiSites === undefined || a.nmiSites === "observable") && hostNmiHandlerObservable(cfg);
+}
+
+/** Whether the alphabet offers events of kind `k` at all (its include and exclude lists). */
+function kindOffered(a: AlphabetOptions, k: CoreEventKind): boolean {
+  return (a.include ? a.include.includes(k) : true) && !(a.exclude ?? []).includes(k);
 }

@@ -56,7 +56,7 @@ export class VcpuBlockLayout {
       kinds.push(SlotKind.value1);
     }
     // vendor-fields.ts "rip": left out of the fingerprint unless compared on purpose or some vCPU uses PRE.
-    const anyPre = compareRips || designs.some((d) => d.layout.pre);
+    const ripsCompared = compareRips || designs.some((d) => d.layout.pre);
     let maxId = -1;
     for (const f of vendorFields) maxId = Math.max(maxId, f);
     this.vendorSlot = new Array<number>(maxId + 1).fill(-1);
@@ -67,7 +67,7 @@ export class VcpuBlockLayout {
       kinds.push(
         kind === "value" ? SlotKind.value
         : kind === "tag" ? SlotKind.tag
-        : kind === "exit-info" || (kind === "rip" && !anyPre) ? SlotKind.ignored
+        : kind === "exit-info" || (kind === "rip" && !ripsCompared) ? SlotKind.ignored
         : SlotKind.control,
       );
     }
