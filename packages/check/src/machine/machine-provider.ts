@@ -6,6 +6,7 @@ import {
   ModelBugError,
   cpuProfile,
   createMachine,
+  hostNmisFolded,
   type Design,
   type HostCpu,
   type InvariantName,
@@ -164,10 +165,11 @@ export function machineProvider(o: MachineProviderOptions): CheckProvider {
     const start = m.initialState();
     const d = m.config.design;
     const vcpu = start.vcpus[0];
-    const folded = o.foldHostNmis === false ? m : machineFor(cell, true);
+    // The search gets a machine of its own only where folding applies (a -mapxf host, NMIs offered).
+    const folds = o.foldHostNmis !== false && hostNmisFolded({ alphabet: { ...o.alphabet, hostNmi: "folded" }, kernelApx: cell.host.kernelApx });
     const subject: CheckSubject<MachineState, KvmxEvent> = {
       model: m,
-      ...(folded.config.foldHostNmis ? { explore: folded } : {}),
+      ...(folds ? { explore: machineFor(cell, true) } : {}),
       start,
       scenario: (events, expect, variant = 0) => machineScenario(cell, m, events, expect.violations, variant),
       costProbes: () => costProbes(m, start, cell),
