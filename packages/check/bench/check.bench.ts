@@ -1,9 +1,10 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { afterAll, bench, describe } from "vitest";
-import { vmxBackend } from "@kvmx/vmx";
-import { explore, machineProvider, runCell, type CellSpec, type CheckReport } from "../src/index.js";
+import { vmxBackend, vmxNestedBackend } from "@kvmx/vmx";
+import { eventKey, explore, machineProvider, runCell, type CellSpec, type CheckReport } from "../src/index.js";
 import { toyModel, toyStart } from "../test/toy-model.js";
 
 /**
@@ -14,7 +15,11 @@ import { toyModel, toyStart } from "../test/toy-model.js";
  * - the default `kvmx check` matrix through the built CLI (worker threads, the default sweep), each
  *   cell bounded by KVMX_BENCH_CELL_SECONDS (default 20; 0: no bound, every cell to its fixpoint or a
  *   violation — about ten minutes on 2 cores): wall, CPU and peak RSS against ≤ 30 s and
- *   ≤ 1 GiB, how many cells reached the fixpoint, and for every cell that did not, its states per depth.
+ *   ≤ 1 GiB, how many cells reached the fixpoint, and for every cell that did not, its states per depth;
+ *   then the rate the 30 s goal asks of each core for that many transitions;
+ * - where a transition's time goes in the largest kind of cell (nested VMX, APX host and guest): the
+ *   mean cost of a KVM_RUN event and of a uAPI call on states sampled from its search, and which
+ *   KVM_RUN events led every sampled state to the same next state as another event did.
  * CPU time is the steady figure on a loaded machine; wall time is what a user waits.
  */
 const GOAL_WALL_S = 30;
@@ -93,6 +98,79 @@ describe("kvmx check", () => {
   );
 
   bench(
+    "where a transition goes (nested VMX, APX host and guest)",
+    () => {
+      if (!once("events")) return;
+      const cell: CellSpec = { design: "upstream-v4", backend: "vmx-nested", host: { cpuApx: true, kernelApx: false }, guest: { apx: true } };
+      const subject = machineProvider({ backends: [vmxNestedBackend], sweep: "default" }).subject(cell);
+      const model = subject.explore ?? subject.model;
+      // Every 37th state the search applies an event to, from its first 3,000 states (breadth-first: all depths up to ~7).
+      const samples: unknown[] = [];
+      let seen = 0;
+      const sampling = Object.create(model) as typeof model;
+      sampling.apply = (st, e, t, v) => {
+        if (seen++ % 37 === 0 && samples.length < 400) samples.push(st);
+        return model.apply(st, e, t, v);
+      };
+      explore(sampling, subject.start, { maxStates: 3000, collect: "per-invariant" });
+      const cost = { run: { us: 0, n: 0 }, uapi: { us: 0, n: 0 } };
+      /** Per pair of KVM_RUN event keys: in how many sampled states both were offered, and how often they led to the same state. */
+      const pairs = new Map<string, { both: number; same: number }>();
+      const h = { hi: 0, lo: 0 };
+      // A first pass warms the JIT up (the search above ran only a few seconds); the second is timed.
+      for (const st of samples) for (const e of model.events(st)) model.apply(st, e, undefined, 0);
+      for (const st of samples) {
+        const events = model.events(st);
+        const next: { key: string; to: string }[] = [];
+        for (const e of events) {
+          const t0 = performance.now();
+          const r = model.apply(st, e, undefined, 0);
+          const us = (performance.now() - t0) * 1000;
+          const free = subject.designFree?.(e) ?? false;
+          const c = free ? cost.uapi : cost.run;
+          c.us += us;
+          c.n++;
+          if (!free) {
+            model.fingerprint?.(r.state, h);
+            next.push({ key: eventKey(e), to: `${h.hi}:${h.lo}|${r.violations.map((v) => v.invariant).join(",")}` });
+          }
+        }
+        for (let i = 0; i < next.length; i++) {
+          for (let j = i + 1; j < next.length; j++) {
+            const k = `${next[i]!.key} ≡ ${next[j]!.key}`;
+            const p = pairs.get(k) ?? { both: 0, same: 0 };
+            p.both++;
+            if (next[i]!.to === next[j]!.to) p.same++;
+            pairs.set(k, p);
+          }
+        }
+      }
+      const mean = (c: { us: number; n: number }) => (c.n > 0 ? c.us / c.n : 0);
+      const share = cost.run.us / (cost.run.us + cost.uapi.us);
+      lines.push(
+        `where a transition goes, ${cell.design} vmx-nested H+ g+ (${samples.length} sampled states): a KVM_RUN event ${mean(cost.run).toFixed(1)} µs, ` +
+          `a uAPI call ${mean(cost.uapi).toFixed(1)} µs; KVM_RUN events are ${(share * 100).toFixed(0)}% of the time`,
+      );
+      // Classes of KVM_RUN events that reached the same next state (and broke the same invariants) in every sampled state.
+      const parent = new Map<string, string>();
+      const find = (k: string): string => (parent.get(k) === undefined || parent.get(k) === k ? k : find(parent.get(k)!));
+      for (const [k, p] of pairs) {
+        if (p.same !== p.both || p.both < samples.length / 2) continue;
+        const [a, b] = k.split(" ≡ ") as [string, string];
+        parent.set(a, parent.get(a) ?? a);
+        parent.set(b, parent.get(b) ?? b);
+        parent.set(find(b), find(a));
+      }
+      const classes = new Map<string, string[]>();
+      for (const k of parent.keys()) classes.set(find(k), [...(classes.get(find(k)) ?? []), k]);
+      for (const members of classes.values()) {
+        lines.push(`  same next state in every sampled state where offered: ${members.join(", ")}`);
+      }
+    },
+    { iterations: 1, warmupIterations: 0, time: 0, warmupTime: 0 },
+  );
+
+  bench(
     "built kvmx check --json, default matrix (worker threads)",
     () => {
       if (!once("cli")) return;
@@ -124,6 +202,14 @@ describe("kvmx check", () => {
           `CPU ${(u.cpuUs / 1e6).toFixed(1)} s, peak RSS ${rssMiB.toFixed(0)} MiB (${ratio(rssMiB, GOAL_RSS_MIB)} of ≤ ${GOAL_RSS_MIB} MiB); ` +
           `${r.cells.length} cells, ${explored.length} explored, ${explored.length - incomplete.length} with a final verdict, ${incomplete.length} bounded; ` +
           `${transitions.toLocaleString("en")} transitions = ${Math.round(transitions / (u.cpuUs / 1e6)).toLocaleString("en")}/CPU-s`,
+      );
+      // What ≤ 30 s would ask of each core for this many transitions (at least: a bounded cell has more).
+      const cores = availableParallelism();
+      const needed = transitions / (GOAL_WALL_S * cores);
+      const rate = transitions / (u.cpuUs / 1e6);
+      lines.push(
+        `  for ≤ ${GOAL_WALL_S} s on ${cores} cores, ${incomplete.length > 0 ? "at least " : ""}${transitions.toLocaleString("en")} transitions need ` +
+          `${Math.round(needed).toLocaleString("en")}/CPU-s per core: ${(needed / rate).toFixed(1)}× the rate measured here, ${(needed / GOAL_TPS).toFixed(1)}× the ${GOAL_TPS.toLocaleString("en")} goal`,
       );
       for (const c of incomplete) {
         lines.push(`  bounded: ${c.design} ${c.backend} ${c.host.cpuApx ? (c.host.kernelApx ? "Hk" : "H+") : "H-"} g${c.guest.apx ? "+" : "-"} — ${c.states.toLocaleString("en")} states, depth ${c.depthReached}, frontier ${c.frontier.toLocaleString("en")}, states per depth ${JSON.stringify(c.statesPerDepth)}`);
