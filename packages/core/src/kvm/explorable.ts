@@ -172,7 +172,8 @@ export interface Explorable<S, E> {
   fingerprint?(state: S, out: { hi: number; lo: number }): { hi: number; lo: number };
   /**
    * Optional, together: the state as 32-bit integer words, and a state from such words (a copy the
-   * model owns). The checker then keeps the states waiting to be expanded packed in shared buffers.
+   * model owns: the checker reuses the buffer the words were in). The checker then keeps the states
+   * waiting to be expanded packed in shared buffers.
    */
   pack?(state: S): ArrayLike<number>;
   unpack?(words: Int32Array): S;

@@ -54,7 +54,12 @@ export class MachineState implements StateStore {
 
   constructor(layout: MachineLayout, a?: number[]) {
     this.layout = layout;
-    this.a = a ?? new Array<number>(layout.sizeFor(0)).fill(0);
+    this.a = a ?? packedWords(new Int32Array(layout.sizeFor(0)));
+  }
+
+  /** A state from packed words (the checker's frontier keeps states as int32 slabs). */
+  static fromWords(layout: MachineLayout, words: Int32Array): MachineState {
+    return new MachineState(layout, packedWords(words));
   }
 
   copy(): MachineState {
@@ -154,6 +159,17 @@ export class MachineState implements StateStore {
   }
 }
 
+/**
+ * The words as a packed array of small integers: the only shape `a` ever has, so every access to it
+ * sees one array map. (`new Array(n).fill(0)` would be holey, and its copies too: V8 then checks for
+ * holes on reads and the accessors see two shapes; `Array.from` of a typed array walks an iterator.)
+ */
+function packedWords(words: Int32Array): number[] {
+  const a: number[] = [];
+  for (let i = 0; i < words.length; i++) a.push(words[i]!);
+  return a;
+}
+
 /** A fresh state: the CPU in the VMM task with XCR0 = `hostXcr0`, no vCPU yet. */
 export function emptyMachineState(layout: MachineLayout, hostXcr0: bigint): MachineState {
   const st = new MachineState(layout);
@@ -218,43 +234,73 @@ class Canonical {
     this.h2 = 0x9e3779b9 | 0;
     this.n = 0;
   }
-  private emit(x: number): void {
-    if (this.out) this.out.push(x);
-    const h1 = Math.imul(this.h1 ^ x, 0x9e3779b1);
-    this.h1 = (h1 << 13) | (h1 >>> 19);
-    const h2 = Math.imul(this.h2 ^ x, 0x85ebca77);
-    this.h2 = (h2 << 17) | (h2 >>> 15);
-    this.n++;
-  }
   private rename(id: number, isData: Uint8Array): number {
     if (id >= isData.length || isData[id] === 0) return id;
     for (let k = 0; k < this.nSeen; k++) if (this.seen[k] === id) return RENAMED + k;
     if (this.nSeen < this.seen.length) this.seen[this.nSeen] = id;
     return RENAMED + this.nSeen++;
   }
+  /**
+   * Emits a block's slots in plan order: mixed into both hash lanes (kept in locals, which is most
+   * of a fingerprint's speed) and, for stateKey, appended to `out`.
+   */
   block(a: readonly number[], base: number, p: HashPlan, isData: Uint8Array): void {
+    const out = this.out;
+    let h1 = this.h1;
+    let h2 = this.h2;
     const c = p.control;
-    for (let i = 0; i < c.length; i++) this.emit(a[base + c[i]!]!);
+    for (let i = 0; i < c.length; i++) {
+      const x = a[base + c[i]!]!;
+      if (out) out.push(x);
+      h1 = mix1(h1, x);
+      h2 = mix2(h2, x);
+    }
     const f = p.flag;
-    for (let i = 0; i < f.length; i++) this.emit(a[base + f[i]!] === 0 ? 0 : 1);
+    for (let i = 0; i < f.length; i++) {
+      const x = a[base + f[i]!] === 0 ? 0 : 1;
+      if (out) out.push(x);
+      h1 = mix1(h1, x);
+      h2 = mix2(h2, x);
+    }
     const t = p.tag;
     for (let i = 0; i < t.length; i++) {
-      const x = a[base + t[i]!]!;
-      this.emit(x === Tag.hostUser || x === Tag.hostKernel ? x : 0);
+      const y = a[base + t[i]!]!;
+      const x = y === Tag.hostUser || y === Tag.hostKernel ? y : 0;
+      if (out) out.push(x);
+      h1 = mix1(h1, x);
+      h2 = mix2(h2, x);
     }
     const v = p.value;
     const renaming = isData.length > 0;
     for (let i = 0; i < v.length; i++) {
-      const x = a[base + v[i]!]!;
-      this.emit(renaming ? this.rename(x, isData) : x);
+      const y = a[base + v[i]!]!;
+      const x = renaming ? this.rename(y, isData) : y;
+      if (out) out.push(x);
+      h1 = mix1(h1, x);
+      h2 = mix2(h2, x);
     }
     const v1 = p.value1;
     for (let i = 0; i < v1.length; i++) {
-      const x = a[base + v1[i]!]!;
-      this.emit(x === 0 ? 0 : (renaming ? this.rename(x - 1, isData) : x - 1) + 1);
+      const y = a[base + v1[i]!]!;
+      const x = y === 0 ? 0 : (renaming ? this.rename(y - 1, isData) : y - 1) + 1;
+      if (out) out.push(x);
+      h1 = mix1(h1, x);
+      h2 = mix2(h2, x);
     }
+    this.h1 = h1;
+    this.h2 = h2;
+    this.n += c.length + f.length + t.length + v.length + v1.length;
   }
 }
+/** One slot into each hash lane (multiply, rotate): small enough for V8 to inline into block's loops. */
+const mix1 = (h: number, x: number): number => {
+  const m = Math.imul(h ^ x, 0x9e3779b1);
+  return (m << 13) | (m >>> 19);
+};
+const mix2 = (h: number, x: number): number => {
+  const m = Math.imul(h ^ x, 0x85ebca77);
+  return (m << 17) | (m >>> 15);
+};
 const CANON = new Canonical();
 
 function canonical(st: MachineState, c: Canonical): void {

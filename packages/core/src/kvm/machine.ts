@@ -235,7 +235,7 @@ export function createMachine(config: MachineConfig): Machine {
     key: stateKey,
     fingerprint,
     pack: (state: MachineState) => state.a,
-    unpack: (words: Int32Array) => new MachineState(cfg.layout, Array.from(words)),
+    unpack: (words: Int32Array) => MachineState.fromWords(cfg.layout, words),
   };
   return machine;
 }
