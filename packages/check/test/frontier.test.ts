@@ -36,4 +36,25 @@ describe("the frontier keeps packable states packed", () => {
     expect(() => f.push([2 ** 31], 0)).toThrow(ModelBugError);
     expect(() => f.push([0.5], 0)).toThrow(ModelBugError);
   });
+
+  it("a recycled level's slabs hold the next level's states, and what was taken before stays whole", () => {
+    const model = { pack: (s: number[]) => s, unpack: (w: Int32Array) => Array.from(w) };
+    const spare: Int32Array[] = [];
+    const first = new Frontier<number[]>(model, spare);
+    const old = Array.from({ length: 300 }, (_, i) => Array.from({ length: 64 }, (_, j) => i + j));
+    old.forEach((s, i) => first.push(s, i));
+    const taken = old.map((_, i) => first.take(i));
+    first.recycle();
+    expect(first.length).toBe(0);
+    expect(spare).toHaveLength(1);
+    const slab = spare[0];
+    const second = new Frontier<number[]>(model, spare);
+    const fresh = Array.from({ length: 300 }, (_, i) => Array.from({ length: 64 }, (_, j) => -1 - i * j));
+    fresh.forEach((s, i) => second.push(s, i));
+    expect(spare).toHaveLength(0);
+    fresh.forEach((s, i) => expect(second.take(i)).toEqual(s));
+    expect(taken).toEqual(old);
+    second.recycle();
+    expect(spare).toEqual([slab]);
+  });
 });

@@ -150,7 +150,9 @@ export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOp
     for (let n = id; n !== rootId && n >= 0; n = visited.parentOf(n)) out.push(nodeEvent[n]!);
     return out.reverse();
   };
-  let frontier = new Frontier<S>(model);
+  /** Slabs of expanded levels, reused by the levels after them (Frontier). */
+  const spareSlabs: Int32Array[] = [];
+  let frontier = new Frontier<S>(model, spareSlabs);
   frontier.push(start, rootId);
   const statesPerDepth = [1];
   let transitions = 0;
@@ -199,7 +201,7 @@ export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOp
       pending = frontier.length;
       break;
     }
-    const next = new Frontier<S>(model);
+    const next = new Frontier<S>(model, spareSlabs);
     const before = visited.size;
     for (let f = 0; f < frontier.length; f++) {
       const id = frontier.id(f);
@@ -259,6 +261,7 @@ export function explore<S, E>(model: Explorable<S, E>, start: S, opts: ExploreOp
     depthReached = level + 1;
     // Distinct new states: a state reached again under more valuations is another node, not a new state.
     if (next.length > 0) statesPerDepth.push(visited.size - before);
+    frontier.recycle();
     frontier = next;
   }
   // Folded violations of the last level expanded (or of the level a budget cut short): definite either way.

@@ -11,6 +11,7 @@ import { ModelBugError, type Explorable } from "@kvmx/core";
 export class Frontier<S> {
   readonly #pack: ((s: S) => ArrayLike<number>) | undefined;
   readonly #unpack: ((words: Int32Array) => S) | undefined;
+  readonly #spare: Int32Array[];
   #ids: number[] = [];
   #states: (S | undefined)[] = [];
   /** Packed: slabs of words, and per entry its slab, offset and length. */
@@ -18,11 +19,17 @@ export class Frontier<S> {
   #used = 0;
   #where: number[] = [];
 
-  constructor(model: Pick<Explorable<S, unknown>, "pack" | "unpack">) {
+  /**
+   * `spare`: slabs an expanded level gave back (`recycle`), taken before new ones are allocated. A
+   * fresh 4 MiB slab costs a page fault per 4 KiB page on first touch, which on a virtual machine is
+   * most of what storing a state costs; a reused one has its pages already.
+   */
+  constructor(model: Pick<Explorable<S, unknown>, "pack" | "unpack">, spare: Int32Array[] = []) {
     if (model.pack && model.unpack) {
       this.#pack = model.pack.bind(model);
       this.#unpack = model.unpack.bind(model);
     }
+    this.#spare = spare;
   }
 
   get length(): number {
@@ -39,7 +46,8 @@ export class Frontier<S> {
     const n = words.length;
     let slab = this.#slabs[this.#slabs.length - 1];
     if (!slab || this.#used + n > slab.length) {
-      slab = new Int32Array(Math.max(SLAB_WORDS, n));
+      const reuse = this.#spare.length > 0 && this.#spare[this.#spare.length - 1]!.length >= n;
+      slab = reuse ? this.#spare.pop()! : new Int32Array(Math.max(SLAB_WORDS, n));
       this.#slabs.push(slab);
       this.#used = 0;
     }
@@ -67,6 +75,19 @@ export class Frontier<S> {
     const slab = this.#slabs[this.#where[3 * i]!]!;
     const at = this.#where[3 * i + 1]!;
     return this.#unpack(slab.subarray(at, at + this.#where[3 * i + 2]!));
+  }
+
+  /**
+   * Hands this level's slabs to the spare list it was made with, once every state was taken (the
+   * model's `unpack` copies its words), and empties the frontier.
+   */
+  recycle(): void {
+    this.#spare.push(...this.#slabs);
+    this.#slabs = [];
+    this.#where = [];
+    this.#ids = [];
+    this.#states = [];
+    this.#used = 0;
   }
 }
 
