@@ -14,7 +14,7 @@ import { toyModel, toyStart } from "../test/toy-model.js";
  *   and the goal of 150k per core;
  * - the default `kvmx check` matrix through the built CLI (worker threads, the default sweep), each
  *   cell bounded by KVMX_BENCH_CELL_SECONDS (default 20; 0: no bound, every cell to its fixpoint or a
- *   violation — about ten minutes on 2 cores): wall, CPU and peak RSS against ≤ 30 s and
+ *   violation — about eight minutes on 2 cores): wall, CPU and peak RSS against ≤ 30 s and
  *   ≤ 1 GiB, how many cells reached the fixpoint, and for every cell that did not, its states per depth;
  *   then the rate the 30 s goal asks of each core for that many transitions;
  * - where a transition's time goes in the largest kind of cell (nested VMX, APX host and guest): the

@@ -259,7 +259,7 @@ async function check(io: Io, opts: CheckOptions, weights: CostWeights): Promise<
     if (large.length > 0) {
       io.err(
         `kvmx check: ${large.length} nested-VMX cell${large.length === 1 ? "" : "s"} with APX will be explored to the fixpoint with no budget; ` +
-          "the largest take 2–3 minutes each (the whole default matrix: about 9 minutes and 850 MiB on 2 cores). --max-seconds N bounds each cell (its verdict then says safe≤N).\n",
+          "the largest take 2–3 minutes each (the whole default matrix: about 8 minutes and 860 MiB on 2 cores). --max-seconds N bounds each cell (its verdict then says safe≤N).\n",
       );
     }
   }
