@@ -217,7 +217,8 @@ const blockPlan = (b: VcpuBlockLayout): HashPlan => {
  * event): every slot but the ignored ones, of the header and the current vCPU (the VMM never runs or
  * queries another one again); tags reduced to host-user / host-kernel / other (the only distinction
  * any invariant makes); WARN counts reduced to zero / non-zero; data values renamed by first
- * occurrence (value slots are visited in a fixed order). The sequence goes to `sink`.
+ * occurrence (value slots are visited in a fixed order). The sequence is hashed, and kept in `out`
+ * for stateKey.
  */
 class Canonical {
   /** Data values seen so far, in order of first occurrence (ids), and how many (at most the data set's size). */
