@@ -75,6 +75,8 @@ export function machineProvider(o: MachineProviderOptions): CheckProvider {
   const peerRuns = new Map<string, PeerRun[]>();
   const cellKey = (cell: CellSpec) => `${cell.design}|${cell.backend}|${cell.host.cpuApx}|${cell.host.kernelApx}|${cell.guest.apx}`;
   const assumptions = new AssumptionSpace(o.options ?? {}, o.sweep ?? "each");
+  /** The alphabet of the machine the search runs on where host NMIs fold (core's AlphabetOptions.hostNmi). */
+  const foldingAlphabet = { ...o.alphabet, hostNmi: "folded" as const };
   /** `folded`: the machine the search runs on, which folds host NMIs (core's AlphabetOptions.hostNmi). */
   const machineFor = (cell: CellSpec, folded = false): Machine => {
     const key = `${cellKey(cell)}${folded ? "|folded" : ""}`;
@@ -88,7 +90,7 @@ export function machineProvider(o: MachineProviderOptions): CheckProvider {
         guest: { apx: cell.guest.apx },
         designs,
         assumptions,
-        ...(o.alphabet || folded ? { alphabet: { ...o.alphabet, ...(folded ? { hostNmi: "folded" as const } : {}) } } : {}),
+        ...(folded ? { alphabet: foldingAlphabet } : o.alphabet ? { alphabet: o.alphabet } : {}),
       });
       machines.set(key, m);
     }
@@ -166,7 +168,7 @@ export function machineProvider(o: MachineProviderOptions): CheckProvider {
     const d = m.config.design;
     const vcpu = start.vcpus[0];
     // The search gets a machine of its own only where folding applies (a -mapxf host, NMIs offered).
-    const folds = o.foldHostNmis !== false && hostNmisFolded({ alphabet: { ...o.alphabet, hostNmi: "folded" }, kernelApx: cell.host.kernelApx });
+    const folds = o.foldHostNmis !== false && hostNmisFolded({ alphabet: foldingAlphabet, kernelApx: cell.host.kernelApx });
     const subject: CheckSubject<MachineState, KvmxEvent> = {
       model: m,
       ...(folds ? { explore: machineFor(cell, true) } : {}),
