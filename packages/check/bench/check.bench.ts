@@ -114,15 +114,13 @@ describe("kvmx check", () => {
       };
       explore(sampling, subject.start, { maxStates: 3000, collect: "per-invariant" });
       const cost = { run: { us: 0, n: 0 }, uapi: { us: 0, n: 0 } };
-      /** Per pair of KVM_RUN event keys: in how many sampled states both were offered, and how often they led to the same state. */
-      const pairs = new Map<string, { both: number; same: number }>();
+      /** Per KVM_RUN event: where it led from each sampled state (the next state's fingerprint and the invariants broken; "" where not offered). */
+      const outcomes = new Map<string, string[]>();
       const h = { hi: 0, lo: 0 };
       // A first pass warms the JIT up (the search above ran only a few seconds); the second is timed.
       for (const st of samples) for (const e of model.events(st)) model.apply(st, e, undefined, 0);
-      for (const st of samples) {
-        const events = model.events(st);
-        const next: { key: string; to: string }[] = [];
-        for (const e of events) {
+      samples.forEach((st, at) => {
+        for (const e of model.events(st)) {
           const t0 = performance.now();
           const r = model.apply(st, e, undefined, 0);
           const us = (performance.now() - t0) * 1000;
@@ -132,39 +130,28 @@ describe("kvmx check", () => {
           c.n++;
           if (!free) {
             model.fingerprint?.(r.state, h);
-            next.push({ key: eventKey(e), to: `${h.hi}:${h.lo}|${r.violations.map((v) => v.invariant).join(",")}` });
+            const key = eventKey(e);
+            const to = outcomes.get(key) ?? new Array<string>(samples.length).fill("");
+            to[at] = `${h.hi}:${h.lo}|${r.violations.map((v) => v.invariant).join(",")}`;
+            outcomes.set(key, to);
           }
         }
-        for (let i = 0; i < next.length; i++) {
-          for (let j = i + 1; j < next.length; j++) {
-            const k = `${next[i]!.key} ≡ ${next[j]!.key}`;
-            const p = pairs.get(k) ?? { both: 0, same: 0 };
-            p.both++;
-            if (next[i]!.to === next[j]!.to) p.same++;
-            pairs.set(k, p);
-          }
-        }
-      }
+      });
       const mean = (c: { us: number; n: number }) => (c.n > 0 ? c.us / c.n : 0);
       const share = cost.run.us / (cost.run.us + cost.uapi.us);
       lines.push(
         `where a transition goes, ${cell.design} vmx-nested H+ g+ (${samples.length} sampled states): a KVM_RUN event ${mean(cost.run).toFixed(1)} µs, ` +
           `a uAPI call ${mean(cost.uapi).toFixed(1)} µs; KVM_RUN events are ${(share * 100).toFixed(0)}% of the time`,
       );
-      // Classes of KVM_RUN events that reached the same next state (and broke the same invariants) in every sampled state.
-      const parent = new Map<string, string>();
-      const find = (k: string): string => (parent.get(k) === undefined || parent.get(k) === k ? k : find(parent.get(k)!));
-      for (const [k, p] of pairs) {
-        if (p.same !== p.both || p.both < samples.length / 2) continue;
-        const [a, b] = k.split(" ≡ ") as [string, string];
-        parent.set(a, parent.get(a) ?? a);
-        parent.set(b, parent.get(b) ?? b);
-        parent.set(find(b), find(a));
-      }
+      // Classes of KVM_RUN events offered in the same sampled states that reached the same next state
+      // (and broke the same invariants) in every one of them.
       const classes = new Map<string, string[]>();
-      for (const k of parent.keys()) classes.set(find(k), [...(classes.get(find(k)) ?? []), k]);
+      for (const [key, to] of outcomes) {
+        const signature = to.join(";");
+        classes.set(signature, [...(classes.get(signature) ?? []), key]);
+      }
       for (const members of classes.values()) {
-        lines.push(`  same next state in every sampled state where offered: ${members.join(", ")}`);
+        if (members.length > 1) lines.push(`  same next state in every sampled state where offered: ${members.join(", ")}`);
       }
     },
     { iterations: 1, warmupIterations: 0, time: 0, warmupTime: 0 },
